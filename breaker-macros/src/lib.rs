@@ -1,0 +1,1 @@
+//! The `#[circuit_breaker]` attribute; use it through `breaker-runtime`.

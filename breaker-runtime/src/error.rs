@@ -1,0 +1,245 @@
+//! The errors a breaker returns: a rejected call, and an invalid configuration.
+
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+/// Why a call did not get through a circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The breaker is open: the dependency failed `fail_max` times in a row and
+    /// `reset_timeout` has not yet passed.
+    Open,
+    /// The breaker is half-open and its single probe call is still running.
+    ProbeInFlight,
+    /// The call was admitted but ran longer than its `call_timeout` and was abandoned.
+    /// It counted as a failure.
+    Timeout,
+}
+
+/// A call that the circuit breaker refused to run, or abandoned.
+///
+/// It says which breaker refused, why, and when a call may get through again. It is
+/// `Send + Sync + Clone + 'static` and implements [`std::error::Error`], so it converts
+/// into `Box<dyn Error + Send + Sync>` and `anyhow::Error` with `?`; for your own error
+/// type, implement `From<CircuitBreakerError>`:
+///
+/// ```
+/// use breaker_runtime::{CircuitBreaker, CircuitBreakerError};
+///
+/// #[derive(Debug)]
+/// enum ProfileError {
+///     Unavailable(CircuitBreakerError),
+///     NotFound,
+/// }
+///
+/// impl From<CircuitBreakerError> for ProfileError {
+///     fn from(e: CircuitBreakerError) -> Self {
+///         ProfileError::Unavailable(e)
+///     }
+/// }
+///
+/// let breaker = CircuitBreaker::builder("user-profile").build();
+/// breaker.open();
+/// let result: Result<(), ProfileError> = breaker.call(|| Err(ProfileError::NotFound));
+/// let Err(ProfileError::Unavailable(e)) = result else { panic!("expected a rejection") };
+/// assert_eq!(e.to_string(), "circuit breaker 'user-profile' is open; retry in 60s");
+/// assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitBreakerError {
+    name: &'static str,
+    kind: ErrorKind,
+    duration: Option<Duration>,
+}
+
+impl CircuitBreakerError {
+    pub(crate) fn open(name: &'static str, retry_after: Duration) -> Self {
+        Self {
+            name,
+            kind: ErrorKind::Open,
+            duration: Some(retry_after),
+        }
+    }
+
+    pub(crate) fn probe_in_flight(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: ErrorKind::ProbeInFlight,
+            duration: None,
+        }
+    }
+
+    /// The error for a call through breaker `name` abandoned after `after`: what a
+    /// `call_timeout` returns.
+    pub fn timeout(name: &'static str, after: Duration) -> Self {
+        Self {
+            name,
+            kind: ErrorKind::Timeout,
+            duration: Some(after),
+        }
+    }
+
+    /// The name of the breaker that refused the call.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Why the call did not get through.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// True when the breaker was open.
+    pub fn is_open(&self) -> bool {
+        self.kind == ErrorKind::Open
+    }
+
+    /// True when the call ran past its `call_timeout`.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// How long until the breaker lets a probe call through, when it was open: the
+    /// value for an HTTP `Retry-After` header. `None` for the other kinds.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.kind {
+            ErrorKind::Open => self.duration,
+            _ => None,
+        }
+    }
+
+    /// For a [`Timeout`](ErrorKind::Timeout): how long the call ran before it was abandoned.
+    pub fn elapsed(&self) -> Option<Duration> {
+        match self.kind {
+            ErrorKind::Timeout => self.duration,
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CircuitBreakerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name;
+        match (self.kind, self.duration) {
+            (ErrorKind::Open, Some(d)) if d.is_zero() => {
+                write!(f, "circuit breaker '{name}' is open; retry now")
+            }
+            (ErrorKind::Open, Some(d)) => {
+                write!(f, "circuit breaker '{name}' is open; retry in {}", Rounded(d))
+            }
+            (ErrorKind::Open, None) => write!(f, "circuit breaker '{name}' is open"),
+            (ErrorKind::ProbeInFlight, _) => write!(
+                f,
+                "circuit breaker '{name}' is half-open and its probe call is still running; retry shortly"
+            ),
+            (ErrorKind::Timeout, Some(d)) => {
+                write!(f, "call through circuit breaker '{name}' timed out after {}", Rounded(d))
+            }
+            (ErrorKind::Timeout, None) => write!(f, "call through circuit breaker '{name}' timed out"),
+        }
+    }
+}
+
+impl Error for CircuitBreakerError {}
+
+/// A duration for people: whole seconds (rounded up, as `Retry-After` wants) from one
+/// second on, whole milliseconds (rounded up) below.
+struct Rounded(Duration);
+
+impl fmt::Display for Rounded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.0.as_nanos();
+        if nanos >= 1_000_000_000 {
+            write!(f, "{}s", nanos.div_ceil(1_000_000_000))
+        } else {
+            write!(f, "{}ms", nanos.div_ceil(1_000_000).max(1))
+        }
+    }
+}
+
+/// A setting a [`Builder`](crate::Builder) refused, with the reason and the valid range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `fail_max` was 0 or larger than the packed counter holds.
+    FailMax(u32),
+    /// `success_threshold` was 0 or larger than the packed counter holds.
+    SuccessThreshold(u32),
+    /// `reset_timeout` was zero.
+    ZeroResetTimeout,
+    /// `probe_lease` was zero.
+    ZeroProbeLease,
+    /// The name was empty.
+    EmptyName,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::state::{MAX_FAIL_MAX, MAX_SUCCESS_THRESHOLD};
+        match self {
+            ConfigError::FailMax(n) => write!(
+                f,
+                "fail_max must be between 1 and {MAX_FAIL_MAX}, got {n}: it is the number of consecutive failures that opens the breaker"
+            ),
+            ConfigError::SuccessThreshold(n) => write!(
+                f,
+                "success_threshold must be between 1 and {MAX_SUCCESS_THRESHOLD}, got {n}: it is the number of successful half-open probes that close the breaker"
+            ),
+            ConfigError::ZeroResetTimeout => f.write_str(
+                "reset_timeout must be greater than zero: it is how long the breaker stays open before a probe, e.g. Duration::from_secs(60)",
+            ),
+            ConfigError::ZeroProbeLease => f.write_str(
+                "probe_lease must be greater than zero: it is how long a half-open probe may run before another caller may probe",
+            ),
+            ConfigError::EmptyName => f.write_str(
+                "a circuit breaker needs a non-empty name: it appears in errors, logs, metrics and the registry",
+            ),
+        }
+    }
+}
+
+impl Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_time_rounds_up_like_retry_after() {
+        let e = CircuitBreakerError::open("p", Duration::from_millis(40_001));
+        assert_eq!(e.to_string(), "circuit breaker 'p' is open; retry in 41s");
+        let e = CircuitBreakerError::open("p", Duration::from_micros(1));
+        assert_eq!(e.to_string(), "circuit breaker 'p' is open; retry in 1ms");
+        let e = CircuitBreakerError::open("p", Duration::ZERO);
+        assert_eq!(e.to_string(), "circuit breaker 'p' is open; retry now");
+    }
+
+    #[test]
+    fn timeout_reports_elapsed_not_retry() {
+        let e = CircuitBreakerError::timeout("p", Duration::from_millis(500));
+        assert!(e.is_timeout() && !e.is_open());
+        assert_eq!(e.retry_after(), None);
+        assert_eq!(e.elapsed(), Some(Duration::from_millis(500)));
+        assert_eq!(
+            e.to_string(),
+            "call through circuit breaker 'p' timed out after 500ms"
+        );
+    }
+
+    #[test]
+    fn probe_in_flight_names_the_breaker() {
+        let e = CircuitBreakerError::probe_in_flight("user-profile");
+        assert_eq!(e.kind(), ErrorKind::ProbeInFlight);
+        assert!(e.to_string().contains("'user-profile' is half-open"));
+    }
+
+    #[test]
+    fn is_a_thread_safe_static_error() {
+        fn assert_error<E: Error + Send + Sync + Clone + 'static>() {}
+        assert_error::<CircuitBreakerError>();
+        let boxed: Box<dyn Error + Send + Sync> = CircuitBreakerError::probe_in_flight("x").into();
+        assert!(boxed.downcast_ref::<CircuitBreakerError>().is_some());
+    }
+}

@@ -1,0 +1,83 @@
+//! # breaker-runtime
+//!
+//! A circuit breaker for Rust with [pybreaker]'s semantics, a closed path that costs one
+//! atomic load, and a half-open state that nothing can wedge.
+//!
+//! A service that keeps calling a dependency that is down exhausts its own threads,
+//! connections and memory, and the failure cascades. A circuit breaker counts
+//! consecutive failures, **opens** after `fail_max` of them and then rejects calls at
+//! once; after `reset_timeout` it lets a single **probe** through: success closes it,
+//! failure reopens it.
+//!
+//! ```
+//! use std::time::Duration;
+//! use breaker_runtime::{CircuitBreaker, ManualClock, State};
+//!
+//! type BoxError = Box<dyn std::error::Error + Send + Sync>;
+//!
+//! let clock = ManualClock::new();
+//! let breaker = CircuitBreaker::builder("user-profile")
+//!     .fail_max(3)
+//!     .reset_timeout(Duration::from_secs(60))
+//!     .clock(clock.clone())
+//!     .build();
+//!
+//! let down = || -> Result<String, BoxError> { Err("503 Service Unavailable".into()) };
+//!
+//! // Three consecutive failures open it; each call returns its own error.
+//! for _ in 0..3 {
+//!     assert_eq!(breaker.call(down).unwrap_err().to_string(), "503 Service Unavailable");
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//!
+//! // While open, calls fail fast without running.
+//! let err = breaker.call(down).unwrap_err();
+//! assert_eq!(err.to_string(), "circuit breaker 'user-profile' is open; retry in 60s");
+//!
+//! // After reset_timeout, one probe goes through; its success closes the breaker.
+//! clock.advance(Duration::from_secs(60));
+//! assert_eq!(breaker.call(|| Ok::<_, BoxError>("ok".to_string())).unwrap(), "ok");
+//! assert_eq!(breaker.state(), State::Closed);
+//! ```
+//!
+//! ## Two ways to call
+//!
+//! - [`CircuitBreaker::call`] and [`CircuitBreaker::call_async`] wrap a closure or a
+//!   future returning `Result<T, E>`; a rejection arrives as `E::from(CircuitBreakerError)`.
+//! - [`CircuitBreaker::try_acquire`] returns a [`Permit`]; you run the call and give
+//!   the permit its verdict ([`success`](Permit::success), [`failure`](Permit::failure)
+//!   or [`ignore`](Permit::ignore)). This is how you classify outcomes yourself, e.g. to
+//!   not count a 404 as the dependency failing. A permit dropped without a verdict
+//!   counts as a failure while panicking and as neutral otherwise (a cancelled future),
+//!   so no path leaves a half-open breaker stuck.
+//!
+//! ## Around the breaker
+//!
+//! - [`registry`]: every breaker by name, with its state and counters.
+//! - [`Listener`]: hooks for admitted calls, outcomes, rejections and state changes, per
+//!   breaker or [global](listener::add_global_listener).
+//! - [`ManualClock`]: drive time in tests instead of sleeping.
+//! - Feature `tracing`: a `tracing` event on each state change (WARN when a breaker
+//!   opens, INFO otherwise) and on each rejection (DEBUG).
+//!
+//! [pybreaker]: https://github.com/danielfm/pybreaker
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod breaker;
+mod builder;
+mod clock;
+mod error;
+pub mod listener;
+mod permit;
+pub mod registry;
+mod state;
+mod sync;
+
+pub use breaker::CircuitBreaker;
+pub use builder::{Builder, Config};
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
+pub use listener::Listener;
+pub use permit::Permit;
+pub use state::State;

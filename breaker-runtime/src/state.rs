@@ -1,0 +1,222 @@
+//! The breaker's state and the single atomic word that holds it.
+//!
+//! Everything a call needs to decide (state, counters, whether a probe is out, and the
+//! generation) lives in one `u64`, so the closed path is one load and every transition one
+//! compare-and-swap: no lock, and no moment where two fields disagree.
+
+use std::fmt;
+
+/// The three states of a circuit breaker.
+///
+/// ```text
+///            fail_max consecutive failures
+///   Closed ─────────────────────────────────▶ Open
+///     ▲                                      │  ▲
+///     │ success_threshold        reset_timeout│  │ probe fails
+///     │ probe successes                       ▼  │
+///     └─────────────────────────────────── HalfOpen
+/// ```
+///
+/// `Display` writes the lower-case names used in logs and metrics: `closed`, `open`,
+/// `half-open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Calls flow; consecutive failures are counted.
+    Closed,
+    /// Calls are rejected at once until `reset_timeout` has passed since the breaker opened.
+    Open,
+    /// One probe call at a time is let through to test the dependency.
+    HalfOpen,
+}
+
+impl State {
+    /// The name used in logs, metrics and `Display`: `closed`, `open` or `half-open`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+// Layout of the word, low bits first:
+//   state 2 | probe 1 | reserved 2 | failures 20 | successes 12 | generation 27
+const STATE_MASK: u64 = 0b11;
+const PROBE: u64 = 1 << 2;
+const FAIL_SHIFT: u32 = 5;
+const FAIL_BITS: u32 = 20;
+const SUCC_SHIFT: u32 = FAIL_SHIFT + FAIL_BITS;
+const SUCC_BITS: u32 = 12;
+const GEN_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
+const GEN_BITS: u32 = 64 - GEN_SHIFT;
+
+/// The largest `fail_max` the packed counter can hold.
+pub(crate) const MAX_FAIL_MAX: u32 = (1 << FAIL_BITS) - 1;
+/// The largest `success_threshold` the packed counter can hold.
+pub(crate) const MAX_SUCCESS_THRESHOLD: u32 = (1 << SUCC_BITS) - 1;
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+
+/// A snapshot of the packed state word.
+///
+/// The generation changes on every state change and on every grant of a half-open probe,
+/// so a permit can tell whether the state it was admitted under still holds (gobreaker's
+/// rule: results from an earlier generation are discarded). It is 27 bits wide: a permit
+/// would have to stay out across 134 million transitions for a stale result to be taken
+/// for a current one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word(pub(crate) u64);
+
+impl Word {
+    /// A closed breaker with clean counters, generation 0.
+    pub(crate) const INITIAL: Word = Word(CLOSED);
+
+    /// True for a closed breaker whose failure count is zero: a success has nothing to do.
+    #[inline(always)]
+    pub(crate) fn is_clean_closed(self) -> bool {
+        self.0 & !(u64::MAX << GEN_SHIFT) == 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn state(self) -> State {
+        match self.0 & STATE_MASK {
+            CLOSED => State::Closed,
+            OPEN => State::Open,
+            _ => State::HalfOpen,
+        }
+    }
+
+    pub(crate) fn probe_in_flight(self) -> bool {
+        self.0 & PROBE != 0
+    }
+
+    pub(crate) fn failures(self) -> u32 {
+        ((self.0 >> FAIL_SHIFT) & u64::from(MAX_FAIL_MAX)) as u32
+    }
+
+    pub(crate) fn successes(self) -> u32 {
+        ((self.0 >> SUCC_SHIFT) & u64::from(MAX_SUCCESS_THRESHOLD)) as u32
+    }
+
+    #[inline(always)]
+    pub(crate) fn generation(self) -> u32 {
+        (self.0 >> GEN_SHIFT) as u32
+    }
+
+    /// The same word in `state`, with the next generation and no probe out.
+    pub(crate) fn enter(self, state: State) -> Word {
+        let bits = match state {
+            State::Closed => CLOSED,
+            State::Open => OPEN,
+            State::HalfOpen => HALF_OPEN,
+        };
+        let generation = (u64::from(self.generation()) + 1) & ((1 << GEN_BITS) - 1);
+        Word(
+            (self.0 & !(STATE_MASK | PROBE | (u64::MAX << GEN_SHIFT)))
+                | bits
+                | (generation << GEN_SHIFT),
+        )
+    }
+
+    /// The same word with a probe out and the next generation, so that the probe's
+    /// permit, and only it, can report.
+    pub(crate) fn grant_probe(self) -> Word {
+        Word(self.enter(State::HalfOpen).0 | PROBE)
+    }
+
+    pub(crate) fn release_probe(self) -> Word {
+        Word(self.0 & !PROBE)
+    }
+
+    /// Counters saturate at their field's maximum instead of spilling into the next field.
+    pub(crate) fn with_failures(self, n: u32) -> Word {
+        let n = u64::from(n.min(MAX_FAIL_MAX));
+        Word((self.0 & !(u64::from(MAX_FAIL_MAX) << FAIL_SHIFT)) | (n << FAIL_SHIFT))
+    }
+
+    pub(crate) fn with_successes(self, n: u32) -> Word {
+        let n = u64::from(n.min(MAX_SUCCESS_THRESHOLD));
+        Word((self.0 & !(u64::from(MAX_SUCCESS_THRESHOLD) << SUCC_SHIFT)) | (n << SUCC_SHIFT))
+    }
+}
+
+impl fmt::Debug for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Word")
+            .field("state", &self.state())
+            .field("probe_in_flight", &self.probe_in_flight())
+            .field("failures", &self.failures())
+            .field("successes", &self.successes())
+            .field("generation", &self.generation())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_do_not_overlap() {
+        let w = Word::INITIAL
+            .with_failures(MAX_FAIL_MAX)
+            .with_successes(MAX_SUCCESS_THRESHOLD)
+            .grant_probe();
+        assert_eq!(w.state(), State::HalfOpen);
+        assert!(w.probe_in_flight());
+        assert_eq!(w.failures(), MAX_FAIL_MAX);
+        assert_eq!(w.successes(), MAX_SUCCESS_THRESHOLD);
+        assert_eq!(w.generation(), 1);
+        let w = w.release_probe().with_failures(0).with_successes(0);
+        assert_eq!(
+            (w.failures(), w.successes(), w.probe_in_flight()),
+            (0, 0, false)
+        );
+        assert_eq!(w.generation(), 1);
+    }
+
+    #[test]
+    fn counters_saturate_instead_of_corrupting_neighbours() {
+        let w = Word::INITIAL
+            .with_failures(u32::MAX)
+            .with_successes(u32::MAX);
+        assert_eq!(w.failures(), MAX_FAIL_MAX);
+        assert_eq!(w.successes(), MAX_SUCCESS_THRESHOLD);
+        assert_eq!(w.generation(), 0);
+        assert_eq!(w.state(), State::Closed);
+    }
+
+    #[test]
+    fn generation_wraps_within_its_field() {
+        let mut w = Word(((1u64 << GEN_BITS) - 1) << GEN_SHIFT);
+        assert_eq!(w.generation(), (1 << GEN_BITS) - 1);
+        w = w.enter(State::Open);
+        assert_eq!(w.generation(), 0);
+        assert_eq!(w.state(), State::Open);
+    }
+
+    #[test]
+    fn only_a_clean_closed_word_is_clean() {
+        assert!(Word::INITIAL.is_clean_closed());
+        assert!(Word::INITIAL.enter(State::Closed).is_clean_closed());
+        assert!(!Word::INITIAL.with_failures(1).is_clean_closed());
+        assert!(!Word::INITIAL.enter(State::Open).is_clean_closed());
+        assert!(!Word::INITIAL.enter(State::HalfOpen).is_clean_closed());
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(State::Closed.to_string(), "closed");
+        assert_eq!(State::Open.to_string(), "open");
+        assert_eq!(State::HalfOpen.to_string(), "half-open");
+    }
+}

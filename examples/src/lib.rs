@@ -1,0 +1,1 @@
+//! Examples of breaker-runtime live in `examples/`.
