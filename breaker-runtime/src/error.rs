@@ -40,7 +40,8 @@ pub enum ErrorKind {
 ///     }
 /// }
 ///
-/// let breaker = CircuitBreaker::builder("user-profile").build();
+/// let clock = breaker_runtime::ManualClock::new();
+/// let breaker = CircuitBreaker::builder("user-profile").clock(clock).build();
 /// breaker.open();
 /// let result: Result<(), ProfileError> = breaker.call(|| Err(ProfileError::NotFound));
 /// let Err(ProfileError::Unavailable(e)) = result else { panic!("expected a rejection") };

@@ -58,7 +58,7 @@ use crate::{CircuitBreaker, CircuitBreakerError, State};
 ///     .listener_arc(trips.clone())
 ///     .build();
 /// for _ in 0..2 {
-///     let _ = breaker.call(|| Err::<(), _>(std::io::Error::other("down")));
+///     let _ = breaker.call(|| Err::<(), Box<dyn std::error::Error + Send + Sync>>("down".into()));
 /// }
 /// assert_eq!(trips.0.load(Ordering::Relaxed), 1);
 /// ```
@@ -106,10 +106,13 @@ static GLOBAL_COUNT: AtomicUsize = AtomicUsize::new(0);
 static GLOBAL_VERSION: AtomicU64 = AtomicU64::new(0);
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
+/// A list of listeners as one thread sees it.
+type Snapshot = Arc<[Arc<dyn Listener>]>;
+
 thread_local! {
     // Each thread keeps its own copy of the global list, so dispatching an event takes
     // no lock and touches no reference count that another thread also writes.
-    static CACHE: RefCell<(u64, Arc<[Arc<dyn Listener>]>)> =
+    static CACHE: RefCell<(u64, Snapshot)> =
         RefCell::new((u64::MAX, Arc::from(Vec::new())));
 }
 
@@ -171,7 +174,7 @@ pub(crate) fn any_global() -> bool {
 }
 
 /// This thread's copy of the global listeners, refreshed when they changed.
-fn global_snapshot() -> Arc<[Arc<dyn Listener>]> {
+fn global_snapshot() -> Snapshot {
     let version = GLOBAL_VERSION.load(Ordering::Acquire);
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();

@@ -1,0 +1,59 @@
+//! The registry: breakers by name, for health endpoints, tests and manual control.
+
+use breaker_runtime::{registry, CircuitBreaker, State};
+
+#[test]
+fn built_breakers_register_and_are_controllable_by_name() {
+    let b = CircuitBreaker::builder("registry-by-name")
+        .fail_max(4)
+        .build();
+    let handle = registry::get("registry-by-name").expect("registered");
+    assert!(handle.ptr_eq(&b));
+    handle.open();
+    assert_eq!(b.state(), State::Open);
+    let info = registry::list()
+        .into_iter()
+        .find(|i| i.name == "registry-by-name")
+        .unwrap();
+    assert_eq!(info.state, State::Open);
+    assert_eq!(info.config.fail_max, 4);
+    assert!(info.retry_after.is_some());
+}
+
+#[test]
+fn dropped_breakers_leave_the_registry() {
+    let b = CircuitBreaker::builder("registry-dropped").build();
+    assert!(registry::get("registry-dropped").is_some());
+    drop(b);
+    assert!(registry::get("registry-dropped").is_none());
+    assert!(registry::all()
+        .iter()
+        .all(|b| b.name() != "registry-dropped"));
+}
+
+#[test]
+fn an_ambiguous_name_is_never_resolved_to_the_wrong_breaker() {
+    let first = CircuitBreaker::builder("registry-twice").build();
+    let second = CircuitBreaker::builder("registry-twice").build();
+    assert!(
+        registry::get("registry-twice").is_none(),
+        "two live breakers: no guess"
+    );
+    assert_eq!(
+        registry::all()
+            .iter()
+            .filter(|b| b.name() == "registry-twice")
+            .count(),
+        2
+    );
+    drop(first);
+    assert!(registry::get("registry-twice").unwrap().ptr_eq(&second));
+}
+
+#[test]
+fn unregistered_breakers_stay_private() {
+    let _b = CircuitBreaker::builder("registry-private")
+        .unregistered()
+        .build();
+    assert!(registry::get("registry-private").is_none());
+}

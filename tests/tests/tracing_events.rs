@@ -1,0 +1,65 @@
+//! Feature `tracing`: state changes and rejections become `tracing` events.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use breaker_runtime::CircuitBreaker;
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn captured(f: impl FnOnce()) -> Vec<String> {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .without_time()
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn transitions_are_logged_warn_on_open_info_otherwise_and_rejections_debug() {
+    let lines = captured(|| {
+        let b = CircuitBreaker::builder("traced").fail_max(1).build();
+        let _ = b.call(|| Err::<(), Box<dyn std::error::Error + Send + Sync>>("down".into()));
+        assert!(b.try_acquire().is_err());
+        b.half_open();
+    });
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].starts_with(" WARN"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("breaker=\"traced\" from=closed to=open"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("DEBUG"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("circuit breaker 'traced' is open; retry in 60s"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with(" INFO"), "{}", lines[2]);
+    assert!(lines[2].contains("from=open to=half-open"), "{}", lines[2]);
+}
