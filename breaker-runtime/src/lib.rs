@@ -64,6 +64,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod __private;
 mod breaker;
 mod builder;
 mod clock;
@@ -75,6 +77,7 @@ mod state;
 mod sync;
 
 pub use breaker::CircuitBreaker;
+pub use breaker_macros::circuit_breaker;
 pub use builder::{Builder, Config};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::{CircuitBreakerError, ConfigError, ErrorKind};

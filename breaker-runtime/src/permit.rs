@@ -6,9 +6,12 @@ use crate::CircuitBreaker;
 
 /// What a finished call means to the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
+    /// The dependency answered: resets the failure streak, counts towards closing.
     Success,
+    /// The dependency failed.
     Failure,
+    /// Says nothing about the dependency: counts nothing, frees a probe slot.
     Ignore,
 }
 

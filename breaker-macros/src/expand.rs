@@ -1,0 +1,280 @@
+//! The rewrite: the signature is kept token for token; only the body is wrapped, so
+//! generics, receivers, `?` and early `return` need no special cases.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{parse_quote, Path, ReturnType};
+
+use crate::args::{Args, Errors, Patterns};
+use crate::function::{nameable, Function, Shape};
+
+pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream> {
+    let shape = function.shape();
+    check(&args, &function, shape)?;
+
+    let krate: Path = args
+        .krate
+        .clone()
+        .unwrap_or_else(|| parse_quote!(::breaker_runtime));
+    let private = quote!(#krate::__private);
+    let breaker = breaker(&args, &private);
+    let classify = classify(&args, &private);
+    let ReturnType::Type(_, ret) = &function.sig.output else {
+        unreachable!("check() refused a function without a return type")
+    };
+    // Errors about the return type (not a Result, cannot carry a rejection) land on it.
+    let ret_span = ret.span();
+    let rejected = match &args.fallback {
+        Some(fallback) => {
+            let forwarded = function.forwarded_args().unwrap_or_default();
+            let call = quote_spanned!(fallback.span()=> #fallback(#(#forwarded),*));
+            match shape {
+                Shape::Async => quote!(#call.await),
+                _ => call,
+            }
+        }
+        None => quote_spanned!(ret_span=> #private::reject(__cb_rejection)),
+    };
+    let settle = quote_spanned!(ret_span=> #private::settle(__cb_permit, &__cb_result, #classify));
+    let body = &function.body;
+
+    let new_body = match shape {
+        Shape::Sync => {
+            let annotated = if nameable(ret) {
+                quote!(-> #ret)
+            } else {
+                quote!()
+            };
+            quote! {
+                let __cb_permit = match #breaker.try_acquire() {
+                    ::core::result::Result::Ok(permit) => permit,
+                    ::core::result::Result::Err(__cb_rejection) => return #rejected,
+                };
+                #[allow(clippy::redundant_closure_call)]
+                let __cb_result = (move || #annotated #body)();
+                #settle;
+                __cb_result
+            }
+        }
+        Shape::Async => {
+            let annotated = if nameable(ret) {
+                quote!(: #ret)
+            } else {
+                quote!()
+            };
+            let run = quote!(async move #body);
+            let run = timed(&args, &private, run, &rejected);
+            quote! {
+                let __cb_breaker = #breaker;
+                let __cb_permit = match __cb_breaker.try_acquire() {
+                    ::core::result::Result::Ok(permit) => permit,
+                    ::core::result::Result::Err(__cb_rejection) => return #rejected,
+                };
+                let __cb_result #annotated = #run;
+                #settle;
+                __cb_result
+            }
+        }
+        Shape::ImplFuture | Shape::BoxedFuture => {
+            let run = timed(
+                &args,
+                &private,
+                quote!(__cb_future),
+                &quote!(#private::reject(__cb_rejection)),
+            );
+            let when_rejected = match &args.fallback {
+                Some(_) => quote!(#rejected.await),
+                None => quote!(#private::reject(__cb_rejection)),
+            };
+            let rejection = match &args.fallback {
+                Some(_) => quote!(#rejected),
+                None => quote!(__cb_rejection),
+            };
+            let future = quote! {
+                async move {
+                    match __cb_admission {
+                        ::core::result::Result::Ok((__cb_breaker, __cb_permit, __cb_future)) => {
+                            let __cb_result = #run;
+                            #settle;
+                            __cb_result
+                        }
+                        ::core::result::Result::Err(__cb_rejection) => #when_rejected,
+                    }
+                }
+            };
+            let future = if shape == Shape::BoxedFuture {
+                quote!(::std::boxed::Box::pin(#future))
+            } else {
+                future
+            };
+            let when_rejected_eagerly = match &args.fallback {
+                Some(_) => quote!(::core::result::Result::Err(#rejection)),
+                None => quote!(::core::result::Result::Err(__cb_rejection)),
+            };
+            quote! {
+                let __cb_breaker = #breaker;
+                // Admission happens at the call, as the body (which builds the future) runs.
+                let __cb_admission = match __cb_breaker.try_acquire() {
+                    ::core::result::Result::Ok(__cb_permit) => {
+                        #[allow(clippy::redundant_closure_call)]
+                        let __cb_future = (move || #body)();
+                        ::core::result::Result::Ok((__cb_breaker, __cb_permit, __cb_future))
+                    }
+                    ::core::result::Result::Err(__cb_rejection) => #when_rejected_eagerly,
+                };
+                #future
+            }
+        }
+    };
+
+    let Function {
+        attrs, vis, sig, ..
+    } = &function;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            #new_body
+        }
+    })
+}
+
+/// The function's breaker: the shared one named by `breaker = ...`, or a `static` of
+/// its own, built and registered on the first call.
+fn breaker(args: &Args, private: &TokenStream) -> TokenStream {
+    if let Some(shared) = &args.breaker {
+        return quote_spanned!(shared.span()=> #private::as_breaker(&#shared));
+    }
+    let fail_max = args.fail_max.as_ref().map_or(5, |s| s.value);
+    let success_threshold = args.success_threshold.as_ref().map_or(1, |s| s.value);
+    let reset = args
+        .reset_timeout
+        .as_ref()
+        .map_or(60_000_000_000, |s| s.value.as_nanos() as u64);
+    let name = match &args.name {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {{
+        static __CB_BREAKER: #private::StaticBreaker = #private::StaticBreaker::new(
+            #private::Config {
+                fail_max: #fail_max,
+                reset_timeout: #private::Duration::from_nanos(#reset),
+                success_threshold: #success_threshold,
+                probe_lease: #private::Duration::from_nanos(#reset),
+            },
+            #name,
+        );
+        fn __cb_locator() {}
+        __CB_BREAKER.get(|| #private::function_path(__cb_locator))
+    }}
+}
+
+/// The closure that turns an error into a verdict. Precedence: `ignore`, then
+/// `exclude`, then `include` or `failure_if`; an error none of them claims is a failure.
+fn classify(args: &Args, private: &TokenStream) -> TokenStream {
+    let verdict = quote!(#private::Verdict);
+    let matches = |p: &Patterns| {
+        let patterns = p.patterns.iter();
+        quote!(::core::matches!(__cb_error, #(#patterns)|*))
+    };
+    let mut steps = Vec::new();
+    if let Some(ignore) = &args.ignore {
+        let m = matches(ignore);
+        steps.push(quote!(if #m { return #verdict::Ignore; }));
+    }
+    if let Some(exclude) = &args.exclude {
+        let m = matches(exclude);
+        steps.push(quote!(if #m { return #verdict::Success; }));
+    }
+    if let Some(include) = &args.include {
+        let m = matches(include);
+        steps.push(quote!(if !#m { return #verdict::Success; }));
+    }
+    if let Some(predicate) = &args.failure_if {
+        let call = quote_spanned!(predicate.span()=> #private::failure_if(__cb_error, #predicate));
+        steps.push(quote!(if !#call { return #verdict::Success; }));
+    }
+    if steps.is_empty() {
+        return quote!(|_| #verdict::Failure);
+    }
+    quote! {
+        |__cb_error| {
+            #(#steps)*
+            #verdict::Failure
+        }
+    }
+}
+
+/// `run`, abandoned after `call_timeout` if one is set: the abandoned call is a failure
+/// and the function returns the breaker's timeout error (or the fallback's answer).
+fn timed(
+    args: &Args,
+    private: &TokenStream,
+    run: TokenStream,
+    rejected: &TokenStream,
+) -> TokenStream {
+    let Some(timeout) = &args.call_timeout else {
+        return quote!(#run.await);
+    };
+    let nanos = timeout.value.as_nanos() as u64;
+    let span = timeout.span;
+    let limit = quote!(#private::Duration::from_nanos(#nanos));
+    let deadline = quote_spanned!(span=> #private::timeout(#limit, #run));
+    quote! {
+        match #deadline.await {
+            ::core::result::Result::Ok(result) => result,
+            ::core::result::Result::Err(_) => {
+                __cb_permit.failure();
+                let __cb_rejection = #private::CircuitBreakerError::timeout(__cb_breaker.name(), #limit);
+                return #rejected;
+            }
+        }
+    }
+}
+
+/// Refusals that need the function as well as the arguments.
+fn check(args: &Args, function: &Function, shape: Shape) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    let sig = &function.sig;
+    if let Some(constness) = &sig.constness {
+        errors.push(syn::Error::new_spanned(
+            constness,
+            "`#[circuit_breaker]` cannot go on a `const fn`: a breaker decides at run time; remove `const`",
+        ));
+    }
+    if let ReturnType::Default = sig.output {
+        errors.push(syn::Error::new_spanned(
+            &sig.ident,
+            format!(
+                "`#[circuit_breaker]` needs a function that returns a `Result`, so failures can be counted: \
+                 `fn {}(...) -> Result<T, E>`",
+                sig.ident
+            ),
+        ));
+    }
+    if let (Some(timeout), Shape::Sync) = (&args.call_timeout, shape) {
+        errors.push(syn::Error::new(
+            timeout.span,
+            "`call_timeout` needs an `async fn` (or one returning a future): a blocking call cannot be abandoned; \
+             remove `call_timeout` or make the function async",
+        ));
+    }
+    if args.fallback.is_some() {
+        if let Err(unnamed) = function.forwarded_args() {
+            errors.push(syn::Error::new_spanned(
+                unnamed,
+                "`fallback` is called with this function's arguments, so each parameter needs a plain name (`x: T`, not a pattern)",
+            ));
+        }
+    }
+    errors.finish()
+}
+
+/// The item back, unchanged, with `error` beside it: the rest of the crate keeps
+/// compiling against the original function, so only the real mistake is reported.
+pub(crate) fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
+    let mut out = error.to_compile_error();
+    out.extend(item);
+    out
+}

@@ -1,0 +1,189 @@
+//! What `#[circuit_breaker]` expands into. Not a public API: names and signatures here
+//! change without notice. Generated code reaches everything through this one module so
+//! that the macro never names the crate's public items directly.
+
+use std::ops::Deref;
+use std::sync::OnceLock;
+
+pub use std::time::Duration;
+
+pub use crate::permit::Verdict;
+use crate::{CircuitBreaker, Permit};
+pub use crate::{CircuitBreakerError, Config};
+
+/// The breaker of one annotated function: a `static` inside the function body, built
+/// and registered on the first call.
+pub struct StaticBreaker {
+    cell: OnceLock<CircuitBreaker>,
+    config: Config,
+    name: Option<&'static str>,
+}
+
+impl StaticBreaker {
+    /// `name` is the `name = "..."` argument; without it the breaker is named after the
+    /// function's path, found at first use.
+    pub const fn new(config: Config, name: Option<&'static str>) -> Self {
+        StaticBreaker {
+            cell: OnceLock::new(),
+            config,
+            name,
+        }
+    }
+
+    /// The breaker; `locate` gives the default name (the function's path) on first use.
+    #[inline(always)]
+    pub fn get(&'static self, locate: fn() -> &'static str) -> &'static CircuitBreaker {
+        match self.cell.get() {
+            Some(breaker) => breaker,
+            None => self.init(locate),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn init(&'static self, locate: fn() -> &'static str) -> &'static CircuitBreaker {
+        self.cell.get_or_init(|| {
+            let name = self.name.unwrap_or_else(locate);
+            // The macro validated every value at compile time.
+            CircuitBreaker::builder(name).config(self.config).build()
+        })
+    }
+}
+
+/// The path of the function that declares the item `marker`, as `module::Type::method`:
+/// the default breaker name. Computed once per function, so the string is leaked.
+pub fn function_path<F>(_marker: F) -> &'static str {
+    let marker = std::any::type_name::<F>();
+    let path = marker
+        .rsplit_once("::")
+        .map_or(marker, |(parent, _)| parent);
+    Box::leak(path.replace("::{{closure}}", "").into_boxed_str())
+}
+
+/// The breaker named by `breaker = ...`: a `CircuitBreaker`, a reference to one, or any
+/// smart pointer to one (`LazyLock`, `once_cell::sync::Lazy`, `Arc`, `Box`).
+pub trait AsBreaker {
+    /// The breaker itself.
+    fn as_breaker(&self) -> &CircuitBreaker;
+}
+
+impl AsBreaker for CircuitBreaker {
+    #[inline(always)]
+    fn as_breaker(&self) -> &CircuitBreaker {
+        self
+    }
+}
+
+impl<T: Deref<Target = CircuitBreaker>> AsBreaker for T {
+    #[inline(always)]
+    fn as_breaker(&self) -> &CircuitBreaker {
+        self
+    }
+}
+
+/// Named so the compiler's message explains itself when `breaker = ...` is not a breaker.
+#[inline(always)]
+pub fn as_breaker<B: AsBreaker + ?Sized>(breaker: &B) -> &CircuitBreaker {
+    breaker.as_breaker()
+}
+
+/// What an annotated function returns: a `Result`, whatever it is called
+/// (`io::Result<T>`, `anyhow::Result<T>`).
+#[diagnostic::on_unimplemented(
+    message = "`#[circuit_breaker]` needs a function that returns a `Result`, not `{Self}`",
+    label = "this must be a `Result<T, E>` (or an alias of one)",
+    note = "the breaker counts `Err` as a failure and `Ok` as a success"
+)]
+pub trait Outcome {
+    /// The error type.
+    type Error;
+    /// The error, if this is one.
+    fn error(&self) -> Option<&Self::Error>;
+}
+
+impl<T, E> Outcome for Result<T, E> {
+    type Error = E;
+    #[inline(always)]
+    fn error(&self) -> Option<&E> {
+        self.as_ref().err()
+    }
+}
+
+/// Gives the permit its verdict: `Ok` is a success, an `Err` is whatever `classify`
+/// says (it runs only for errors).
+#[inline(always)]
+pub fn settle<R: Outcome>(
+    permit: Permit<'_>,
+    result: &R,
+    classify: impl FnOnce(&R::Error) -> Verdict,
+) {
+    match result.error() {
+        None => permit.success(),
+        Some(error) => match classify(error) {
+            Verdict::Success => permit.success(),
+            Verdict::Failure => permit.failure(),
+            Verdict::Ignore => permit.ignore(),
+        },
+    }
+}
+
+/// Calls a `failure_if` predicate with its argument type taken from the error, so a
+/// closure needs no type annotation.
+#[inline(always)]
+pub fn failure_if<E: ?Sized>(error: &E, predicate: impl FnOnce(&E) -> bool) -> bool {
+    predicate(error)
+}
+
+/// A function's return type that can carry a rejection: a `Result` whose error type
+/// converts from [`CircuitBreakerError`].
+#[diagnostic::on_unimplemented(
+    message = "the error type of `{Self}` cannot carry a circuit-breaker rejection",
+    label = "rejected calls must return an error of this type",
+    note = "implement `From<breaker_runtime::CircuitBreakerError>` for the error type, or add `fallback = some_function` to `#[circuit_breaker]`"
+)]
+pub trait Rejectable: Sized {
+    /// The rejection as this type.
+    fn rejected(error: CircuitBreakerError) -> Self;
+}
+
+impl<T, E: From<CircuitBreakerError>> Rejectable for Result<T, E> {
+    #[cold]
+    fn rejected(error: CircuitBreakerError) -> Self {
+        Err(E::from(error))
+    }
+}
+
+/// `Err(E::from(error))` for a rejected or timed-out call.
+#[cold]
+pub fn reject<R: Rejectable>(error: CircuitBreakerError) -> R {
+    R::rejected(error)
+}
+
+/// `call_timeout`: the call's future, abandoned after `limit`.
+#[cfg(feature = "tokio")]
+pub fn timeout<F: std::future::IntoFuture>(
+    limit: Duration,
+    future: F,
+) -> tokio::time::Timeout<F::IntoFuture> {
+    tokio::time::timeout(limit, future)
+}
+
+/// Without the `tokio` feature there is no timer: this bound is never met, and the
+/// compiler says why.
+#[cfg(not(feature = "tokio"))]
+#[diagnostic::on_unimplemented(
+    message = "`call_timeout` needs the `tokio` feature of breaker-runtime",
+    label = "a timer is needed to abandon this call",
+    note = "enable it in Cargo.toml: `breaker-runtime = { version = \"0.1\", features = [\"tokio\"] }`"
+)]
+pub trait TimerAvailable {}
+
+/// Stands in for the tokio-backed `timeout` when the feature is off.
+#[cfg(not(feature = "tokio"))]
+pub fn timeout<F: std::future::IntoFuture + TimerAvailable>(
+    _limit: Duration,
+    future: F,
+) -> std::future::Ready<Result<<F as std::future::IntoFuture>::Output, ()>> {
+    let _ = future;
+    unreachable!("TimerAvailable has no implementations")
+}
