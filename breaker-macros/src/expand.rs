@@ -1,13 +1,13 @@
 //! The rewrite: the signature is kept token for token; only the body is wrapped, so
 //! generics, receivers, `?` and early `return` need no special cases.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{parse_quote, Path, ReturnType};
 
 use crate::args::{Args, Errors, Patterns};
-use crate::function::{nameable, Function, Shape};
+use crate::function::{nameable, result_type, Function, Shape};
 
 pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream> {
     let shape = function.shape();
@@ -17,14 +17,24 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
         .krate
         .clone()
         .unwrap_or_else(|| parse_quote!(::breaker_runtime));
-    let private = quote!(#krate::__private);
-    let breaker = breaker(&args, &private);
+    let private_at = |span: Span| respanned(quote!(#krate::__private), span);
+    let private = private_at(Span::call_site());
+    let breaker = breaker(&args, &private, &private_at);
     let classify = classify(&args, &private);
     let ReturnType::Type(_, ret) = &function.sig.output else {
         unreachable!("check() refused a function without a return type")
     };
     // Errors about the return type (not a Result, cannot carry a rejection) land on it.
     let ret_span = ret.span();
+    let at_ret = private_at(ret_span);
+    let reject = match result_type(ret, shape) {
+        Some(ty) => quote_spanned! {ret_span=> {
+            #[allow(unused_imports)]
+            use #at_ret::{RejectUnsupported as _, RejectViaFrom as _};
+            (&&#at_ret::Reject::<#ty>::new()).reject(__cb_rejection)
+        }},
+        None => quote_spanned!(ret_span=> #at_ret::reject(__cb_rejection)),
+    };
     let rejected = match &args.fallback {
         Some(fallback) => {
             let forwarded = function.forwarded_args().unwrap_or_default();
@@ -34,9 +44,9 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                 _ => call,
             }
         }
-        None => quote_spanned!(ret_span=> #private::reject(__cb_rejection)),
+        None => reject.clone(),
     };
-    let settle = quote_spanned!(ret_span=> #private::settle(__cb_permit, &__cb_result, #classify));
+    let settle = quote_spanned!(ret_span=> #at_ret::settle(__cb_permit, &__cb_result, #classify));
     let body = &function.body;
 
     let new_body = match shape {
@@ -141,9 +151,14 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
 
 /// The function's breaker: the shared one named by `breaker = ...`, or a `static` of
 /// its own, built and registered on the first call.
-fn breaker(args: &Args, private: &TokenStream) -> TokenStream {
+fn breaker(
+    args: &Args,
+    private: &TokenStream,
+    private_at: &dyn Fn(Span) -> TokenStream,
+) -> TokenStream {
     if let Some(shared) = &args.breaker {
-        return quote_spanned!(shared.span()=> #private::as_breaker(&#shared));
+        let at = private_at(shared.span());
+        return quote_spanned!(shared.span()=> #at::as_breaker(&#shared));
     }
     let fail_max = args.fail_max.as_ref().map_or(5, |s| s.value);
     let success_threshold = args.success_threshold.as_ref().map_or(1, |s| s.value);
@@ -277,4 +292,23 @@ pub(crate) fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
     let mut out = error.to_compile_error();
     out.extend(item);
     out
+}
+
+/// `tokens` with every span set to `span`, so that a type error in generated code that
+/// is about the user's code (the return type, the `breaker` expression) is reported there.
+fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(g) => {
+                let mut group = Group::new(g.delimiter(), respanned(g.stream(), span));
+                group.set_span(span);
+                TokenTree::Group(group)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
 }

@@ -118,6 +118,52 @@ fn is_future_bound(bound: &TypeParamBound) -> bool {
     matches!(bound, TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == "Future"))
 }
 
+/// The type the function's `Result` has, when it can be named in the body: the return
+/// type itself, or a returned future's `Output`.
+pub(crate) fn result_type(ty: &Type, shape: Shape) -> Option<&Type> {
+    let ty = match shape {
+        Shape::Sync | Shape::Async => ty,
+        Shape::ImplFuture | Shape::BoxedFuture => future_output(ty)?,
+    };
+    nameable(ty).then_some(ty)
+}
+
+type Bounds = syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>;
+
+/// The `Output = X` of a `Future` bound.
+fn output_of(bounds: &Bounds) -> Option<&Type> {
+    bounds.iter().find_map(|b| match b {
+        TypeParamBound::Trait(t) => match &t.path.segments.last()?.arguments {
+            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => {
+                    Some(&assoc.ty)
+                }
+                _ => None,
+            }),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+fn future_output(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::ImplTrait(t) => output_of(&t.bounds),
+        Type::TraitObject(t) => output_of(&t.bounds),
+        Type::Paren(p) => future_output(&p.elem),
+        Type::Group(g) => future_output(&g.elem),
+        Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            match last.ident.to_string().as_str() {
+                "BoxFuture" | "LocalBoxFuture" => first_type_arg(&last.arguments),
+                "Pin" | "Box" => future_output(first_type_arg(&last.arguments)?),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// True when `ty` can be written as a `let` annotation inside the body (`impl Trait`
 /// cannot).
 pub(crate) fn nameable(ty: &Type) -> bool {
@@ -183,6 +229,42 @@ mod tests {
             )),
             Shape::Sync
         );
+    }
+
+    #[test]
+    fn result_types_of_each_shape() {
+        let name = |ty: Type, shape| {
+            result_type(&ty, shape).map(|t| quote::quote!(#t).to_string().replace(' ', ""))
+        };
+        assert_eq!(
+            name(parse_quote!(Result<u8, E>), Shape::Sync).as_deref(),
+            Some("Result<u8,E>")
+        );
+        assert_eq!(
+            name(
+                parse_quote!(impl Future<Output = io::Result<u8>> + Send),
+                Shape::ImplFuture
+            )
+            .as_deref(),
+            Some("io::Result<u8>")
+        );
+        assert_eq!(
+            name(
+                parse_quote!(Pin<Box<dyn Future<Output = Result<u8, E>> + Send + 'a>>),
+                Shape::BoxedFuture
+            )
+            .as_deref(),
+            Some("Result<u8,E>")
+        );
+        assert_eq!(
+            name(
+                parse_quote!(BoxFuture<'a, Result<u8, E>>),
+                Shape::BoxedFuture
+            )
+            .as_deref(),
+            Some("Result<u8,E>")
+        );
+        assert_eq!(name(parse_quote!(Result<impl Debug, E>), Shape::Sync), None);
     }
 
     #[test]

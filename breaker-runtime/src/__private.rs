@@ -2,6 +2,7 @@
 //! change without notice. Generated code reaches everything through this one module so
 //! that the macro never names the crate's public items directly.
 
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::OnceLock;
 
@@ -134,29 +135,68 @@ pub fn failure_if<E: ?Sized>(error: &E, predicate: impl FnOnce(&E) -> bool) -> b
     predicate(error)
 }
 
-/// A function's return type that can carry a rejection: a `Result` whose error type
-/// converts from [`CircuitBreakerError`].
-#[diagnostic::on_unimplemented(
-    message = "the error type of `{Self}` cannot carry a circuit-breaker rejection",
-    label = "rejected calls must return an error of this type",
-    note = "implement `From<breaker_runtime::CircuitBreakerError>` for the error type, or add `fallback = some_function` to `#[circuit_breaker]`"
-)]
-pub trait Rejectable: Sized {
-    /// The rejection as this type.
-    fn rejected(error: CircuitBreakerError) -> Self;
+/// Turns a rejection into the function's return type `R`:
+/// `(&&Reject::<R>::new()).reject(error)`.
+///
+/// Method resolution tries `RejectViaFrom` first (it takes one more reference), which
+/// applies when `R` is a `Result` whose error type converts from
+/// [`CircuitBreakerError`]. Otherwise it falls back to `RejectUnsupported`, whose
+/// `Rejectable` bound no type meets, so the compiler reports our message instead of a
+/// bare missing `From` impl.
+pub struct Reject<R>(PhantomData<R>);
+
+impl<R> Reject<R> {
+    /// A resolver for return type `R`.
+    #[inline(always)]
+    pub const fn new() -> Self {
+        Reject(PhantomData)
+    }
 }
 
-impl<T, E: From<CircuitBreakerError>> Rejectable for Result<T, E> {
+impl<R> Default for Reject<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The rejection as `Err(E::from(error))`.
+pub trait RejectViaFrom<R> {
+    /// Converts.
+    fn reject(&self, error: CircuitBreakerError) -> R;
+}
+
+impl<T, E: From<CircuitBreakerError>> RejectViaFrom<Result<T, E>> for &Reject<Result<T, E>> {
     #[cold]
-    fn rejected(error: CircuitBreakerError) -> Self {
+    fn reject(&self, error: CircuitBreakerError) -> Result<T, E> {
         Err(E::from(error))
     }
 }
 
-/// `Err(E::from(error))` for a rejected or timed-out call.
+/// Chosen only when `RejectViaFrom` does not apply, to fail with a helpful message.
+pub trait RejectUnsupported<R> {
+    /// Never compiles: see [`Rejectable`].
+    fn reject(&self, error: CircuitBreakerError) -> R;
+}
+
+impl<R: Rejectable> RejectUnsupported<R> for Reject<R> {
+    fn reject(&self, _: CircuitBreakerError) -> R {
+        unreachable!("Rejectable has no implementations")
+    }
+}
+
+/// Implemented by no type: its only purpose is the compiler message below.
+#[diagnostic::on_unimplemented(
+    message = "`#[circuit_breaker]` cannot return a rejection as `{Self}`",
+    label = "rejected calls must return this type, but its error type has no `From<CircuitBreakerError>`",
+    note = "implement `From<breaker_runtime::CircuitBreakerError>` for the error type, or add `fallback = some_function` to `#[circuit_breaker]`"
+)]
+pub trait Rejectable {}
+
+/// For return types the macro cannot name (they contain `impl Trait`): plain
+/// `Err(E::from(error))`.
 #[cold]
-pub fn reject<R: Rejectable>(error: CircuitBreakerError) -> R {
-    R::rejected(error)
+pub fn reject<T, E: From<CircuitBreakerError>>(error: CircuitBreakerError) -> Result<T, E> {
+    Err(E::from(error))
 }
 
 /// `call_timeout`: the call's future, abandoned after `limit`.
@@ -174,7 +214,7 @@ pub fn timeout<F: std::future::IntoFuture>(
 #[diagnostic::on_unimplemented(
     message = "`call_timeout` needs the `tokio` feature of breaker-runtime",
     label = "a timer is needed to abandon this call",
-    note = "enable it in Cargo.toml: `breaker-runtime = { version = \"0.1\", features = [\"tokio\"] }`"
+    note = "enable it in Cargo.toml: `breaker-runtime = {{ version = \"0.1\", features = [\"tokio\"] }}`"
 )]
 pub trait TimerAvailable {}
 

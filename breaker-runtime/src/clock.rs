@@ -49,19 +49,34 @@ pub trait Clock: Send + Sync + 'static {
 ///
 /// `Instant` is monotonic on every platform Rust supports, so suspending the machine or
 /// stepping the system clock cannot open or close a breaker by accident.
+///
+/// With the `tokio` feature it reads `tokio::time::Instant`, which is the same clock in
+/// production and follows tokio's paused clock in tests: under
+/// `#[tokio::test(start_paused = true)]`, `tokio::time::advance` moves every breaker's
+/// time, including those of `#[circuit_breaker]` functions.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MonotonicClock;
+
+#[cfg(not(feature = "tokio"))]
+fn instant_now() -> Instant {
+    Instant::now()
+}
+
+#[cfg(feature = "tokio")]
+fn instant_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 impl MonotonicClock {
     fn origin() -> Instant {
         static ORIGIN: OnceLock<Instant> = OnceLock::new();
-        *ORIGIN.get_or_init(Instant::now)
+        *ORIGIN.get_or_init(instant_now)
     }
 }
 
 impl Clock for MonotonicClock {
     fn now(&self) -> Duration {
-        Self::origin().elapsed()
+        instant_now().saturating_duration_since(Self::origin())
     }
 }
 

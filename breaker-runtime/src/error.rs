@@ -145,6 +145,20 @@ impl fmt::Display for CircuitBreakerError {
 
 impl Error for CircuitBreakerError {}
 
+/// So that functions returning `std::io::Result` can be guarded as they are: a timeout
+/// becomes [`TimedOut`](std::io::ErrorKind::TimedOut), a rejection
+/// [`Other`](std::io::ErrorKind::Other); the `CircuitBreakerError` stays inside
+/// (`get_ref()` and `downcast`).
+impl From<CircuitBreakerError> for std::io::Error {
+    fn from(error: CircuitBreakerError) -> Self {
+        let kind = match error.kind {
+            ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, error)
+    }
+}
+
 /// A duration for people: whole seconds (rounded up, as `Retry-After` wants) from one
 /// second on, whole milliseconds (rounded up) below.
 struct Rounded(Duration);
