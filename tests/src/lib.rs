@@ -2,6 +2,10 @@
 
 use std::sync::{Arc, Mutex};
 
+/// The runtime under another path, as a facade crate would re-export it: for testing
+/// the attribute's `crate = "..."`.
+pub use breaker_runtime as facade;
+
 use breaker_runtime::{CircuitBreaker, CircuitBreakerError, Listener, State};
 
 /// A listener that writes down every event it sees, in order.
