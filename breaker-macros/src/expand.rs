@@ -76,8 +76,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
             let run = quote!(async move #body);
             let run = timed(&args, &private, run, &rejected);
             quote! {
-                let __cb_breaker = #breaker;
-                let __cb_permit = match __cb_breaker.try_acquire() {
+                let __cb_permit = match #breaker.try_acquire() {
                     ::core::result::Result::Ok(permit) => permit,
                     ::core::result::Result::Err(__cb_rejection) => return #rejected,
                 };
@@ -104,7 +103,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
             let future = quote! {
                 async move {
                     match __cb_admission {
-                        ::core::result::Result::Ok((__cb_breaker, __cb_permit, __cb_future)) => {
+                        ::core::result::Result::Ok((__cb_permit, __cb_future)) => {
                             let __cb_result = #run;
                             #settle;
                             __cb_result
@@ -123,13 +122,12 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                 None => quote!(::core::result::Result::Err(__cb_rejection)),
             };
             quote! {
-                let __cb_breaker = #breaker;
                 // Admission happens at the call, as the body (which builds the future) runs.
-                let __cb_admission = match __cb_breaker.try_acquire() {
+                let __cb_admission = match #breaker.try_acquire() {
                     ::core::result::Result::Ok(__cb_permit) => {
                         #[allow(clippy::redundant_closure_call)]
                         let __cb_future = (move || #body)();
-                        ::core::result::Result::Ok((__cb_breaker, __cb_permit, __cb_future))
+                        ::core::result::Result::Ok((__cb_permit, __cb_future))
                     }
                     ::core::result::Result::Err(__cb_rejection) => #when_rejected_eagerly,
                 };
@@ -171,15 +169,8 @@ fn breaker(
         None => quote!(::core::option::Option::None),
     };
     quote! {{
-        static __CB_BREAKER: #private::StaticBreaker = #private::StaticBreaker::new(
-            #private::Config {
-                fail_max: #fail_max,
-                reset_timeout: #private::Duration::from_nanos(#reset),
-                success_threshold: #success_threshold,
-                probe_lease: #private::Duration::from_nanos(#reset),
-            },
-            #name,
-        );
+        static __CB_BREAKER: #private::StaticBreaker =
+            #private::StaticBreaker::new(#fail_max, #reset, #success_threshold, #name);
         fn __cb_locator() {}
         __CB_BREAKER.get(|| #private::function_path(__cb_locator))
     }}
@@ -240,8 +231,9 @@ fn timed(
         match #deadline.await {
             ::core::result::Result::Ok(result) => result,
             ::core::result::Result::Err(_) => {
+                let __cb_name = __cb_permit.breaker().name();
                 __cb_permit.failure();
-                let __cb_rejection = #private::CircuitBreakerError::timeout(__cb_breaker.name(), #limit);
+                let __cb_rejection = #private::CircuitBreakerError::timeout(__cb_name, #limit);
                 return #rejected;
             }
         }

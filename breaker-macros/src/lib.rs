@@ -18,7 +18,7 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(function) => function,
         Err(_) => {
             let error = syn::Error::new(
-                proc_macro2::Span::call_site(),
+                item_keyword(&item2),
                 "`#[circuit_breaker]` goes on a function with a body: `fn` or `async fn`, free or a method",
             );
             return expand::with_error(item2, error).into();
@@ -29,4 +29,26 @@ pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(tokens) => tokens.into(),
         Err(error) => expand::with_error(item2, error).into(),
     }
+}
+
+/// Where to point when the item is not a function: its first keyword after attributes
+/// and visibility (`struct`, `enum`, `trait`, ...).
+fn item_keyword(item: &proc_macro2::TokenStream) -> proc_macro2::Span {
+    use proc_macro2::TokenTree;
+    let mut tokens = item.clone().into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match &token {
+            // An attribute: `#` then `[...]`.
+            TokenTree::Punct(p) if p.as_char() == '#' => {
+                tokens.next();
+            }
+            TokenTree::Ident(i) if i == "pub" => {
+                if matches!(tokens.peek(), Some(TokenTree::Group(_))) {
+                    tokens.next();
+                }
+            }
+            _ => return token.span(),
+        }
+    }
+    proc_macro2::Span::call_site()
 }

@@ -3,7 +3,6 @@
 //! that the macro never names the crate's public items directly.
 
 use std::marker::PhantomData;
-use std::ops::Deref;
 use std::sync::OnceLock;
 
 pub use std::time::Duration;
@@ -21,9 +20,22 @@ pub struct StaticBreaker {
 }
 
 impl StaticBreaker {
-    /// `name` is the `name = "..."` argument; without it the breaker is named after the
-    /// function's path, found at first use.
-    pub const fn new(config: Config, name: Option<&'static str>) -> Self {
+    /// The attribute's settings, already validated by the macro. `name` is the
+    /// `name = "..."` argument; without it the breaker is named after the function's
+    /// path, found at first use.
+    pub const fn new(
+        fail_max: u32,
+        reset_timeout_nanos: u64,
+        success_threshold: u32,
+        name: Option<&'static str>,
+    ) -> Self {
+        let reset_timeout = Duration::from_nanos(reset_timeout_nanos);
+        let config = Config {
+            fail_max,
+            reset_timeout,
+            success_threshold,
+            probe_lease: reset_timeout,
+        };
         StaticBreaker {
             cell: OnceLock::new(),
             config,
@@ -61,8 +73,14 @@ pub fn function_path<F>(_marker: F) -> &'static str {
     Box::leak(path.replace("::{{closure}}", "").into_boxed_str())
 }
 
-/// The breaker named by `breaker = ...`: a `CircuitBreaker`, a reference to one, or any
-/// smart pointer to one (`LazyLock`, `once_cell::sync::Lazy`, `Arc`, `Box`).
+/// The breaker named by `breaker = ...`: a `CircuitBreaker`, a `LazyLock` of one, an
+/// `Arc` or `Box` of one, or a reference to any of these. (Another lazy cell: write
+/// `breaker = *MY_LAZY`.)
+#[diagnostic::on_unimplemented(
+    message = "`breaker = ...` needs a `CircuitBreaker`, not `{Self}`",
+    label = "this is not a circuit breaker",
+    note = "name a `static` holding a `CircuitBreaker` (e.g. `LazyLock<CircuitBreaker>`) or an expression such as `self.breaker`"
+)]
 pub trait AsBreaker {
     /// The breaker itself.
     fn as_breaker(&self) -> &CircuitBreaker;
@@ -75,10 +93,31 @@ impl AsBreaker for CircuitBreaker {
     }
 }
 
-impl<T: Deref<Target = CircuitBreaker>> AsBreaker for T {
+impl<F: FnOnce() -> CircuitBreaker> AsBreaker for std::sync::LazyLock<CircuitBreaker, F> {
     #[inline(always)]
     fn as_breaker(&self) -> &CircuitBreaker {
         self
+    }
+}
+
+impl AsBreaker for std::sync::Arc<CircuitBreaker> {
+    #[inline(always)]
+    fn as_breaker(&self) -> &CircuitBreaker {
+        self
+    }
+}
+
+impl AsBreaker for Box<CircuitBreaker> {
+    #[inline(always)]
+    fn as_breaker(&self) -> &CircuitBreaker {
+        self
+    }
+}
+
+impl<T: AsBreaker + ?Sized> AsBreaker for &T {
+    #[inline(always)]
+    fn as_breaker(&self) -> &CircuitBreaker {
+        (**self).as_breaker()
     }
 }
 
@@ -172,14 +211,21 @@ impl<T, E: From<CircuitBreakerError>> RejectViaFrom<Result<T, E>> for &Reject<Re
     }
 }
 
-/// Chosen only when `RejectViaFrom` does not apply, to fail with a helpful message.
+/// Chosen only when `RejectViaFrom` does not apply, to fail with a helpful message. The
+/// impl applies to every type, so method resolution picks it; the method's own bound
+/// then fails with [`Rejectable`]'s message.
 pub trait RejectUnsupported<R> {
     /// Never compiles: see [`Rejectable`].
-    fn reject(&self, error: CircuitBreakerError) -> R;
+    fn reject(&self, error: CircuitBreakerError) -> R
+    where
+        R: Rejectable;
 }
 
-impl<R: Rejectable> RejectUnsupported<R> for Reject<R> {
-    fn reject(&self, _: CircuitBreakerError) -> R {
+impl<R> RejectUnsupported<R> for Reject<R> {
+    fn reject(&self, _: CircuitBreakerError) -> R
+    where
+        R: Rejectable,
+    {
         unreachable!("Rejectable has no implementations")
     }
 }
@@ -187,7 +233,7 @@ impl<R: Rejectable> RejectUnsupported<R> for Reject<R> {
 /// Implemented by no type: its only purpose is the compiler message below.
 #[diagnostic::on_unimplemented(
     message = "`#[circuit_breaker]` cannot return a rejection as `{Self}`",
-    label = "rejected calls must return this type, but its error type has no `From<CircuitBreakerError>`",
+    label = "rejected calls return this type, so it must be a `Result` whose error type implements `From<CircuitBreakerError>`",
     note = "implement `From<breaker_runtime::CircuitBreakerError>` for the error type, or add `fallback = some_function` to `#[circuit_breaker]`"
 )]
 pub trait Rejectable {}

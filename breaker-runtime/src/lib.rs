@@ -40,8 +40,21 @@
 //! assert_eq!(breaker.state(), State::Closed);
 //! ```
 //!
-//! ## Two ways to call
+//! ## Three ways to call
 //!
+//! - [`#[circuit_breaker]`](circuit_breaker) on a function: the usual way. Every call
+//!   of the function goes through its own static breaker (or one you name), with the
+//!   arguments checked at compile time.
+//!
+//!   ```
+//!   use breaker_runtime::circuit_breaker;
+//!
+//!   #[circuit_breaker(fail_max = 5, reset_timeout = "30s")]
+//!   fn fetch_profile(id: u64) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+//!       Ok(format!("profile {id}"))
+//!   }
+//!   # assert_eq!(fetch_profile(1).unwrap(), "profile 1");
+//!   ```
 //! - [`CircuitBreaker::call`] and [`CircuitBreaker::call_async`] wrap a closure or a
 //!   future returning `Result<T, E>`; a rejection arrives as `E::from(CircuitBreakerError)`.
 //! - [`CircuitBreaker::try_acquire`] returns a [`Permit`]; you run the call and give
@@ -57,6 +70,8 @@
 //! - [`Listener`]: hooks for admitted calls, outcomes, rejections and state changes, per
 //!   breaker or [global](listener::add_global_listener).
 //! - [`ManualClock`]: drive time in tests instead of sleeping.
+//! - Feature `tokio`: `call_timeout` for the attribute, and breakers that follow
+//!   tokio's paused clock in tests.
 //! - Feature `tracing`: a `tracing` event on each state change (WARN when a breaker
 //!   opens, INFO otherwise) and on each rejection (DEBUG).
 //!
@@ -77,6 +92,7 @@ mod state;
 mod sync;
 
 pub use breaker::CircuitBreaker;
+#[doc = include_str!("attribute.md")]
 pub use breaker_macros::circuit_breaker;
 pub use builder::{Builder, Config};
 pub use clock::{Clock, ManualClock, MonotonicClock};

@@ -114,9 +114,9 @@ async fn a_function_returning_impl_future_is_guarded() {
 // --- generics -------------------------------------------------------------------------
 
 #[circuit_breaker(fail_max = 2)]
-fn generic<T: Into<u64>>(value: T, fail: impl Fn() -> bool) -> Result<u64, E>
+fn generic<T>(value: T, fail: impl Fn() -> bool) -> Result<u64, E>
 where
-    T: Copy,
+    T: Into<u64> + Copy,
 {
     if fail() {
         Err(E::Down)

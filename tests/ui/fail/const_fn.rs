@@ -1,0 +1,8 @@
+use breaker_runtime::circuit_breaker;
+
+#[circuit_breaker]
+const fn call() -> Result<(), ()> {
+    Ok(())
+}
+
+fn main() {}
