@@ -26,18 +26,20 @@ use std::time::Duration;
 use crate::breaker::Inner;
 use crate::{CircuitBreaker, Config, State};
 
-static BREAKERS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+/// Names beside weak handles, so a lookup by name upgrades only the breakers it returns.
+static BREAKERS: Mutex<Vec<(&'static str, Weak<Inner>)>> = Mutex::new(Vec::new());
 
 pub(crate) fn register(breaker: &CircuitBreaker) {
     let mut all = BREAKERS.lock().unwrap_or_else(PoisonError::into_inner);
-    all.retain(|weak| weak.strong_count() > 0);
-    all.push(breaker.downgrade());
+    all.retain(|(_, weak)| weak.strong_count() > 0);
+    all.push((breaker.name(), breaker.downgrade()));
 }
 
-fn live() -> Vec<CircuitBreaker> {
+fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
     let all = BREAKERS.lock().unwrap_or_else(PoisonError::into_inner);
     all.iter()
-        .filter_map(Weak::upgrade)
+        .filter(|(name, _)| filter(name))
+        .filter_map(|(_, weak)| weak.upgrade())
         .map(CircuitBreaker::from_inner)
         .collect()
 }
@@ -48,14 +50,14 @@ fn live() -> Vec<CircuitBreaker> {
 /// name: the registry never guesses which one you meant. (Names from
 /// `#[circuit_breaker]` include the module and type path, so they do not collide.)
 pub fn get(name: &str) -> Option<CircuitBreaker> {
-    let mut found = live().into_iter().filter(|b| b.name() == name);
+    let mut found = live(|each| each == name).into_iter();
     let first = found.next()?;
     found.next().is_none().then_some(first)
 }
 
 /// Every live registered breaker, in registration order.
 pub fn all() -> Vec<CircuitBreaker> {
-    live()
+    live(|_| true)
 }
 
 /// A point-in-time view of one breaker, from [`list`].
@@ -95,5 +97,5 @@ impl BreakerInfo {
 
 /// Every live registered breaker with its state and counters.
 pub fn list() -> Vec<BreakerInfo> {
-    live().iter().map(BreakerInfo::of).collect()
+    all().iter().map(BreakerInfo::of).collect()
 }

@@ -1,9 +1,20 @@
 //! The registry: breakers by name, for health endpoints, tests and manual control.
 
+use std::sync::{Mutex, MutexGuard};
+
 use breaker_runtime::{registry, CircuitBreaker, State};
+
+/// Listing the registry holds a strong handle to every breaker for a moment, so a breaker
+/// dropped while another test lists is still alive until the listing ends. These tests
+/// observe drops, so they take turns.
+fn serial() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[test]
 fn built_breakers_register_and_are_controllable_by_name() {
+    let _turn = serial();
     let b = CircuitBreaker::builder("registry-by-name")
         .fail_max(4)
         .build();
@@ -22,6 +33,7 @@ fn built_breakers_register_and_are_controllable_by_name() {
 
 #[test]
 fn dropped_breakers_leave_the_registry() {
+    let _turn = serial();
     let b = CircuitBreaker::builder("registry-dropped").build();
     assert!(registry::get("registry-dropped").is_some());
     drop(b);
@@ -33,6 +45,7 @@ fn dropped_breakers_leave_the_registry() {
 
 #[test]
 fn an_ambiguous_name_is_never_resolved_to_the_wrong_breaker() {
+    let _turn = serial();
     let first = CircuitBreaker::builder("registry-twice").build();
     let second = CircuitBreaker::builder("registry-twice").build();
     assert!(
@@ -52,6 +65,7 @@ fn an_ambiguous_name_is_never_resolved_to_the_wrong_breaker() {
 
 #[test]
 fn unregistered_breakers_stay_private() {
+    let _turn = serial();
     let _b = CircuitBreaker::builder("registry-private")
         .unregistered()
         .build();
