@@ -1,0 +1,64 @@
+//! Operating breakers by name: list them with their state (a health endpoint would), force
+//! one open for a maintenance window, and close it again.
+//!
+//! `cargo run --example registry_control`
+
+use breaker_runtime::{circuit_breaker, registry, CircuitBreakerError};
+
+#[derive(Debug)]
+enum InventoryError {
+    Unavailable(CircuitBreakerError),
+}
+
+impl From<CircuitBreakerError> for InventoryError {
+    fn from(e: CircuitBreakerError) -> Self {
+        InventoryError::Unavailable(e)
+    }
+}
+
+#[circuit_breaker(name = "inventory", fail_max = 3, reset_timeout = "10m")]
+fn stock_level(sku: &str) -> Result<u32, InventoryError> {
+    Ok(sku.len() as u32 * 10)
+}
+
+#[circuit_breaker(name = "pricing")]
+fn price(sku: &str) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(sku.len() as u32 * 100)
+}
+
+fn print_breakers() {
+    println!(
+        "  {:<12} {:<10} {:>9} {:>12}",
+        "breaker", "state", "failures", "retry after"
+    );
+    for info in registry::list() {
+        let retry = info
+            .retry_after
+            .map_or("-".to_string(), |d| format!("{}s", d.as_secs()));
+        println!(
+            "  {:<12} {:<10} {:>9} {:>12}",
+            info.name, info.state, info.fail_counter, retry
+        );
+    }
+}
+
+fn main() {
+    // Breakers of annotated functions register on their first call.
+    stock_level("apple").unwrap();
+    price("apple").unwrap();
+    println!("all breakers:");
+    print_breakers();
+
+    println!("\nmaintenance on the inventory service: force its breaker open");
+    registry::get("inventory").expect("registered").open();
+    match stock_level("apple") {
+        Err(InventoryError::Unavailable(e)) => println!("  stock_level(\"apple\") -> {e}"),
+        other => println!("  stock_level(\"apple\") -> {other:?}"),
+    }
+    print_breakers();
+
+    println!("\nmaintenance over: close it");
+    registry::get("inventory").expect("registered").close();
+    println!("  stock_level(\"apple\") -> {:?}", stock_level("apple"));
+    print_breakers();
+}
