@@ -100,3 +100,8 @@ pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
 pub use listener::Listener;
 pub use permit::Permit;
 pub use state::State;
+
+/// The repository README's Rust examples, compiled and run as doctests so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
