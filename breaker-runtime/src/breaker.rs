@@ -59,6 +59,9 @@ pub struct CircuitBreaker {
     inner: Arc<Inner>,
 }
 
+// `repr(C)` keeps the order below: the word and the listener flag, read on every call,
+// share the first cache line; the fields written on transitions come after.
+#[repr(C)]
 pub(crate) struct Inner {
     /// The packed [`Word`]: state, counters, probe flag and generation.
     word: AtomicU64,
@@ -130,11 +133,13 @@ impl CircuitBreaker {
         &self.inner.config
     }
 
+    #[inline(always)]
     fn word(&self) -> Word {
         Word(self.inner.word.load(Acquire))
     }
 
     /// The current state.
+    #[inline]
     pub fn state(&self) -> State {
         self.word().state()
     }
@@ -177,7 +182,7 @@ impl CircuitBreaker {
     }
 
     #[inline(always)]
-    fn listening(&self) -> bool {
+    pub(crate) fn listening(&self) -> bool {
         self.inner.has_listeners || listener::any_global()
     }
 
@@ -212,10 +217,11 @@ impl CircuitBreaker {
 
     #[inline(always)]
     fn admit(&self, generation: u32, probe: bool) -> Permit<'_> {
-        if self.listening() {
+        let listening = self.listening();
+        if listening {
             listener::dispatch(self, |l| l.before_call(self));
         }
-        Permit::new(self, generation, probe)
+        Permit::new(self, generation, probe, listening)
     }
 
     #[cold]
@@ -264,13 +270,14 @@ impl CircuitBreaker {
     }
 
     /// Applies a permit's verdict. The common case (a success while closed with no
-    /// failures counted) is a single load and no write.
+    /// failures counted) is a single load and no write. `listening` is whether there
+    /// were listeners when the call was admitted, so the fast path need not ask again.
     #[inline(always)]
-    pub(crate) fn record(&self, generation: u32, verdict: Verdict) {
+    pub(crate) fn record(&self, generation: u32, verdict: Verdict, listening: bool) {
         let word = self.word();
         if !(verdict == Verdict::Success && word.is_clean_closed()) {
             self.record_slow(word, generation, verdict);
-        } else if self.listening() {
+        } else if listening {
             self.notify_outcome(verdict);
         }
     }

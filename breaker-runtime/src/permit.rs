@@ -45,20 +45,34 @@ pub enum Verdict {
 #[must_use = "a permit reports a neutral outcome if dropped: give it a verdict with success(), failure() or ignore()"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
-    generation: u32,
-    probe: bool,
-    armed: bool,
+    /// The generation it was granted in, with the flags below in the high bits: one
+    /// `u32`, so the permit moves as two plain words (separate small fields, stored
+    /// and reloaded together, defeat store forwarding on the hot path).
+    tag: u32,
 }
 
+const PROBE: u32 = 1 << 31;
+const LISTENING: u32 = 1 << 30;
+const GENERATION: u32 = LISTENING - 1;
+
 impl<'a> Permit<'a> {
+    /// `listening`: whether listeners were attached when the call was admitted, so the
+    /// verdict's fast path need not ask again.
     #[inline(always)]
-    pub(crate) fn new(breaker: &'a CircuitBreaker, generation: u32, probe: bool) -> Self {
-        Permit {
-            breaker,
-            generation,
-            probe,
-            armed: true,
+    pub(crate) fn new(
+        breaker: &'a CircuitBreaker,
+        generation: u32,
+        probe: bool,
+        listening: bool,
+    ) -> Self {
+        let mut tag = generation & GENERATION;
+        if probe {
+            tag |= PROBE;
         }
+        if listening {
+            tag |= LISTENING;
+        }
+        Permit { breaker, tag }
     }
 
     /// The call succeeded: a closed breaker's failure count goes back to zero; a
@@ -96,7 +110,7 @@ impl<'a> Permit<'a> {
     /// True when this call is the half-open probe that will decide whether the breaker
     /// closes.
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.tag & PROBE != 0
     }
 
     /// The breaker this permit belongs to.
@@ -105,31 +119,42 @@ impl<'a> Permit<'a> {
     }
 
     #[inline(always)]
-    fn finish(mut self, verdict: Verdict) {
-        self.armed = false;
-        self.breaker.record(self.generation, verdict);
+    fn finish(self, verdict: Verdict) {
+        // The verdict replaces the drop's: forgetting the permit skips `Drop`.
+        let (breaker, tag) = (self.breaker, self.tag);
+        std::mem::forget(self);
+        breaker.record(tag & GENERATION, verdict, tag & LISTENING != 0);
     }
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if self.armed {
-            let verdict = if std::thread::panicking() {
-                Verdict::Failure
-            } else {
-                Verdict::Ignore
-            };
-            self.breaker.record(self.generation, verdict);
-        }
+        // Fields by value: taking `&self` in the cold call would force the permit into
+        // memory on the hot path.
+        abandoned(self.breaker, self.tag & GENERATION);
     }
+}
+
+/// A permit dropped without a verdict: a panic is a failure, anything else (a cancelled
+/// future) is neutral.
+#[cold]
+#[inline(never)]
+fn abandoned(breaker: &CircuitBreaker, generation: u32) {
+    let verdict = if std::thread::panicking() {
+        Verdict::Failure
+    } else {
+        Verdict::Ignore
+    };
+    breaker.record(generation, verdict, breaker.listening());
 }
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
-            .field("generation", &self.generation)
-            .field("probe", &self.probe)
+            .field("generation", &(self.tag & GENERATION))
+            .field("probe", &self.is_probe())
             .finish()
     }
 }

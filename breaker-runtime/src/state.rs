@@ -95,14 +95,17 @@ impl Word {
         }
     }
 
+    #[inline]
     pub(crate) fn probe_in_flight(self) -> bool {
         self.0 & PROBE != 0
     }
 
+    #[inline]
     pub(crate) fn failures(self) -> u32 {
         ((self.0 >> FAIL_SHIFT) & u64::from(MAX_FAIL_MAX)) as u32
     }
 
+    #[inline]
     pub(crate) fn successes(self) -> u32 {
         ((self.0 >> SUCC_SHIFT) & u64::from(MAX_SUCCESS_THRESHOLD)) as u32
     }

@@ -1,0 +1,312 @@
+//! breaker against failsafe and recloser, in one process and one run.
+//!
+//! `cargo bench -p breaker-benches` (about two minutes). Every contender wraps the same
+//! `#[inline(never)]` function, so the numbers differ only by what the breaker adds.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use breaker_runtime::{circuit_breaker, registry, CircuitBreaker, CircuitBreakerError};
+use criterion::{criterion_group, criterion_main, Criterion};
+use failsafe::CircuitBreaker as _;
+
+#[derive(Debug)]
+struct E;
+
+impl From<CircuitBreakerError> for E {
+    fn from(_: CircuitBreakerError) -> Self {
+        E
+    }
+}
+
+/// The dependency: as cheap as a call gets, so the breaker's cost is what shows.
+#[inline(never)]
+fn bare(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// The dependency failing for one call in a hundred.
+#[inline(never)]
+fn one_percent(x: u64) -> Result<u64, E> {
+    if black_box(x) % 100 == 99 {
+        Err(E)
+    } else {
+        Ok(x)
+    }
+}
+
+#[inline(never)]
+#[circuit_breaker(name = "bench-closed")]
+fn annotated(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+#[inline(never)]
+#[circuit_breaker(name = "bench-open", fail_max = 1, reset_timeout = "1h")]
+fn annotated_open(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+#[inline(never)]
+#[circuit_breaker(name = "bench-mixed", fail_max = 1000)]
+fn annotated_mixed(x: u64) -> Result<u64, E> {
+    if black_box(x) % 100 == 99 {
+        Err(E)
+    } else {
+        Ok(x)
+    }
+}
+
+async fn bare_async(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+#[circuit_breaker(name = "bench-async")]
+async fn annotated_async(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+fn ours(name: &'static str, fail_max: u32) -> CircuitBreaker {
+    CircuitBreaker::builder(name)
+        .fail_max(fail_max)
+        .reset_timeout(Duration::from_secs(3600))
+        .unregistered()
+        .build()
+}
+
+type Failsafe<P> = failsafe::StateMachine<P, ()>;
+type FailsafeConsecutive =
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>;
+
+fn failsafe_consecutive() -> Failsafe<FailsafeConsecutive> {
+    let policy = failsafe::failure_policy::consecutive_failures(
+        5,
+        failsafe::backoff::constant(Duration::from_secs(3600)),
+    );
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+fn failsafe_default() -> impl failsafe::CircuitBreaker + Sync {
+    failsafe::Config::new().build()
+}
+
+fn recloser() -> recloser::Recloser {
+    recloser::Recloser::custom()
+        .open_wait(Duration::from_secs(3600))
+        .build()
+}
+
+/// Runs `f` `iters` times on this thread while a second thread does the same, and
+/// returns this thread's time: the per-call cost when two cores share one breaker.
+fn two_threads(iters: u64, f: impl Fn(u64) + Sync) -> Duration {
+    let barrier = Barrier::new(2);
+    thread::scope(|s| {
+        s.spawn(|| {
+            barrier.wait();
+            for i in 0..iters {
+                f(i);
+            }
+        });
+        barrier.wait();
+        let start = Instant::now();
+        for i in 0..iters {
+            f(i);
+        }
+        start.elapsed()
+    })
+}
+
+fn contenders(
+    c: &mut Criterion,
+    group_name: &str,
+    threads: usize,
+    cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)>,
+) {
+    let mut group = c.benchmark_group(group_name);
+    for (name, f) in &cases {
+        if threads == 1 {
+            group.bench_function(*name, |b| {
+                let mut i = 0u64;
+                b.iter(|| {
+                    i = i.wrapping_add(1);
+                    f(i)
+                })
+            });
+        } else {
+            group.bench_function(*name, |b| {
+                b.iter_custom(|iters| two_threads(iters, |i| f(i)))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn closed(c: &mut Criterion) {
+    let ours_breaker = ours("bench-call", 5);
+    let fs = failsafe_consecutive();
+    let fs_default = failsafe_default();
+    let rc = recloser();
+    annotated(0).unwrap(); // builds and registers its breaker before timing
+    for threads in [1, 2] {
+        let cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)> = vec![
+            ("bare call", Box::new(|i| drop(black_box(bare(i))))),
+            (
+                "#[circuit_breaker]",
+                Box::new(|i| drop(black_box(annotated(i)))),
+            ),
+            (
+                "CircuitBreaker::call",
+                Box::new(|i| drop(black_box(ours_breaker.call(|| bare(i))))),
+            ),
+            (
+                "failsafe consecutive_failures(5)",
+                Box::new(|i| drop(black_box(fs.call(|| bare(i))))),
+            ),
+            (
+                "failsafe default policy",
+                Box::new(|i| drop(black_box(fs_default.call(|| bare(i))))),
+            ),
+            (
+                "recloser",
+                Box::new(|i| drop(black_box(rc.call(|| bare(i))))),
+            ),
+        ];
+        contenders(
+            c,
+            &format!("closed success/{threads} thread(s)"),
+            threads,
+            cases,
+        );
+    }
+}
+
+fn open(c: &mut Criterion) {
+    let ours_breaker = ours("bench-call-open", 1);
+    ours_breaker.open();
+    let _ = annotated_open(0);
+    registry::get("bench-open").expect("registered").open();
+    let fs = failsafe_consecutive();
+    for _ in 0..5 {
+        let _ = fs.call(|| Err::<(), E>(E));
+    }
+    let rc = recloser();
+    for _ in 0..200 {
+        let _ = rc.call(|| Err::<(), E>(E));
+    }
+    assert!(
+        fs.call(|| bare(1)).is_err() && rc.call(|| bare(1)).is_err(),
+        "peers are open"
+    );
+    assert!(
+        annotated_open(1).is_err() && ours_breaker.call(|| bare(1)).is_err(),
+        "ours are open"
+    );
+    for threads in [1, 2] {
+        let cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)> = vec![
+            (
+                "#[circuit_breaker]",
+                Box::new(|i| drop(black_box(annotated_open(i)))),
+            ),
+            (
+                "CircuitBreaker::call",
+                Box::new(|i| drop(black_box(ours_breaker.call(|| bare(i))))),
+            ),
+            (
+                "failsafe consecutive_failures(5)",
+                Box::new(|i| drop(black_box(fs.call(|| bare(i))))),
+            ),
+            (
+                "recloser",
+                Box::new(|i| drop(black_box(rc.call(|| bare(i))))),
+            ),
+        ];
+        contenders(
+            c,
+            &format!("open rejection/{threads} thread(s)"),
+            threads,
+            cases,
+        );
+    }
+}
+
+fn mixed(c: &mut Criterion) {
+    let ours_breaker = ours("bench-call-mixed", 1000);
+    // failsafe and recloser would open on 1% errors with their defaults; these settings
+    // keep every contender closed so the failure path's cost is what is measured.
+    let fs = {
+        let policy = failsafe::failure_policy::consecutive_failures(
+            1000,
+            failsafe::backoff::constant(Duration::from_secs(3600)),
+        );
+        failsafe::Config::new().failure_policy(policy).build()
+    };
+    let rc = recloser::Recloser::custom()
+        .error_rate(0.9)
+        .open_wait(Duration::from_secs(3600))
+        .build();
+    let _ = annotated_mixed(0);
+    for threads in [1, 2] {
+        let cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)> = vec![
+            ("bare call", Box::new(|i| drop(black_box(one_percent(i))))),
+            (
+                "#[circuit_breaker]",
+                Box::new(|i| drop(black_box(annotated_mixed(i)))),
+            ),
+            (
+                "CircuitBreaker::call",
+                Box::new(|i| drop(black_box(ours_breaker.call(|| one_percent(i))))),
+            ),
+            (
+                "failsafe consecutive_failures(1000)",
+                Box::new(|i| drop(black_box(fs.call(|| one_percent(i))))),
+            ),
+            (
+                "recloser",
+                Box::new(|i| drop(black_box(rc.call(|| one_percent(i))))),
+            ),
+        ];
+        contenders(
+            c,
+            &format!("1% failures/{threads} thread(s)"),
+            threads,
+            cases,
+        );
+    }
+}
+
+fn size_of_future<F: Future>(f: F) -> usize {
+    std::mem::size_of_val(&f)
+}
+
+fn asynchronous(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    println!(
+        "future size: bare async fn {} bytes, #[circuit_breaker] async fn {} bytes",
+        size_of_future(bare_async(1)),
+        size_of_future(annotated_async(1))
+    );
+    rt.block_on(annotated_async(0)).unwrap();
+    let mut group = c.benchmark_group("async fn/current-thread tokio");
+    group.bench_function("bare async fn", |b| {
+        b.to_async(&rt).iter(|| bare_async(black_box(1)))
+    });
+    group.bench_function("#[circuit_breaker] async fn", |b| {
+        b.to_async(&rt).iter(|| annotated_async(black_box(1)))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40);
+    targets = closed, open, mixed, asynchronous
+}
+criterion_main!(benches);
