@@ -6,8 +6,8 @@
 
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::sync::AtomicU64;
 
@@ -45,38 +45,61 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Duration;
 }
 
-/// The default clock: [`Instant`], measured from the first time any breaker reads it.
+/// The default clock: the operating system's monotonic clock, never wall-clock time, so
+/// suspending the machine or stepping the system clock cannot open or close a breaker by
+/// accident.
 ///
-/// `Instant` is monotonic on every platform Rust supports, so suspending the machine or
-/// stepping the system clock cannot open or close a breaker by accident.
+/// On Linux it reads `CLOCK_MONOTONIC_COARSE`: the time of the last kernel tick, a few
+/// milliseconds coarse, at a fraction of the cost of a precise read. A breaker only
+/// reads the clock while open or half-open, to compare against `reset_timeout`, where
+/// a few milliseconds do not matter and an open breaker's rejections stay cheap.
+/// Elsewhere it reads [`Instant`](std::time::Instant).
 ///
-/// With the `tokio` feature it reads `tokio::time::Instant`, which is the same clock in
-/// production and follows tokio's paused clock in tests: under
-/// `#[tokio::test(start_paused = true)]`, `tokio::time::advance` moves every breaker's
-/// time, including those of `#[circuit_breaker]` functions.
+/// With the `tokio-clock` feature it reads `tokio::time::Instant` instead, which follows
+/// tokio's paused clock in tests: under `#[tokio::test(start_paused = true)]`,
+/// `tokio::time::advance` moves every breaker's time, including those of
+/// `#[circuit_breaker]` functions. Enable it for your tests (a dev-dependency feature).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MonotonicClock;
 
-#[cfg(not(feature = "tokio"))]
-fn instant_now() -> Instant {
-    Instant::now()
-}
-
-#[cfg(feature = "tokio")]
-fn instant_now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 impl MonotonicClock {
-    fn origin() -> Instant {
-        static ORIGIN: OnceLock<Instant> = OnceLock::new();
-        *ORIGIN.get_or_init(instant_now)
+    /// Nanoseconds since this clock's origin.
+    #[inline]
+    pub(crate) fn now_nanos() -> u64 {
+        platform_now_nanos()
     }
+}
+
+#[cfg(all(target_os = "linux", not(feature = "tokio-clock")))]
+#[inline]
+fn platform_now_nanos() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    // Both fields are non-negative for a monotonic clock; time since boot.
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
+#[cfg(any(not(target_os = "linux"), feature = "tokio-clock"))]
+fn platform_now_nanos() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(instant_now);
+    duration_to_nanos(instant_now().saturating_duration_since(origin))
+}
+
+#[cfg(all(not(target_os = "linux"), not(feature = "tokio-clock")))]
+fn instant_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+#[cfg(feature = "tokio-clock")]
+fn instant_now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 impl Clock for MonotonicClock {
     fn now(&self) -> Duration {
-        instant_now().saturating_duration_since(Self::origin())
+        Duration::from_nanos(Self::now_nanos())
     }
 }
 
@@ -160,10 +183,10 @@ impl ClockSource {
     /// Nanoseconds since the clock's origin, saturating far beyond any process lifetime.
     #[inline]
     pub(crate) fn now_nanos(&self) -> u64 {
-        duration_to_nanos(match self {
-            ClockSource::Monotonic => MonotonicClock.now(),
-            ClockSource::Custom(clock) => clock.now(),
-        })
+        match self {
+            ClockSource::Monotonic => MonotonicClock::now_nanos(),
+            ClockSource::Custom(clock) => duration_to_nanos(clock.now()),
+        }
     }
 }
 
