@@ -119,12 +119,10 @@ fn two_threads(iters: u64, f: impl Fn(u64) + Sync) -> Duration {
     })
 }
 
-fn contenders(
-    c: &mut Criterion,
-    group_name: &str,
-    threads: usize,
-    cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)>,
-) {
+/// A named contender: one call through it with argument `i`.
+type Case<'a> = (&'static str, Box<dyn Fn(u64) + Sync + 'a>);
+
+fn contenders(c: &mut Criterion, group_name: &str, threads: usize, cases: Vec<Case<'_>>) {
     let mut group = c.benchmark_group(group_name);
     for (name, f) in &cases {
         if threads == 1 {
@@ -136,9 +134,7 @@ fn contenders(
                 })
             });
         } else {
-            group.bench_function(*name, |b| {
-                b.iter_custom(|iters| two_threads(iters, |i| f(i)))
-            });
+            group.bench_function(*name, |b| b.iter_custom(|iters| two_threads(iters, f)));
         }
     }
     group.finish();
@@ -151,7 +147,7 @@ fn closed(c: &mut Criterion) {
     let rc = recloser();
     annotated(0).unwrap(); // builds and registers its breaker before timing
     for threads in [1, 2] {
-        let cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             ("bare call", Box::new(|i| drop(black_box(bare(i))))),
             (
                 "#[circuit_breaker]",
@@ -205,7 +201,7 @@ fn open(c: &mut Criterion) {
         "ours are open"
     );
     for threads in [1, 2] {
-        let cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 "#[circuit_breaker]",
                 Box::new(|i| drop(black_box(annotated_open(i)))),
@@ -249,7 +245,7 @@ fn mixed(c: &mut Criterion) {
         .build();
     let _ = annotated_mixed(0);
     for threads in [1, 2] {
-        let cases: Vec<(&'static str, Box<dyn Fn(u64) + Sync + '_>)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             ("bare call", Box::new(|i| drop(black_box(one_percent(i))))),
             (
                 "#[circuit_breaker]",
