@@ -93,35 +93,68 @@ fn runtime_calls_allocate_nothing_in_any_state() {
     let ok = || Ok::<u32, E>(1);
     let err = || Err::<u32, E>(E);
 
-    assert_eq!(allocations(|| drop(b.call(ok))), 0, "closed success");
-    assert_eq!(allocations(|| drop(b.call(err))), 0, "closed failure");
     assert_eq!(
-        allocations(|| drop(b.call(ok))),
+        allocations(|| {
+            let _ = b.call(ok);
+        }),
+        0,
+        "closed success"
+    );
+    assert_eq!(
+        allocations(|| {
+            let _ = b.call(err);
+        }),
+        0,
+        "closed failure"
+    );
+    assert_eq!(
+        allocations(|| {
+            let _ = b.call(ok);
+        }),
         0,
         "closed success resetting a count"
     );
-    assert_eq!(allocations(|| drop(b.call(err))), 0);
     assert_eq!(
-        allocations(|| drop(b.call(err))),
+        allocations(|| {
+            let _ = b.call(err);
+        }),
+        0
+    );
+    assert_eq!(
+        allocations(|| {
+            let _ = b.call(err);
+        }),
         0,
         "the failure that opens"
     );
-    assert_eq!(allocations(|| drop(b.call(ok))), 0, "open rejection");
     assert_eq!(
-        allocations(|| drop(b.try_acquire())),
+        allocations(|| {
+            let _ = b.call(ok);
+        }),
+        0,
+        "open rejection"
+    );
+    assert_eq!(
+        allocations(|| {
+            let _ = b.try_acquire();
+        }),
         0,
         "open rejection via try_acquire"
     );
     clock.advance(Duration::from_secs(10));
     let probe = b.try_acquire().unwrap();
     assert_eq!(
-        allocations(|| drop(b.try_acquire())),
+        allocations(|| {
+            let _ = b.try_acquire();
+        }),
         0,
         "rejection while a probe runs"
     );
     assert_eq!(allocations(|| probe.success()), 0, "the probe that closes");
     assert_eq!(
-        allocations(|| drop(b.try_acquire())),
+        allocations(|| {
+            let _ = b.try_acquire();
+        }),
         0,
         "a permit dropped unused"
     );
@@ -132,32 +165,58 @@ fn runtime_calls_allocate_nothing_in_any_state() {
 #[test]
 fn annotated_calls_allocate_nothing_after_the_first() {
     annotated(false).unwrap(); // the first call builds and registers the breaker
-    assert_eq!(allocations(|| drop(annotated(false))), 0, "closed success");
-    assert_eq!(allocations(|| drop(annotated(true))), 0, "closed failure");
+    assert_eq!(
+        allocations(|| {
+            let _ = annotated(false);
+        }),
+        0,
+        "closed success"
+    );
+    assert_eq!(
+        allocations(|| {
+            let _ = annotated(true);
+        }),
+        0,
+        "closed failure"
+    );
     let _ = annotated(true);
     assert_eq!(
-        allocations(|| drop(annotated(true))),
+        allocations(|| {
+            let _ = annotated(true);
+        }),
         0,
         "the failure that opens"
     );
-    assert_eq!(allocations(|| drop(annotated(false))), 0, "open rejection");
+    assert_eq!(
+        allocations(|| {
+            let _ = annotated(false);
+        }),
+        0,
+        "open rejection"
+    );
     registry::get("alloc-sync").unwrap().close();
 
     let waker = Waker::from(Arc::new(Noop));
     poll_once(&waker, annotated_async(false)).unwrap().unwrap();
     assert_eq!(
-        allocations(|| drop(poll_once(&waker, annotated_async(false)))),
+        allocations(|| {
+            let _ = poll_once(&waker, annotated_async(false));
+        }),
         0,
         "async success"
     );
     assert_eq!(
-        allocations(|| drop(poll_once(&waker, annotated_async(true)))),
+        allocations(|| {
+            let _ = poll_once(&waker, annotated_async(true));
+        }),
         0,
         "async failure"
     );
     registry::get("alloc-async").unwrap().open();
     assert_eq!(
-        allocations(|| drop(poll_once(&waker, annotated_async(false)))),
+        allocations(|| {
+            let _ = poll_once(&waker, annotated_async(false));
+        }),
         0,
         "async rejection"
     );
@@ -166,7 +225,9 @@ fn annotated_calls_allocate_nothing_after_the_first() {
 #[test]
 fn the_counter_sees_allocations() {
     assert_eq!(
-        allocations(|| drop(Box::new(1u64))),
+        allocations(|| {
+            let _ = Box::new(1u64);
+        }),
         1,
         "the harness itself works"
     );
