@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     limits: Limits,
     clock: ClockSource,
     listeners: Box<[Arc<dyn Listener>]>,
+    #[cfg(feature = "metrics")]
+    counters: crate::metrics::Counters,
 }
 
 impl CircuitBreaker {
@@ -102,6 +104,8 @@ impl CircuitBreaker {
             config: builder.config,
             clock: builder.clock,
             listeners: builder.listeners.into_boxed_slice(),
+            #[cfg(feature = "metrics")]
+            counters: crate::metrics::Counters::new(),
         });
         let breaker = CircuitBreaker { inner };
         if builder.register {
@@ -155,13 +159,21 @@ impl CircuitBreaker {
         self.word().successes()
     }
 
-    /// How long until a call may be let through as a probe: `None` while closed;
+    /// Calls through this breaker since it was built, by outcome (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub fn calls(&self) -> crate::metrics::Calls {
+        self.inner.counters.totals()
+    }
+
+    /// How long until a call may be let through as a probe: `None` while closed or
+    /// forced open;
     /// the rest of `reset_timeout` while open; zero while half-open with the probe slot
     /// free; the rest of the running probe's lease while it is taken.
     pub fn retry_after(&self) -> Option<Duration> {
         let word = self.word();
         let until = match (word.state(), word.probe_in_flight()) {
             (State::Closed, _) => return None,
+            (State::Open, _) if word.forced_open() => return None,
             (State::Open, _) => self.inner.open_until.load(Relaxed),
             (State::HalfOpen, true) => self.inner.probe_until.load(Relaxed),
             (State::HalfOpen, false) => return Some(Duration::ZERO),
@@ -232,6 +244,9 @@ impl CircuitBreaker {
         loop {
             let next = match word.state() {
                 State::Closed => return Ok(self.admit(word.generation(), false)),
+                State::Open if word.forced_open() => {
+                    return self.reject(CircuitBreakerError::forced_open(inner.name));
+                }
                 State::Open => {
                     let until = inner.open_until.load(Relaxed);
                     if now < until {
@@ -265,6 +280,8 @@ impl CircuitBreaker {
     /// of narrow stores, which stalls store forwarding on the rejection path.
     #[inline(always)]
     fn reject(&self, error: CircuitBreakerError) -> Result<Permit<'_>, CircuitBreakerError> {
+        #[cfg(feature = "metrics")]
+        self.inner.counters.count(crate::metrics::Outcome::Rejected);
         let rejection = Err(error);
         if let Err(error) = &rejection {
             #[cfg(feature = "tracing")]
@@ -282,6 +299,12 @@ impl CircuitBreaker {
     #[inline(always)]
     pub(crate) fn record(&self, generation: u32, verdict: Verdict, listening: bool) {
         let word = self.word();
+        #[cfg(feature = "metrics")]
+        self.inner.counters.count(match verdict {
+            Verdict::Success => crate::metrics::Outcome::Success,
+            Verdict::Failure => crate::metrics::Outcome::Failure,
+            Verdict::Ignore => crate::metrics::Outcome::Ignored,
+        });
         if !(verdict == Verdict::Success && word.is_clean_closed()) {
             self.record_slow(word, generation, verdict);
         } else if listening {
@@ -303,8 +326,8 @@ impl CircuitBreaker {
             t
         };
         let changed = loop {
-            if word.generation() != generation {
-                break None; // granted under an earlier state: discarded
+            if word.generation() != generation || word.disabled() {
+                break None; // granted under an earlier state, or disabled: discarded
             }
             let next = match (word.state(), verdict) {
                 (State::Closed, Verdict::Success) if word.failures() != 0 => word.with_failures(0),
@@ -368,6 +391,8 @@ impl CircuitBreaker {
             return;
         }
         self.inner.changed_at.fetch_max(now, Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::transition(self, from, to);
         #[cfg(feature = "tracing")]
         {
             let name = self.name();
@@ -407,32 +432,77 @@ impl CircuitBreaker {
             .open_until
             .fetch_max(now.saturating_add(self.inner.limits.reset_timeout), Relaxed);
         self.force(now, |w| {
-            (w.state() != State::Open).then(|| w.enter(State::Open))
+            let next = match w.state() {
+                State::Open => w.unstuck(),
+                _ => w.unstuck().enter(State::Open),
+            };
+            (next != w).then_some(next)
         });
     }
 
     /// Moves the breaker to half-open: the next call is a probe. The success count
     /// restarts from zero; any probe running is forgotten (its result is discarded).
     pub fn half_open(&self) {
-        self.force(self.now(), |w| match w.state() {
-            State::HalfOpen if w.successes() == 0 => None,
-            State::HalfOpen => Some(w.with_successes(0)),
-            _ => Some(w.enter(State::HalfOpen).with_successes(0)),
+        self.force(self.now(), |w| {
+            let next = match w.state() {
+                State::HalfOpen => w.unstuck(),
+                _ => w.unstuck().enter(State::HalfOpen),
+            }
+            .with_successes(0);
+            (next != w).then_some(next)
         });
     }
 
     /// Closes the breaker and resets both counters. Calls in flight from before are
-    /// discarded when they finish.
+    /// discarded when they finish. Also ends [`force_open`](Self::force_open) and
+    /// [`disable`](Self::disable).
     pub fn close(&self) {
         self.force(self.now(), |w| {
             let next = match w.state() {
-                State::Closed => w,
-                _ => w.enter(State::Closed),
+                State::Closed => w.unstuck(),
+                _ => w.unstuck().enter(State::Closed),
             }
             .with_failures(0)
             .with_successes(0);
             (next != w).then_some(next)
         });
+    }
+
+    /// Opens the breaker and keeps it open: every call is rejected and no probe is let
+    /// through, whatever the time, until [`close`](Self::close) (or
+    /// [`open`](Self::open), [`half_open`](Self::half_open)). Unlike `open()`, it does not
+    /// end after `reset_timeout`: for maintenance windows, and for testing your fallback
+    /// paths.
+    ///
+    /// ```
+    /// use breaker_runtime::{CircuitBreaker, ErrorKind, State};
+    ///
+    /// let breaker = CircuitBreaker::builder("force-open-doc").build();
+    /// breaker.force_open();
+    /// assert_eq!(breaker.state(), State::Open);
+    /// assert_eq!(breaker.try_acquire().unwrap_err().kind(), ErrorKind::ForcedOpen);
+    /// breaker.close();
+    /// assert!(breaker.try_acquire().is_ok());
+    /// ```
+    pub fn force_open(&self) {
+        self.force(self.now(), |w| (!w.forced_open()).then(|| w.force_open()));
+    }
+
+    /// Turns the breaker into a pass-through: every call is admitted and no outcome is
+    /// counted (Resilience4j's `DISABLED`), until [`close`](Self::close) (or
+    /// [`open`](Self::open), [`half_open`](Self::half_open)). Its state reads `closed`.
+    pub fn disable(&self) {
+        self.force(self.now(), |w| (!w.disabled()).then(|| w.disable()));
+    }
+
+    /// True between [`force_open`](Self::force_open) and the next manual transition.
+    pub fn is_forced_open(&self) -> bool {
+        self.word().forced_open()
+    }
+
+    /// True between [`disable`](Self::disable) and the next manual transition.
+    pub fn is_disabled(&self) -> bool {
+        self.word().disabled()
     }
 
     /// Runs `f` through the breaker: rejected without running while open, otherwise

@@ -16,6 +16,9 @@ pub enum ErrorKind {
     /// The call was admitted but ran longer than its `call_timeout` and was abandoned.
     /// It counted as a failure.
     Timeout,
+    /// The breaker was forced open ([`CircuitBreaker::force_open`](crate::CircuitBreaker::force_open)),
+    /// for maintenance or a test; it stays open until released.
+    ForcedOpen,
 }
 
 /// A call that the circuit breaker refused to run, or abandoned.
@@ -69,6 +72,7 @@ impl CircuitBreakerError {
             ErrorKind::Open => 0,
             ErrorKind::ProbeInFlight => 1,
             ErrorKind::Timeout => 2,
+            ErrorKind::ForcedOpen => 3,
         };
         Self {
             name,
@@ -79,6 +83,11 @@ impl CircuitBreakerError {
     #[inline(always)]
     pub(crate) fn open(name: &'static str, retry_after_nanos: u64) -> Self {
         Self::new(name, ErrorKind::Open, retry_after_nanos)
+    }
+
+    #[inline(always)]
+    pub(crate) fn forced_open(name: &'static str) -> Self {
+        Self::new(name, ErrorKind::ForcedOpen, 0)
     }
 
     #[inline(always)]
@@ -110,13 +119,14 @@ impl CircuitBreakerError {
         match self.bits >> KIND_SHIFT {
             0 => ErrorKind::Open,
             1 => ErrorKind::ProbeInFlight,
-            _ => ErrorKind::Timeout,
+            2 => ErrorKind::Timeout,
+            _ => ErrorKind::ForcedOpen,
         }
     }
 
-    /// True when the breaker was open.
+    /// True when the breaker was open (on its own, or forced).
     pub fn is_open(&self) -> bool {
-        self.kind() == ErrorKind::Open
+        matches!(self.kind(), ErrorKind::Open | ErrorKind::ForcedOpen)
     }
 
     /// True when the call ran past its `call_timeout`.
@@ -147,6 +157,10 @@ impl fmt::Display for CircuitBreakerError {
                 let wait = Rounded(Duration::from_nanos(self.nanos()));
                 write!(f, "circuit breaker '{name}' is open; retry in {wait}")
             }
+            ErrorKind::ForcedOpen => write!(
+                f,
+                "circuit breaker '{name}' is forced open (maintenance); it stays open until released"
+            ),
             ErrorKind::ProbeInFlight => write!(
                 f,
                 "circuit breaker '{name}' is half-open and its probe call is still running; retry shortly"

@@ -86,6 +86,8 @@ mod builder;
 mod clock;
 mod error;
 pub mod listener;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod permit;
 pub mod registry;
 mod state;

@@ -20,6 +20,7 @@
 //! assert_eq!(info.state, State::Open);
 //! ```
 
+use std::fmt;
 use std::sync::{Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -60,7 +61,7 @@ pub fn all() -> Vec<CircuitBreaker> {
     live(|_| true)
 }
 
-/// A point-in-time view of one breaker, from [`list`].
+/// A point-in-time view of one breaker, from [`list`] or [`snapshot`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BreakerInfo {
@@ -78,6 +79,9 @@ pub struct BreakerInfo {
     pub since_last_change: Duration,
     /// Its settings.
     pub config: Config,
+    /// Calls through it by outcome (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub calls: crate::metrics::Calls,
 }
 
 impl BreakerInfo {
@@ -91,6 +95,8 @@ impl BreakerInfo {
             retry_after: breaker.retry_after(),
             since_last_change: breaker.since_last_change(),
             config: *breaker.config(),
+            #[cfg(feature = "metrics")]
+            calls: breaker.calls(),
         }
     }
 }
@@ -98,4 +104,111 @@ impl BreakerInfo {
 /// Every live registered breaker with its state and counters.
 pub fn list() -> Vec<BreakerInfo> {
     all().iter().map(BreakerInfo::of).collect()
+}
+
+/// Every registered breaker at one moment: for a health or admin endpoint (it is
+/// `serde::Serialize` with the `serde` feature) or a log line (`Display` is a table).
+///
+/// ```
+/// use breaker_runtime::{registry, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::builder("snapshot-doc").fail_max(3).build();
+/// breaker.open();
+/// let snapshot = registry::snapshot();
+/// let table = snapshot.to_string();
+/// assert!(table.lines().next().unwrap().starts_with("breaker"));
+/// assert!(table.lines().any(|l| l.starts_with("snapshot-doc") && l.contains("open")));
+/// ```
+pub fn snapshot() -> Snapshot {
+    Snapshot { breakers: list() }
+}
+
+/// All registered breakers at one moment, from [`snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// One entry per breaker, in registration order.
+    pub breakers: Vec<BreakerInfo>,
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .breakers
+            .iter()
+            .map(|b| b.name.len())
+            .chain([7])
+            .max()
+            .unwrap_or(7);
+        writeln!(
+            f,
+            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}",
+            "breaker", "state", "failures", "successes", "retry after", "since change"
+        )?;
+        for b in &self.breakers {
+            let retry = b
+                .retry_after
+                .map_or_else(|| "-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()));
+            writeln!(
+                f,
+                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s",
+                b.name,
+                b.state.as_str(),
+                b.fail_counter,
+                b.success_counter,
+                retry,
+                b.since_last_change.as_secs_f64()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serialize {
+    use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+    use super::BreakerInfo;
+    use crate::{Config, State};
+
+    impl Serialize for State {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(self.as_str())
+        }
+    }
+
+    /// Durations as seconds (`f64`), named with a `_secs` suffix.
+    impl Serialize for Config {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut c = s.serialize_struct("Config", 4)?;
+            c.serialize_field("fail_max", &self.fail_max)?;
+            c.serialize_field("reset_timeout_secs", &self.reset_timeout.as_secs_f64())?;
+            c.serialize_field("success_threshold", &self.success_threshold)?;
+            c.serialize_field("probe_lease_secs", &self.probe_lease.as_secs_f64())?;
+            c.end()
+        }
+    }
+
+    impl Serialize for BreakerInfo {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut b = s.serialize_struct("BreakerInfo", 8)?;
+            b.serialize_field("name", self.name)?;
+            b.serialize_field("state", &self.state)?;
+            b.serialize_field("fail_counter", &self.fail_counter)?;
+            b.serialize_field("success_counter", &self.success_counter)?;
+            b.serialize_field(
+                "retry_after_secs",
+                &self.retry_after.map(|d| d.as_secs_f64()),
+            )?;
+            b.serialize_field(
+                "since_last_change_secs",
+                &self.since_last_change.as_secs_f64(),
+            )?;
+            b.serialize_field("config", &self.config)?;
+            #[cfg(feature = "metrics")]
+            b.serialize_field("calls", &self.calls)?;
+            b.end()
+        }
+    }
 }

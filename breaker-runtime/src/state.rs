@@ -47,9 +47,12 @@ impl fmt::Display for State {
 }
 
 // Layout of the word, low bits first:
-//   state 2 | probe 1 | reserved 2 | failures 20 | successes 12 | generation 27
+//   state 2 | probe 1 | forced open 1 | disabled 1 | failures 20 | successes 12 | generation 27
 const STATE_MASK: u64 = 0b11;
 const PROBE: u64 = 1 << 2;
+/// Sticky modes set by `force_open()` and `disable()`; cleared by the manual transitions.
+const FORCED_OPEN: u64 = 1 << 3;
+const DISABLED: u64 = 1 << 4;
 const FAIL_SHIFT: u32 = 5;
 const FAIL_BITS: u32 = 20;
 const SUCC_SHIFT: u32 = FAIL_SHIFT + FAIL_BITS;
@@ -132,6 +135,29 @@ impl Word {
 
     /// The same word with a probe out and the next generation, so that the probe's
     /// permit, and only it, can report.
+    pub(crate) fn forced_open(self) -> bool {
+        self.0 & FORCED_OPEN != 0
+    }
+
+    pub(crate) fn disabled(self) -> bool {
+        self.0 & DISABLED != 0
+    }
+
+    /// The same word without the sticky modes.
+    pub(crate) fn unstuck(self) -> Word {
+        Word(self.0 & !(FORCED_OPEN | DISABLED))
+    }
+
+    /// Open until released, with no probes.
+    pub(crate) fn force_open(self) -> Word {
+        Word(self.unstuck().enter(State::Open).0 | FORCED_OPEN)
+    }
+
+    /// Closed, admitting every call and counting none, until released.
+    pub(crate) fn disable(self) -> Word {
+        Word(self.unstuck().enter(State::Closed).0 | DISABLED)
+    }
+
     pub(crate) fn grant_probe(self) -> Word {
         Word(self.enter(State::HalfOpen).0 | PROBE)
     }

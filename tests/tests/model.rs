@@ -28,6 +28,8 @@ enum Op {
     Open,
     HalfOpen,
     Close,
+    ForceOpen,
+    Disable,
 }
 
 fn verdict() -> impl Strategy<Value = Verdict> {
@@ -48,6 +50,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Open),
         1 => Just(Op::HalfOpen),
         1 => Just(Op::Close),
+        1 => Just(Op::ForceOpen),
+        1 => Just(Op::Disable),
     ]
 }
 
@@ -67,6 +71,9 @@ struct Model {
     probe_out: bool,
     open_until: u64,
     probe_until: u64,
+    /// Sticky modes: until the next manual open, half-open or close.
+    forced_open: bool,
+    disabled: bool,
     transitions: Vec<String>,
 }
 
@@ -95,6 +102,7 @@ impl Model {
     fn acquire(&mut self) -> Result<u64, ErrorKind> {
         match self.state {
             State::Closed => Ok(self.generation),
+            State::Open if self.forced_open => Err(ErrorKind::ForcedOpen),
             State::Open if self.now < self.open_until => Err(ErrorKind::Open),
             State::Open => {
                 self.go(State::HalfOpen);
@@ -109,7 +117,7 @@ impl Model {
     }
 
     fn finish(&mut self, generation: u64, verdict: Verdict) {
-        if generation != self.generation {
+        if generation != self.generation || self.disabled {
             return;
         }
         match (self.state, verdict) {
@@ -142,6 +150,7 @@ impl Model {
     fn retry_after(&self) -> Option<Duration> {
         let until = match self.state {
             State::Closed => return None,
+            State::Open if self.forced_open => return None,
             State::Open => self.open_until,
             State::HalfOpen if self.probe_out => self.probe_until,
             State::HalfOpen => self.now,
@@ -184,6 +193,8 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
         probe_out: false,
         open_until: 0,
         probe_until: 0,
+        forced_open: false,
+        disabled: false,
         transitions: Vec::new(),
     };
     let mut outstanding: Vec<(Permit<'_>, u64)> = Vec::new();
@@ -228,16 +239,19 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
             }
             Op::Open => {
                 breaker.open();
-                model.open();
+                model.open_until = model.now + model.reset_timeout;
+                if model.state != State::Open {
+                    model.go(State::Open);
+                }
+                (model.forced_open, model.disabled) = (false, false);
             }
             Op::HalfOpen => {
                 breaker.half_open();
-                if model.state == State::HalfOpen {
-                    model.successes = 0;
-                } else {
+                if model.state != State::HalfOpen {
                     model.go(State::HalfOpen);
-                    model.successes = 0;
                 }
+                model.successes = 0;
+                (model.forced_open, model.disabled) = (false, false);
             }
             Op::Close => {
                 breaker.close();
@@ -246,6 +260,21 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
                 }
                 model.fails = 0;
                 model.successes = 0;
+                (model.forced_open, model.disabled) = (false, false);
+            }
+            Op::ForceOpen => {
+                breaker.force_open();
+                if !model.forced_open {
+                    model.go(State::Open);
+                    (model.forced_open, model.disabled) = (true, false);
+                }
+            }
+            Op::Disable => {
+                breaker.disable();
+                if !model.disabled {
+                    model.go(State::Closed);
+                    (model.forced_open, model.disabled) = (false, true);
+                }
             }
         }
         let ctx = format!("after step {step} ({op:?}): {model:?}");
@@ -254,6 +283,8 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
         assert_eq!(breaker.success_counter(), model.successes, "{ctx}");
         assert_eq!(breaker.retry_after(), model.retry_after(), "{ctx}");
         assert_eq!(rec.transitions(), model.transitions, "{ctx}");
+        assert_eq!(breaker.is_forced_open(), model.forced_open, "{ctx}");
+        assert_eq!(breaker.is_disabled(), model.disabled, "{ctx}");
     }
 }
 

@@ -496,3 +496,72 @@ fn the_breaker_is_send_sync_and_static() {
     assert!(clone.ptr_eq(&SHARED));
     let _ = Arc::new(clone);
 }
+
+// Sticky modes, for maintenance windows and tests.
+
+#[test]
+fn force_open_rejects_past_reset_timeout_until_released() {
+    let clock = ManualClock::new();
+    let rec = Recorder::new();
+    let b = CircuitBreaker::builder("sticky-force-open")
+        .clock(clock.clone())
+        .listener_arc(rec.clone())
+        .build();
+    b.force_open();
+    assert!(b.is_forced_open());
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.retry_after(), None, "no probe is coming");
+    clock.advance(3600 * SECOND);
+    let err = b.try_acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ForcedOpen);
+    assert!(err.is_open());
+    assert_eq!(err.to_string(), "circuit breaker 'sticky-force-open' is forced open (maintenance); it stays open until released");
+    b.force_open();
+    b.close();
+    assert!(!b.is_forced_open());
+    succeed(&b).unwrap();
+    assert_eq!(rec.transitions(), ["closed->open", "open->closed"]);
+}
+
+#[test]
+fn open_after_force_open_is_an_ordinary_open() {
+    let clock = ManualClock::new();
+    let b = breaker("sticky-then-open", 1, &clock);
+    b.force_open();
+    b.open();
+    assert!(!b.is_forced_open());
+    clock.advance(60 * SECOND);
+    succeed(&b).unwrap();
+    assert_eq!(b.state(), State::Closed, "the timer applies again");
+}
+
+#[test]
+fn disable_admits_everything_and_counts_nothing_until_close() {
+    let clock = ManualClock::new();
+    let b = breaker("sticky-disable", 1, &clock);
+    b.disable();
+    assert!(b.is_disabled());
+    for _ in 0..10 {
+        assert_eq!(fail(&b), Err(E::Down));
+    }
+    assert_eq!((b.state(), b.fail_counter()), (State::Closed, 0));
+    b.close();
+    assert!(!b.is_disabled());
+    assert_eq!(fail(&b), Err(E::Down));
+    assert_eq!(b.state(), State::Open, "counting again");
+}
+
+#[test]
+fn disable_lets_calls_through_an_open_breaker() {
+    let clock = ManualClock::new();
+    let b = breaker("sticky-disable-open", 1, &clock);
+    trip(&b);
+    b.disable();
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(succeed(&b), Ok(()));
+    b.force_open();
+    assert!(
+        !b.is_disabled() && b.is_forced_open(),
+        "the modes exclude each other"
+    );
+}
