@@ -123,7 +123,13 @@ fn two_threads(iters: u64, f: impl Fn(u64) + Sync) -> Duration {
 type Case<'a> = (&'static str, Box<dyn Fn(u64) + Sync + 'a>);
 
 fn contenders(c: &mut Criterion, group_name: &str, threads: usize, cases: Vec<Case<'_>>) {
-    let mut group = c.benchmark_group(group_name);
+    // Runs with the `metrics` feature get their own groups, not compared with the others.
+    let suffix = if cfg!(feature = "metrics") {
+        ", metrics on"
+    } else {
+        ""
+    };
+    let mut group = c.benchmark_group(format!("{group_name}{suffix}"));
     for (name, f) in &cases {
         if threads == 1 {
             group.bench_function(*name, |b| {

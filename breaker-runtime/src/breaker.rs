@@ -165,6 +165,11 @@ impl CircuitBreaker {
         self.inner.counters.totals()
     }
 
+    #[cfg(feature = "metrics")]
+    pub(crate) fn counters(&self) -> &crate::metrics::Counters {
+        &self.inner.counters
+    }
+
     /// How long until a call may be let through as a probe: `None` while closed or
     /// forced open;
     /// the rest of `reset_timeout` while open; zero while half-open with the probe slot
@@ -572,6 +577,12 @@ impl CircuitBreaker {
         result
     }
 }
+
+// Every operation leaves the breaker consistent (one compare-and-swap publishes each
+// change, and a panicking listener is contained), so observing it after a caught panic
+// is fine: no `AssertUnwindSafe` needed around code that uses a breaker.
+impl std::panic::UnwindSafe for CircuitBreaker {}
+impl std::panic::RefUnwindSafe for CircuitBreaker {}
 
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

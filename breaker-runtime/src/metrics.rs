@@ -26,7 +26,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::{registry, CircuitBreaker, State};
 
@@ -65,6 +65,47 @@ pub(crate) struct Counters {
     /// Every thread's block, for summing; locked only when a thread first counts and
     /// when totals are read.
     blocks: Mutex<Vec<Arc<Block>>>,
+    /// The facade's handles for this breaker, registered on first use so that publishing
+    /// and transitions do not build (and allocate) metric keys every time.
+    handles: OnceLock<Handles>,
+}
+
+/// Registered metric handles of one breaker. They bind to the recorder installed when
+/// they are first used: install yours before the first call, as `metrics` advises.
+struct Handles {
+    calls: [metrics::Counter; 4],
+    state: metrics::Gauge,
+    /// Indexed by `from * 3 + to`.
+    transitions: [metrics::Counter; 9],
+}
+
+const STATES: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
+
+fn index(state: State) -> usize {
+    match state {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+    }
+}
+
+impl Handles {
+    fn register(name: &'static str) -> Self {
+        describe();
+        Handles {
+            calls: OUTCOMES.map(|outcome| {
+                metrics::counter!("circuit_breaker_calls_total", "breaker" => name, "outcome" => outcome)
+            }),
+            state: metrics::gauge!("circuit_breaker_state", "breaker" => name),
+            transitions: std::array::from_fn(|i| {
+                let (from, to) = (STATES[i / 3], STATES[i % 3]);
+                metrics::counter!(
+                    "circuit_breaker_transitions_total",
+                    "breaker" => name, "from" => from.as_str(), "to" => to.as_str()
+                )
+            }),
+        }
+    }
 }
 
 impl Counters {
@@ -73,6 +114,7 @@ impl Counters {
         Counters {
             id: NEXT_ID.fetch_add(1, Relaxed),
             blocks: Mutex::new(Vec::new()),
+            handles: OnceLock::new(),
         }
     }
 
@@ -154,7 +196,6 @@ fn state_value(state: State) -> f64 {
 /// Hands the current counts and states of every registered breaker to the `metrics`
 /// facade. Call it right before your exporter renders.
 pub fn publish() {
-    describe();
     for breaker in registry::all() {
         publish_breaker(&breaker);
     }
@@ -179,26 +220,32 @@ fn describe() {
 }
 
 pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
-    let name = breaker.name();
+    let handles = breaker.metric_handles();
     let c = breaker.calls();
-    for (outcome, n) in OUTCOMES
+    for (counter, n) in handles
+        .calls
         .iter()
         .zip([c.success, c.failure, c.rejected, c.ignored])
     {
-        metrics::counter!("circuit_breaker_calls_total", "breaker" => name, "outcome" => *outcome)
-            .absolute(n);
+        counter.absolute(n);
     }
-    metrics::gauge!("circuit_breaker_state", "breaker" => name).set(state_value(breaker.state()));
+    handles.state.set(state_value(breaker.state()));
 }
 
 /// A transition, published as it happens.
 pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
-    describe();
-    let name = breaker.name();
-    metrics::counter!(
-        "circuit_breaker_transitions_total",
-        "breaker" => name, "from" => from.as_str(), "to" => to.as_str()
-    )
-    .increment(1);
+    breaker.metric_handles().transitions[index(from) * 3 + index(to)].increment(1);
     publish_breaker(breaker);
+}
+
+impl Counters {
+    fn handles(&self, name: &'static str) -> &Handles {
+        self.handles.get_or_init(|| Handles::register(name))
+    }
+}
+
+impl CircuitBreaker {
+    fn metric_handles(&self) -> &Handles {
+        self.counters().handles(self.name())
+    }
 }

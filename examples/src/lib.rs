@@ -5,4 +5,13 @@
 //! - `sync_fn`: a plain blocking function, no async runtime;
 //! - `shared_breaker`: several functions behind one breaker;
 //! - `fallback`: answering from a cache while the dependency is down;
-//! - `registry_control`: inspecting breakers and forcing one open for maintenance.
+//! - `registry_control`: inspecting breakers and forcing one open for maintenance;
+//! - `observability`: an axum service exposing `/metrics` and `/breakers`.
+
+pub mod observability;
+
+/// Serves `app` on `listener` until the process ends (for tests that start an example's
+/// service without depending on axum themselves).
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    axum::serve(listener, app).await.expect("serve");
+}

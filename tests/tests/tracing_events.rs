@@ -63,3 +63,27 @@ fn transitions_are_logged_warn_on_open_info_otherwise_and_rejections_debug() {
     assert!(lines[2].starts_with(" INFO"), "{}", lines[2]);
     assert!(lines[2].contains("from=open to=half-open"), "{}", lines[2]);
 }
+
+#[test]
+fn a_rejection_is_recorded_inside_the_callers_span() {
+    let lines = captured(|| {
+        let b = CircuitBreaker::builder("traced-span").build();
+        b.open();
+        let span = tracing::info_span!("request", id = 7);
+        let _entered = span.enter();
+        let rejected = b.call(|| Ok::<(), Box<dyn std::error::Error + Send + Sync>>(()));
+        assert!(rejected.is_err());
+    });
+    let rejection = lines
+        .iter()
+        .find(|l| l.contains("call rejected"))
+        .expect("a rejection event");
+    assert!(
+        rejection.starts_with("DEBUG request{id=7}: breaker_runtime"),
+        "the event belongs to the caller's span: {rejection}"
+    );
+    assert!(
+        rejection.contains("breaker=\"traced-span\" reason=Open"),
+        "{rejection}"
+    );
+}
