@@ -156,7 +156,11 @@ fn breaker(
 ) -> TokenStream {
     if let Some(shared) = &args.breaker {
         let at = private_at(shared.span());
-        return quote_spanned!(shared.span()=> #at::as_breaker(&#shared));
+        return quote_spanned! {shared.span()=> {
+            #[allow(unused_imports)]
+            use #at::{ViaAsBreaker as _, ViaDeref as _};
+            (&&#at::BreakerRef(&#shared)).breaker()
+        }};
     }
     let fail_max = args.fail_max.as_ref().map_or(5, |s| s.value);
     let success_threshold = args.success_threshold.as_ref().map_or(1, |s| s.value);

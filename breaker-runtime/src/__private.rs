@@ -78,9 +78,47 @@ fn path_of_marker(marker: &str) -> &'static str {
     Box::leak(path.replace("::{{closure}}", "").into_boxed_str())
 }
 
-/// The breaker named by `breaker = ...`: a `CircuitBreaker`, a `LazyLock` of one, an
-/// `Arc` or `Box` of one, or a reference to any of these. (Another lazy cell: write
-/// `breaker = *MY_LAZY`.)
+/// The breaker named by `breaker = ...`: `(&&BreakerRef(&expr)).breaker()`.
+///
+/// Anything that dereferences to a `CircuitBreaker` (`LazyLock`, `once_cell`'s `Lazy`,
+/// `Arc`, `Box`, a reference) goes through [`ViaDeref`], tried first because it takes one
+/// more reference; a `CircuitBreaker` itself through [`ViaAsBreaker`], whose bound then
+/// explains any other type.
+pub struct BreakerRef<'a, T: ?Sized>(pub &'a T);
+
+/// `breaker = LAZY` and other smart pointers.
+pub trait ViaDeref<'a> {
+    /// The breaker.
+    fn breaker(&self) -> &'a CircuitBreaker;
+}
+
+impl<'a, T: std::ops::Deref<Target = CircuitBreaker> + ?Sized> ViaDeref<'a> for &BreakerRef<'a, T> {
+    #[inline(always)]
+    fn breaker(&self) -> &'a CircuitBreaker {
+        self.0
+    }
+}
+
+/// `breaker = self.breaker` and other plain breakers.
+pub trait ViaAsBreaker<'a, T: ?Sized> {
+    /// The breaker.
+    fn breaker(&self) -> &'a CircuitBreaker
+    where
+        T: AsBreaker;
+}
+
+impl<'a, T: ?Sized> ViaAsBreaker<'a, T> for BreakerRef<'a, T> {
+    #[inline(always)]
+    fn breaker(&self) -> &'a CircuitBreaker
+    where
+        T: AsBreaker,
+    {
+        self.0.as_breaker()
+    }
+}
+
+/// Implemented by `CircuitBreaker` only: its message is what the compiler says when
+/// `breaker = ...` names something else.
 #[diagnostic::on_unimplemented(
     message = "`breaker = ...` needs a `CircuitBreaker`, not `{Self}`",
     label = "this is not a circuit breaker",
@@ -96,40 +134,6 @@ impl AsBreaker for CircuitBreaker {
     fn as_breaker(&self) -> &CircuitBreaker {
         self
     }
-}
-
-impl<F: FnOnce() -> CircuitBreaker> AsBreaker for std::sync::LazyLock<CircuitBreaker, F> {
-    #[inline(always)]
-    fn as_breaker(&self) -> &CircuitBreaker {
-        self
-    }
-}
-
-impl AsBreaker for std::sync::Arc<CircuitBreaker> {
-    #[inline(always)]
-    fn as_breaker(&self) -> &CircuitBreaker {
-        self
-    }
-}
-
-impl AsBreaker for Box<CircuitBreaker> {
-    #[inline(always)]
-    fn as_breaker(&self) -> &CircuitBreaker {
-        self
-    }
-}
-
-impl<T: AsBreaker + ?Sized> AsBreaker for &T {
-    #[inline(always)]
-    fn as_breaker(&self) -> &CircuitBreaker {
-        (**self).as_breaker()
-    }
-}
-
-/// Named so the compiler's message explains itself when `breaker = ...` is not a breaker.
-#[inline(always)]
-pub fn as_breaker<B: AsBreaker + ?Sized>(breaker: &B) -> &CircuitBreaker {
-    breaker.as_breaker()
 }
 
 /// What an annotated function returns: a `Result`, whatever it is called

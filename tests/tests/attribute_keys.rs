@@ -277,6 +277,67 @@ async fn one_breaker_per_instance_through_self() {
     assert_eq!(b.fetch().await, Ok("body"), "host b has its own breaker");
 }
 
+static ONCE_CELL: once_cell::sync::Lazy<CircuitBreaker> = once_cell::sync::Lazy::new(|| {
+    CircuitBreaker::builder("keys-once-cell")
+        .fail_max(1)
+        .build()
+});
+
+#[circuit_breaker(breaker = ONCE_CELL)]
+fn through_once_cell(ok: bool) -> Result<(), E> {
+    if ok {
+        Ok(())
+    } else {
+        Err(E::Down)
+    }
+}
+
+struct Pooled {
+    breaker: std::sync::Arc<CircuitBreaker>,
+}
+
+impl Pooled {
+    #[circuit_breaker(breaker = self.breaker)]
+    fn get(&self) -> Result<(), E> {
+        Err(E::Down)
+    }
+}
+
+#[circuit_breaker(breaker = breaker)]
+fn through_parameter(breaker: &CircuitBreaker) -> Result<(), E> {
+    let _ = breaker;
+    Err(E::Down)
+}
+
+#[test]
+fn breaker_takes_any_pointer_to_a_breaker() {
+    let _ = through_once_cell(false);
+    assert_eq!(
+        through_once_cell(true),
+        Err(E::Rejected(ErrorKind::Open)),
+        "once_cell's Lazy"
+    );
+
+    let shared = std::sync::Arc::new(
+        CircuitBreaker::builder("keys-arc")
+            .fail_max(1)
+            .unregistered()
+            .build(),
+    );
+    let pooled = Pooled {
+        breaker: shared.clone(),
+    };
+    let _ = pooled.get();
+    assert_eq!(shared.state(), State::Open, "an Arc field");
+
+    let local = CircuitBreaker::builder("keys-param")
+        .fail_max(1)
+        .unregistered()
+        .build();
+    let _ = through_parameter(&local);
+    assert_eq!(local.state(), State::Open, "a reference parameter");
+}
+
 // --- fallback -------------------------------------------------------------------------------
 
 fn cached(id: u32) -> Result<String, E> {
