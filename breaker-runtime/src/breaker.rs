@@ -171,9 +171,8 @@ impl CircuitBreaker {
     }
 
     /// How long until a call may be let through as a probe: `None` while closed or
-    /// forced open;
-    /// the rest of `reset_timeout` while open; zero while half-open with the probe slot
-    /// free; the rest of the running probe's lease while it is taken.
+    /// forced open; the rest of `reset_timeout` while open; zero while half-open with the
+    /// probe slot free; the rest of the running probe's lease while it is taken.
     pub fn retry_after(&self) -> Option<Duration> {
         let word = self.word();
         let until = match (word.state(), word.probe_in_flight()) {
