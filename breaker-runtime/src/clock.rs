@@ -203,3 +203,46 @@ impl fmt::Debug for ClockSource {
 pub(crate) fn duration_to_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_clock_never_goes_backwards() {
+        let mut last = MonotonicClock::now_nanos();
+        for _ in 0..10_000 {
+            let now = MonotonicClock::now_nanos();
+            assert!(now >= last);
+            last = now;
+        }
+    }
+
+    #[test]
+    fn the_default_clock_keeps_step_with_instant() {
+        // Compares two clocks over 50 ms of busy work; nothing here waits on a timeout.
+        let (start, coarse_start) = (std::time::Instant::now(), MonotonicClock::now_nanos());
+        while start.elapsed() < Duration::from_millis(50) {
+            std::hint::spin_loop();
+        }
+        let before = duration_to_nanos(start.elapsed());
+        let coarse = MonotonicClock::now_nanos() - coarse_start;
+        let after = duration_to_nanos(start.elapsed());
+        // Each coarse reading is up to a kernel tick (a few milliseconds) stale, so the
+        // difference of two is within a tick of the precise one, read on either side.
+        const TICK: u64 = 10_000_000;
+        assert!(
+            coarse + TICK >= before && coarse <= after + TICK,
+            "{before} <= {coarse} <= {after}"
+        );
+    }
+
+    #[test]
+    fn manual_clock_clones_share_one_time() {
+        let clock = ManualClock::new();
+        let other = clock.clone();
+        other.advance(Duration::from_millis(1500));
+        assert_eq!(clock.now(), Duration::from_millis(1500));
+        assert_eq!(format!("{clock:?}"), "ManualClock { elapsed: 1.5s }");
+    }
+}
