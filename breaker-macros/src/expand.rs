@@ -86,19 +86,14 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
             }
         }
         Shape::ImplFuture | Shape::BoxedFuture => {
-            let run = timed(
-                &args,
-                &private,
-                quote!(__cb_future),
-                &quote!(#private::reject(__cb_rejection)),
-            );
-            let when_rejected = match &args.fallback {
-                Some(_) => quote!(#rejected.await),
-                None => quote!(#private::reject(__cb_rejection)),
-            };
-            let rejection = match &args.fallback {
-                Some(_) => quote!(#rejected),
-                None => quote!(__cb_rejection),
+            // A timeout inside the returned future cannot call a fallback: the arguments
+            // went into the body that built the future. It returns the timeout error.
+            let run = timed(&args, &private, quote!(__cb_future), &reject);
+            // Rejected at the call: keep the error, or the fallback's future (its
+            // arguments are still here), and resolve it when the future is awaited.
+            let (kept, resolved) = match &args.fallback {
+                Some(_) => (rejected.clone(), quote!(__cb_rejection.await)),
+                None => (quote!(__cb_rejection), reject.clone()),
             };
             let future = quote! {
                 async move {
@@ -108,18 +103,13 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                             #settle;
                             __cb_result
                         }
-                        ::core::result::Result::Err(__cb_rejection) => #when_rejected,
+                        ::core::result::Result::Err(__cb_rejection) => #resolved,
                     }
                 }
             };
-            let future = if shape == Shape::BoxedFuture {
-                quote!(::std::boxed::Box::pin(#future))
-            } else {
-                future
-            };
-            let when_rejected_eagerly = match &args.fallback {
-                Some(_) => quote!(::core::result::Result::Err(#rejection)),
-                None => quote!(::core::result::Result::Err(__cb_rejection)),
+            let future = match shape {
+                Shape::BoxedFuture => quote!(::std::boxed::Box::pin(#future)),
+                _ => future,
             };
             quote! {
                 // Admission happens at the call, as the body (which builds the future) runs.
@@ -129,7 +119,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                         let __cb_future = (move || #body)();
                         ::core::result::Result::Ok((__cb_permit, __cb_future))
                     }
-                    ::core::result::Result::Err(__cb_rejection) => #when_rejected_eagerly,
+                    ::core::result::Result::Err(__cb_rejection) => ::core::result::Result::Err(#kept),
                 };
                 #future
             }

@@ -381,6 +381,40 @@ async fn an_async_method_falls_back_to_another_method() {
     assert_eq!(Catalog.fresh(7).await, Ok("stale 7".into()));
 }
 
+fn cached_later(id: u32) -> impl std::future::Future<Output = Result<String, Plain>> {
+    async move { Ok(format!("cached {id}")) }
+}
+
+#[circuit_breaker(fail_max = 1, fallback = cached_later, name = "keys-fallback-future")]
+fn fresh_later(id: u32) -> impl std::future::Future<Output = Result<String, Plain>> {
+    async move {
+        let _ = id;
+        Err(Plain)
+    }
+}
+
+#[tokio::test]
+async fn a_future_returning_function_falls_back_too() {
+    assert_eq!(fresh_later(1).await, Err(Plain));
+    assert_eq!(fresh_later(2).await, Ok("cached 2".into()));
+}
+
+#[circuit_breaker(fail_max = 1, call_timeout = "250ms", name = "keys-timeout-future")]
+fn hangs_later() -> impl std::future::Future<Output = Result<(), E>> {
+    async {
+        pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn call_timeout_bounds_a_returned_future() {
+    let started = tokio::time::Instant::now();
+    assert_eq!(hangs_later().await, Err(E::Rejected(ErrorKind::Timeout)));
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    assert_eq!(breaker("keys-timeout-future").state(), State::Open);
+}
+
 // --- call_timeout and cancellation ------------------------------------------------------
 
 #[circuit_breaker(fail_max = 2, call_timeout = "500ms", name = "keys-timeout")]
