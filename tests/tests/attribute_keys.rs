@@ -381,8 +381,8 @@ async fn an_async_method_falls_back_to_another_method() {
     assert_eq!(Catalog.fresh(7).await, Ok("stale 7".into()));
 }
 
-fn cached_later(id: u32) -> impl std::future::Future<Output = Result<String, Plain>> {
-    async move { Ok(format!("cached {id}")) }
+async fn cached_later(id: u32) -> Result<String, Plain> {
+    Ok(format!("cached {id}"))
 }
 
 #[circuit_breaker(fail_max = 1, fallback = cached_later, name = "keys-fallback-future")]
