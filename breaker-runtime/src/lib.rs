@@ -1,7 +1,7 @@
 //! # breaker-runtime
 //!
-//! A circuit breaker for Rust with [pybreaker]'s semantics, a closed path that costs one
-//! atomic load, and a half-open state that nothing can wedge.
+//! A circuit breaker for Rust with [pybreaker]'s semantics, a closed path that costs two
+//! atomic loads and no shared write, and a half-open state that nothing can wedge.
 //!
 //! A service that keeps calling a dependency that is down exhausts its own threads,
 //! connections and memory, and the failure cascades. A circuit breaker counts

@@ -1,8 +1,9 @@
 //! The breaker's state and the single atomic word that holds it.
 //!
 //! Everything a call needs to decide (state, counters, whether a probe is out, and the
-//! generation) lives in one `u64`, so the closed path is one load and every transition one
-//! compare-and-swap: no lock, and no moment where two fields disagree.
+//! generation) lives in one `u64`, so a closed-state call is a load to be admitted and a
+//! load to record its success, and every transition is one compare-and-swap: no lock,
+//! and no moment where two fields disagree.
 
 use std::fmt;
 
