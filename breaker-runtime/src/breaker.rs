@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::builder::{Builder, Config, Limits};
@@ -12,6 +12,7 @@ use crate::listener::{self, Listener};
 use crate::permit::{Permit, Verdict};
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
+use crate::Clock;
 use crate::{registry, CircuitBreakerError};
 
 /// A circuit breaker: counts consecutive failures of calls to a dependency, opens after
@@ -80,6 +81,8 @@ pub(crate) struct Inner {
     config: Config,
     limits: Limits,
     clock: ClockSource,
+    /// A clock installed after the breaker was built ([`CircuitBreaker::set_clock`]).
+    clock_override: OnceLock<ClockSource>,
     listeners: Box<[Arc<dyn Listener>]>,
     #[cfg(feature = "metrics")]
     counters: crate::metrics::Counters,
@@ -103,6 +106,7 @@ impl CircuitBreaker {
             limits: Limits::from(&builder.config),
             config: builder.config,
             clock: builder.clock,
+            clock_override: OnceLock::new(),
             listeners: builder.listeners.into_boxed_slice(),
             #[cfg(feature = "metrics")]
             counters: crate::metrics::Counters::new(),
@@ -194,7 +198,53 @@ impl CircuitBreaker {
     }
 
     fn now(&self) -> u64 {
-        self.inner.clock.now_nanos()
+        match self.inner.clock_override.get() {
+            Some(clock) => clock.now_nanos(),
+            None => self.inner.clock.now_nanos(),
+        }
+    }
+
+    /// Replaces this breaker's clock, typically with a [`ManualClock`](crate::ManualClock)
+    /// in a test: this is how a test drives the breaker of a `#[circuit_breaker]`
+    /// function (reached through the [`registry`](crate::registry)) past its
+    /// `reset_timeout` without sleeping. The breaker is closed and its counters reset, so
+    /// no deadline measured by the old clock carries over.
+    ///
+    /// A breaker's clock can be replaced once: returns `false`, changing nothing, when it
+    /// already was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::{circuit_breaker, registry, ManualClock, State};
+    ///
+    /// #[circuit_breaker(name = "set-clock-doc", fail_max = 1, reset_timeout = "30s")]
+    /// fn fetch(up: bool) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ///     if up { Ok(()) } else { Err("down".into()) }
+    /// }
+    ///
+    /// let _ = fetch(true); // the breaker exists from the first call on
+    /// let clock = ManualClock::new();
+    /// assert!(registry::get("set-clock-doc").unwrap().set_clock(clock.clone()));
+    ///
+    /// let _ = fetch(false);
+    /// assert!(fetch(true).is_err(), "open");
+    /// clock.advance(Duration::from_secs(30));
+    /// assert!(fetch(true).is_ok(), "the probe closes it");
+    /// assert_eq!(registry::get("set-clock-doc").unwrap().state(), State::Closed);
+    /// ```
+    pub fn set_clock(&self, clock: impl Clock) -> bool {
+        let installed = self
+            .inner
+            .clock_override
+            .set(ClockSource::Custom(Arc::new(clock)))
+            .is_ok();
+        if installed {
+            self.inner.open_until.store(0, Relaxed);
+            self.inner.probe_until.store(0, Relaxed);
+            self.inner.changed_at.store(self.now(), Relaxed);
+            self.close();
+        }
+        installed
     }
 
     #[inline(always)]

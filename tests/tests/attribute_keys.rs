@@ -508,3 +508,39 @@ async fn breaker_after_async(name: &str) -> CircuitBreaker {
     let _ = tokio::time::timeout(Duration::from_millis(1), slow_probe()).await;
     breaker(name)
 }
+
+// --- a manual clock for an annotated function's breaker, through the registry -------------
+
+#[circuit_breaker(name = "keys-set-clock", fail_max = 2, reset_timeout = "1m")]
+fn clocked(up: bool) -> Result<(), E> {
+    if up {
+        Ok(())
+    } else {
+        Err(E::Down)
+    }
+}
+
+#[test]
+fn a_sync_test_drives_an_annotated_breaker_with_a_manual_clock() {
+    clocked(true).unwrap();
+    let b = breaker("keys-set-clock");
+    let clock = breaker_runtime::ManualClock::new();
+    assert!(b.set_clock(clock.clone()));
+    assert!(
+        !b.set_clock(breaker_runtime::ManualClock::new()),
+        "once per breaker"
+    );
+
+    let _ = clocked(false);
+    let _ = clocked(false);
+    assert_eq!(
+        b.retry_after(),
+        Some(60 * SECOND),
+        "measured by the manual clock"
+    );
+    clock.advance(59 * SECOND);
+    assert_eq!(clocked(true), Err(E::Rejected(ErrorKind::Open)));
+    clock.advance(SECOND);
+    assert_eq!(clocked(true), Ok(()));
+    assert_eq!(b.state(), State::Closed);
+}
