@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 pub use std::time::Duration;
 
 pub use crate::permit::Verdict;
-use crate::{CircuitBreaker, Permit};
-pub use crate::{CircuitBreakerError, Config};
+pub use crate::CircuitBreakerError;
+use crate::{CircuitBreaker, Config, Permit};
 
 /// The breaker of one annotated function: a `static` inside the function body, built
 /// and registered on the first call.
