@@ -71,6 +71,17 @@ enum Value {
     Expr(Expr),
 }
 
+/// A value of the wrong kind is reported on its own tokens.
+impl quote::ToTokens for Value {
+    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
+        match self {
+            Value::Lit(lit) => lit.to_tokens(tokens),
+            Value::List(patterns) => patterns.to_tokens(tokens),
+            Value::Expr(expr) => expr.to_tokens(tokens),
+        }
+    }
+}
+
 struct Raw {
     key: Ident,
     value: Value,
@@ -244,7 +255,7 @@ impl Args {
             ("failure_if", Value::Expr(expr)) => self.failure_if = Some(expr),
             ("breaker", Value::Expr(expr)) => self.breaker = Some(expr),
             ("fallback", Value::Expr(expr)) => self.fallback = Some(function_path(expr)?),
-            ("name", value) => self.name = Some(name_value(key, value)?),
+            ("name", value) => self.name = Some(name_value(value)?),
             ("crate", value) => self.krate = Some(crate_path(value)?),
             _ => {
                 return Err(syn::Error::new_spanned(
@@ -269,12 +280,10 @@ fn count(key: &Ident, value: Value, max: u64, meaning: &str) -> syn::Result<Span
                 ),
             ))
         }
-        Value::Lit(other) => return Err(expected_integer(key, other)),
-        Value::Expr(other) => return Err(expected_integer(key, other)),
-        Value::List(_) => {
+        other => {
             return Err(syn::Error::new_spanned(
-                key,
-                format!("`{key}` takes an integer"),
+                other,
+                format!("`{key}` takes an integer literal, e.g. `{key} = 5`"),
             ))
         }
     };
@@ -291,40 +300,27 @@ fn count(key: &Ident, value: Value, max: u64, meaning: &str) -> syn::Result<Span
     })
 }
 
-fn expected_integer(key: &Ident, found: impl quote::ToTokens) -> syn::Error {
-    syn::Error::new_spanned(
-        found,
-        format!("`{key}` takes an integer literal, e.g. `{key} = 5`"),
-    )
-}
-
 fn duration_value(key: &Ident, value: Value) -> syn::Result<Spanned<Duration>> {
     match value {
         Value::Lit(lit) => Ok(Spanned { value: duration::parse(&key.to_string(), &lit)?, span: lit.span() }),
-        Value::Expr(expr) => Err(syn::Error::new_spanned(
-            expr,
+        other => Err(syn::Error::new_spanned(
+            other,
             format!("`{key}` takes a duration literal: write `{key} = \"60s\"` (or \"1m30s\", \"250ms\", \"2h\")"),
         )),
-        Value::List(_) => Err(syn::Error::new_spanned(key, format!("`{key}` takes a duration"))),
     }
 }
 
-fn name_value(key: &Ident, value: Value) -> syn::Result<LitStr> {
+fn name_value(value: Value) -> syn::Result<LitStr> {
     match value {
         Value::Lit(Lit::Str(s)) if s.value().trim().is_empty() => Err(syn::Error::new_spanned(
             s,
             "`name` must not be empty: it names the breaker in errors, logs and metrics",
         )),
         Value::Lit(Lit::Str(s)) => Ok(s),
-        Value::Lit(other) => Err(syn::Error::new_spanned(
-            other,
-            "`name` takes a string: `name = \"user-profile\"`",
-        )),
-        Value::Expr(other) => Err(syn::Error::new_spanned(
+        other => Err(syn::Error::new_spanned(
             other,
             "`name` takes a string literal: `name = \"user-profile\"`",
         )),
-        Value::List(_) => Err(syn::Error::new_spanned(key, "`name` takes a string")),
     }
 }
 
@@ -339,26 +335,16 @@ fn function_path(expr: Expr) -> syn::Result<Path> {
 }
 
 fn crate_path(value: Value) -> syn::Result<Path> {
-    match value {
-        Value::Lit(Lit::Str(s)) => s.parse::<Path>().map_err(|_| {
-            syn::Error::new_spanned(
-                &s,
-                "`crate` takes a path in a string: `crate = \"::my_breaker\"`",
-            )
-        }),
-        Value::Lit(other) => Err(syn::Error::new_spanned(
-            other,
+    let parsed = match &value {
+        Value::Lit(Lit::Str(s)) => s.parse::<Path>().ok(),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        syn::Error::new_spanned(
+            value,
             "`crate` takes a path in a string: `crate = \"::my_breaker\"`",
-        )),
-        Value::Expr(other) => Err(syn::Error::new_spanned(
-            other,
-            "`crate` takes a path in a string: `crate = \"::my_breaker\"`",
-        )),
-        Value::List(_) => Err(syn::Error::new(
-            Span::call_site(),
-            "`crate` takes a path in a string",
-        )),
-    }
+        )
+    })
 }
 
 /// Several errors reported together, so one compile shows every mistake.

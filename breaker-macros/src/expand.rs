@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{parse_quote, Path, ReturnType};
 
 use crate::args::{Args, Errors, Patterns};
-use crate::function::{nameable, result_type, Function, Shape};
+use crate::function::{result_type, Function, Shape};
 
 pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream> {
     let shape = function.shape();
@@ -27,7 +27,9 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
     // Errors about the return type (not a Result, cannot carry a rejection) land on it.
     let ret_span = ret.span();
     let at_ret = private_at(ret_span);
-    let reject = match result_type(ret, shape) {
+    // The `Result` type, where it can be written in the body (not `impl Trait`).
+    let result_ty = result_type(ret, shape);
+    let reject = match result_ty {
         Some(ty) => quote_spanned! {ret_span=> {
             #[allow(unused_imports)]
             use #at_ret::{RejectUnsupported as _, RejectViaFrom as _};
@@ -51,11 +53,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
 
     let new_body = match shape {
         Shape::Sync => {
-            let annotated = if nameable(ret) {
-                quote!(-> #ret)
-            } else {
-                quote!()
-            };
+            let annotated = result_ty.map(|ty| quote!(-> #ty));
             quote! {
                 let __cb_permit = match #breaker.try_acquire() {
                     ::core::result::Result::Ok(permit) => permit,
@@ -68,11 +66,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
             }
         }
         Shape::Async => {
-            let annotated = if nameable(ret) {
-                quote!(: #ret)
-            } else {
-                quote!()
-            };
+            let annotated = result_ty.map(|ty| quote!(: #ty));
             let run = quote!(async move #body);
             let run = timed(&args, &private, run, &rejected);
             quote! {

@@ -166,7 +166,7 @@ fn future_output(ty: &Type) -> Option<&Type> {
 
 /// True when `ty` can be written as a `let` annotation inside the body (`impl Trait`
 /// cannot).
-pub(crate) fn nameable(ty: &Type) -> bool {
+fn nameable(ty: &Type) -> bool {
     !contains_impl(ty.to_token_stream())
 }
 

@@ -166,14 +166,7 @@ pub fn settle<R: Outcome>(
     result: &R,
     classify: impl FnOnce(&R::Error) -> Verdict,
 ) {
-    match result.error() {
-        None => permit.success(),
-        Some(error) => match classify(error) {
-            Verdict::Success => permit.success(),
-            Verdict::Failure => permit.failure(),
-            Verdict::Ignore => permit.ignore(),
-        },
-    }
+    permit.finish(result.error().map_or(Verdict::Success, classify));
 }
 
 /// Calls a `failure_if` predicate with its argument type taken from the error, so a

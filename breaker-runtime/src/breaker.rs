@@ -354,13 +354,9 @@ impl CircuitBreaker {
     pub(crate) fn record(&self, generation: u32, verdict: Verdict, listening: bool) {
         let word = self.word();
         #[cfg(feature = "metrics")]
-        self.inner.counters.count(match verdict {
-            Verdict::Success => crate::metrics::Outcome::Success,
-            Verdict::Failure => crate::metrics::Outcome::Failure,
-            Verdict::Ignore => crate::metrics::Outcome::Ignored,
-        });
+        self.inner.counters.count(verdict.into());
         if !(verdict == Verdict::Success && word.is_clean_closed()) {
-            self.record_slow(word, generation, verdict);
+            self.record_slow(word, generation, verdict, listening);
         } else if listening {
             self.notify_outcome(verdict);
         }
@@ -368,7 +364,7 @@ impl CircuitBreaker {
 
     #[cold]
     #[inline(never)]
-    fn record_slow(&self, mut word: Word, generation: u32, verdict: Verdict) {
+    fn record_slow(&self, mut word: Word, generation: u32, verdict: Verdict, listening: bool) {
         let inner = &*self.inner;
         let limits = &inner.limits;
         let mut now = None;
@@ -419,7 +415,7 @@ impl CircuitBreaker {
                 Err(actual) => word = Word(actual),
             }
         };
-        if self.listening() {
+        if listening {
             self.notify_outcome(verdict);
         }
         if let Some((from, to)) = changed {

@@ -39,6 +39,17 @@ pub(crate) enum Outcome {
     Ignored = 3,
 }
 
+impl From<crate::permit::Verdict> for Outcome {
+    #[inline(always)]
+    fn from(verdict: crate::permit::Verdict) -> Self {
+        match verdict {
+            crate::permit::Verdict::Success => Outcome::Success,
+            crate::permit::Verdict::Failure => Outcome::Failure,
+            crate::permit::Verdict::Ignore => Outcome::Ignored,
+        }
+    }
+}
+
 /// Calls through one breaker since it was built, by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

@@ -101,9 +101,10 @@ impl<'a> Permit<'a> {
     /// Reports `Ok` as a success and `Err` as a failure.
     #[inline]
     pub fn record<T, E>(self, result: &Result<T, E>) {
-        self.finish(match result {
-            Ok(_) => Verdict::Success,
-            Err(_) => Verdict::Failure,
+        self.finish(if result.is_ok() {
+            Verdict::Success
+        } else {
+            Verdict::Failure
         });
     }
 
@@ -119,7 +120,7 @@ impl<'a> Permit<'a> {
     }
 
     #[inline(always)]
-    fn finish(self, verdict: Verdict) {
+    pub(crate) fn finish(self, verdict: Verdict) {
         // The verdict replaces the drop's: forgetting the permit skips `Drop`.
         let (breaker, tag) = (self.breaker, self.tag);
         std::mem::forget(self);
