@@ -59,8 +59,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                     ::core::result::Result::Ok(permit) => permit,
                     ::core::result::Result::Err(__cb_rejection) => return #rejected,
                 };
-                #[allow(clippy::redundant_closure_call)]
-                let __cb_result = (move || #annotated #body)();
+                let __cb_result = #private::once(move || #annotated #body);
                 #settle;
                 __cb_result
             }
@@ -109,8 +108,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                 // Admission happens at the call, as the body (which builds the future) runs.
                 let __cb_admission = match #breaker.try_acquire() {
                     ::core::result::Result::Ok(__cb_permit) => {
-                        #[allow(clippy::redundant_closure_call)]
-                        let __cb_future = (move || #body)();
+                        let __cb_future = #private::once(move || #body);
                         ::core::result::Result::Ok((__cb_permit, __cb_future))
                     }
                     ::core::result::Result::Err(__cb_rejection) => ::core::result::Result::Err(#kept),
@@ -237,6 +235,22 @@ fn check(args: &Args, function: &Function, shape: Shape) -> syn::Result<()> {
             constness,
             "`#[circuit_breaker]` cannot go on a `const fn`: a breaker decides at run time; remove `const`",
         ));
+    }
+    // An async fn's `#[track_caller]` is a no-op already; anywhere else the body would
+    // run in a closure, which reports its own location instead of the caller's.
+    if shape != Shape::Async {
+        if let Some(attr) = function
+            .attrs
+            .iter()
+            .find(|a| a.path().is_ident("track_caller"))
+        {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "`#[circuit_breaker]` cannot keep `#[track_caller]`: the body runs inside a closure, so \
+                 `Location::caller()` and panics would report that closure instead of your caller; \
+                 remove `#[track_caller]`",
+            ));
+        }
     }
     if let ReturnType::Default = sig.output {
         errors.push(syn::Error::new_spanned(

@@ -63,6 +63,15 @@ impl StaticBreaker {
     }
 }
 
+/// Runs a function's body, wrapped in a closure so that `return` and `?` inside it end
+/// the body and not the function. Taking it as `FnOnce` makes the compiler infer the
+/// closure as one: a closure inferred as `FnMut` cannot hand out a reborrow of what it
+/// captured (`&mut self -> Result<&mut T, E>`), an `FnOnce` one can.
+#[inline(always)]
+pub fn once<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
 /// The path of the function that declares the item `marker`, as `module::Type::method`:
 /// the default breaker name. Only this shim is generic, so each annotated function adds
 /// one tiny instantiation; computed once per function, so the string is leaked.
