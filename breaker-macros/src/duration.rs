@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use syn::{Lit, LitInt, LitStr};
 
+/// The longest duration the runtime holds: it counts time in `u64` nanoseconds.
+const MAX_NANOS: u64 = u64::MAX;
+
 /// A positive duration from a string (humantime's syntax) or integer-seconds literal.
 pub(crate) fn parse(key: &str, lit: &Lit) -> syn::Result<Duration> {
     let duration = match lit {
@@ -17,6 +20,15 @@ pub(crate) fn parse(key: &str, lit: &Lit) -> syn::Result<Duration> {
             ))
         }
     };
+    if duration.as_nanos() > u128::from(MAX_NANOS) {
+        return Err(syn::Error::new_spanned(
+            lit,
+            format!(
+                "`{key}` is too long: the runtime keeps durations as 64-bit nanoseconds, so at most \
+                 about 584 years (18446744073s); write a shorter one, e.g. `{key} = \"1h\"`"
+            ),
+        ));
+    }
     if duration.is_zero() {
         return Err(syn::Error::new_spanned(
             lit,
@@ -85,6 +97,14 @@ mod tests {
         assert!(garbage.contains("\"1m30s\""), "{garbage}");
         let float = parsed(parse_quote!(1.5)).unwrap_err();
         assert!(float.contains("takes a duration"), "{float}");
+        let huge = parsed(parse_quote!("600000000h")).unwrap_err();
+        assert!(huge.starts_with("`reset_timeout` is too long"), "{huge}");
+        assert!(huge.contains("about 584 years"), "{huge}");
+        assert!(
+            parsed(parse_quote!(18446744073)).is_ok(),
+            "just under the limit"
+        );
+        assert!(parsed(parse_quote!(18446744074)).is_err(), "just over it");
         let suffixed = parsed(parse_quote!(5u32)).unwrap_err();
         assert!(suffixed.contains("without a suffix"), "{suffixed}");
     }

@@ -24,23 +24,39 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
     let ReturnType::Type(_, ret) = &function.sig.output else {
         unreachable!("check() refused a function without a return type")
     };
-    // Errors about the return type (not a Result, cannot carry a rejection) land on it.
-    let ret_span = ret.span();
-    let at_ret = private_at(ret_span);
+    // Errors about the return type (not a Result, cannot carry a rejection) land on it,
+    // the whole of it: generated code starts where the type starts and ends where it ends.
+    let (ret_first, ret_last) = first_and_last(ret);
+    let at_ret = private_at(ret_first);
     // The `Result` type, where it can be written in the body (not `impl Trait`).
     let result_ty = result_type(ret, shape);
     let reject = match result_ty {
-        Some(ty) => quote_spanned! {ret_span=> {
-            #[allow(unused_imports)]
-            use #at_ret::{RejectUnsupported as _, RejectViaFrom as _};
-            (&&#at_ret::Reject::<#ty>::new()).reject(__cb_rejection)
-        }},
-        None => quote_spanned!(ret_span=> #at_ret::reject(__cb_rejection)),
+        Some(ty) => {
+            let call = called_over(
+                quote_spanned!(ret_first=> (&&&#at_ret::Reject::<#ty>::new()).reject),
+                quote!(__cb_rejection),
+                ret_last,
+            );
+            quote_spanned! {ret_first=> {
+                #[allow(unused_imports)]
+                use #at_ret::{RejectNotResult as _, RejectUnsupported as _, RejectViaFrom as _};
+                #at_ret::rejected(#call)
+            }}
+        }
+        None => called_over(
+            quote_spanned!(ret_first=> #at_ret::reject),
+            quote!(__cb_rejection),
+            ret_last,
+        ),
     };
     let rejected = match &args.fallback {
         Some(fallback) => {
+            // Through `__private::fallback`, so that a fallback with other parameters is
+            // refused with one message on the `fallback` path.
             let forwarded = function.forwarded_args().unwrap_or_default();
-            let call = quote_spanned!(fallback.span()=> #fallback(#(#forwarded),*));
+            let at = private_at(fallback.span());
+            let call =
+                quote_spanned!(fallback.span()=> #at::fallback((#(#forwarded,)*), #fallback));
             match shape {
                 Shape::Async => quote!(#call.await),
                 _ => call,
@@ -48,7 +64,13 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
         }
         None => reject.clone(),
     };
-    let settle = quote_spanned!(ret_span=> #at_ret::settle(__cb_permit, &__cb_result, #classify));
+    // `&__cb_result` is the argument the `Outcome` bound is about: it spans the type.
+    let result_arg = {
+        let amp = quote_spanned!(ret_first=> &);
+        let var = quote_spanned!(ret_last=> __cb_result);
+        quote!(#amp #var)
+    };
+    let settle = quote_spanned!(ret_first=> #at_ret::settle(__cb_permit, #result_arg, #classify));
     let body = &function.body;
 
     let new_body = match shape {
@@ -286,6 +308,26 @@ pub(crate) fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
     let mut out = error.to_compile_error();
     out.extend(item);
     out
+}
+
+/// The spans of the first and the last token of `item`: on stable Rust a span cannot be
+/// joined, but an expression whose first token has one and whose last has the other is
+/// reported by the compiler over the whole range.
+fn first_and_last(item: &impl quote::ToTokens) -> (Span, Span) {
+    let mut tokens = item.to_token_stream().into_iter();
+    let first = tokens.next().map_or_else(Span::call_site, |t| t.span());
+    let last = tokens.last().map_or(first, |t| t.span());
+    (first, last)
+}
+
+/// The call `head(args)` whose parentheses sit at `last`: with `head` spanned at the
+/// start of an item, the compiler reports a failed bound of the call over the whole item.
+fn called_over(head: TokenStream, args: TokenStream, last: Span) -> TokenStream {
+    let mut parens = Group::new(proc_macro2::Delimiter::Parenthesis, args);
+    parens.set_span(last);
+    let mut call = head;
+    call.extend([TokenTree::Group(parens)]);
+    call
 }
 
 /// `tokens` with every span set to `span`, so that a type error in generated code that

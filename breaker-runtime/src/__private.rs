@@ -186,13 +186,16 @@ pub fn failure_if<E: ?Sized>(error: &E, predicate: impl FnOnce(&E) -> bool) -> b
 }
 
 /// Turns a rejection into the function's return type `R`:
-/// `(&&Reject::<R>::new()).reject(error)`.
+/// `rejected((&&&Reject::<R>::new()).reject(error))`.
 ///
-/// Method resolution tries `RejectViaFrom` first (it takes one more reference), which
-/// applies when `R` is a `Result` whose error type converts from
-/// [`CircuitBreakerError`]. Otherwise it falls back to `RejectUnsupported`, whose
-/// `Rejectable` bound no type meets, so the compiler reports our message instead of a
-/// bare missing `From` impl.
+/// Method resolution tries the impls from the most references down:
+/// - `RejectViaFrom`, when `R` is a `Result` whose error type converts from
+///   [`CircuitBreakerError`]: the rejection as `Err(E::from(error))`;
+/// - `RejectUnsupported`, for any other `Result`: it answers [`Unconvertible`], which
+///   [`rejected`] refuses with our message (on the whole return type, where the call's
+///   tokens are placed) instead of a bare missing `From` impl;
+/// - `RejectNotResult`, for a type that is no `Result` at all: it compiles, because
+///   [`settle`]'s `Outcome` bound already reports that mistake, once.
 pub struct Reject<R>(PhantomData<R>);
 
 impl<R> Reject<R> {
@@ -209,45 +212,143 @@ impl<R> Default for Reject<R> {
     }
 }
 
+/// A rejection converted into the return type.
+pub struct Rejected<R>(R);
+
+/// A rejection that the return type cannot hold.
+pub struct Unconvertible<R>(PhantomData<R>);
+
 /// The rejection as `Err(E::from(error))`.
 pub trait RejectViaFrom<R> {
     /// Converts.
-    fn reject(&self, error: CircuitBreakerError) -> R;
+    fn reject(&self, error: CircuitBreakerError) -> Rejected<R>;
 }
 
-impl<T, E: From<CircuitBreakerError>> RejectViaFrom<Result<T, E>> for &Reject<Result<T, E>> {
+impl<T, E: From<CircuitBreakerError>> RejectViaFrom<Result<T, E>> for &&Reject<Result<T, E>> {
     #[cold]
-    fn reject(&self, error: CircuitBreakerError) -> Result<T, E> {
-        Err(E::from(error))
+    fn reject(&self, error: CircuitBreakerError) -> Rejected<Result<T, E>> {
+        Rejected(Err(E::from(error)))
     }
 }
 
-/// Chosen only when `RejectViaFrom` does not apply, to fail with a helpful message. The
-/// impl applies to every type, so method resolution picks it; the method's own bound
-/// then fails with [`Rejectable`]'s message.
+/// A `Result` whose error type has no `From<CircuitBreakerError>`.
 pub trait RejectUnsupported<R> {
-    /// Never compiles: see [`Rejectable`].
-    fn reject(&self, error: CircuitBreakerError) -> R
-    where
-        R: Rejectable;
+    /// Cannot convert: [`rejected`] refuses the answer.
+    fn reject(&self, error: CircuitBreakerError) -> Unconvertible<R>;
 }
 
-impl<R> RejectUnsupported<R> for Reject<R> {
-    fn reject(&self, _: CircuitBreakerError) -> R
-    where
-        R: Rejectable,
-    {
-        unreachable!("Rejectable has no implementations")
+impl<T, E> RejectUnsupported<Result<T, E>> for &Reject<Result<T, E>> {
+    fn reject(&self, _: CircuitBreakerError) -> Unconvertible<Result<T, E>> {
+        Unconvertible(PhantomData)
     }
 }
 
-/// Implemented by no type: its only purpose is the compiler message below.
+/// Chosen only for a return type that is not a `Result`, which [`settle`] refuses
+/// already: one mistake, one error.
+pub trait RejectNotResult<R> {
+    /// Never runs: the function does not compile.
+    fn reject(&self, error: CircuitBreakerError) -> Rejected<R>;
+}
+
+impl<R> RejectNotResult<R> for Reject<R> {
+    fn reject(&self, _: CircuitBreakerError) -> Rejected<R> {
+        unreachable!("a function that does not return a Result does not compile")
+    }
+}
+
+/// The value to return for a rejection.
+#[inline(always)]
+pub fn rejected<X>(rejection: X) -> X::Return
+where
+    X: Carries + IntoReturn<X::Return>,
+{
+    rejection.into_return()
+}
+
+/// The return type a rejection is meant for, so that a refusal can name it.
+pub trait Carries {
+    /// The function's return type.
+    type Return;
+}
+
+impl<R> Carries for Rejected<R> {
+    type Return = R;
+}
+
+impl<R> Carries for Unconvertible<R> {
+    type Return = R;
+}
+
+/// Implemented for [`Rejected`] only: its message is what the compiler says when the
+/// function's error type cannot carry a rejection.
 #[diagnostic::on_unimplemented(
-    message = "`#[circuit_breaker]` cannot return a rejection as `{Self}`",
+    message = "`#[circuit_breaker]` cannot return a rejection as `{R}`",
     label = "rejected calls return this type, so it must be a `Result` whose error type implements `From<CircuitBreakerError>`",
     note = "implement `From<breaker_runtime::CircuitBreakerError>` for the error type, or add `fallback = some_function` to `#[circuit_breaker]`"
 )]
-pub trait Rejectable {}
+pub trait IntoReturn<R> {
+    /// The value to return.
+    fn into_return(self) -> R;
+}
+
+impl<R> IntoReturn<R> for Rejected<R> {
+    #[inline(always)]
+    fn into_return(self) -> R {
+        self.0
+    }
+}
+
+/// Calls `fallback = f` with the function's arguments, as a tuple (given first, so that
+/// their types are known before `f` is checked against them): a fallback that does
+/// not take them is refused by [`Fallback`]'s message, on the `fallback` path, rather
+/// than by a type mismatch with a suggestion to edit the function's parameters.
+#[inline(always)]
+pub fn fallback<Args, F: Fallback<Args>>(args: Args, f: F) -> F::Output {
+    f.call(args)
+}
+
+/// A function that can stand in for an annotated function: same parameters.
+#[diagnostic::on_unimplemented(
+    message = "`fallback = ...` must take the same parameters as the function it stands in for",
+    label = "this is called with the function's arguments, of types `{Args}`",
+    note = "a fallback has the annotated function's parameters (including `self` for a method) and its return type"
+)]
+pub trait Fallback<Args> {
+    /// What the fallback returns (the function's return type, or its future).
+    type Output;
+    /// Calls it.
+    fn call(self, args: Args) -> Self::Output;
+}
+
+macro_rules! fallback_arity {
+    ($($arg:ident)*) => {
+        impl<F, R, $($arg),*> Fallback<($($arg,)*)> for F
+        where
+            F: FnOnce($($arg),*) -> R,
+        {
+            type Output = R;
+            #[inline(always)]
+            #[allow(non_snake_case)]
+            fn call(self, ($($arg,)*): ($($arg,)*)) -> R {
+                self($($arg),*)
+            }
+        }
+    };
+}
+
+fallback_arity!();
+fallback_arity!(A1);
+fallback_arity!(A1 A2);
+fallback_arity!(A1 A2 A3);
+fallback_arity!(A1 A2 A3 A4);
+fallback_arity!(A1 A2 A3 A4 A5);
+fallback_arity!(A1 A2 A3 A4 A5 A6);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
+fallback_arity!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
 
 /// For return types the macro cannot name (they contain `impl Trait`): plain
 /// `Err(E::from(error))`.

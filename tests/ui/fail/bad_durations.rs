@@ -15,4 +15,9 @@ fn float() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
+#[circuit_breaker(reset_timeout = "600000000h")]
+fn too_long() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Ok(())
+}
+
 fn main() {}
