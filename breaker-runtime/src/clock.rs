@@ -50,10 +50,13 @@ pub trait Clock: Send + Sync + 'static {
 /// accident.
 ///
 /// On Linux it reads `CLOCK_MONOTONIC_COARSE`: the time of the last kernel tick, a few
-/// milliseconds coarse, at a fraction of the cost of a precise read. A breaker only
-/// reads the clock while open or half-open, to compare against `reset_timeout`, where
-/// a few milliseconds do not matter and an open breaker's rejections stay cheap.
-/// Elsewhere it reads [`Instant`](std::time::Instant).
+/// milliseconds coarse, at a fraction of the cost of a precise read (about 4.5 ns
+/// against 24 ns here). A breaker only reads the clock while open or half-open, to
+/// compare against `reset_timeout`, where a few milliseconds do not matter and an open
+/// breaker's rejections stay cheap. It is read through the C library's
+/// `clock_gettime` (rustix's libc backend), which tools such as valgrind understand;
+/// rustix's own vDSO parser, 1.5 ns faster, crashes under valgrind. Elsewhere it reads
+/// [`Instant`](std::time::Instant).
 ///
 /// With the `tokio-clock` feature it reads `tokio::time::Instant` instead, which follows
 /// tokio's paused clock in tests: under `#[tokio::test(start_paused = true)]`,
@@ -170,8 +173,9 @@ impl fmt::Debug for ManualClock {
     }
 }
 
-/// The clock a breaker was built with. The default variant calls `Instant` directly
-/// rather than through a trait object, since the open-state rejection path reads it.
+/// The clock a breaker was built with. The default variant reads the monotonic clock
+/// directly rather than through a trait object, since the open-state rejection path
+/// reads it.
 #[derive(Clone, Default)]
 pub(crate) enum ClockSource {
     #[default]
