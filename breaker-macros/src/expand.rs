@@ -152,7 +152,8 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
 }
 
 /// The function's breaker: the shared one named by `breaker = ...`, or a `static` of
-/// its own, built and registered on the first call.
+/// its own, submitted for link-time registration and built on first use (a call, or
+/// the first read of the registry).
 fn breaker(
     args: &Args,
     private: &TokenStream,
@@ -180,7 +181,13 @@ fn breaker(
         static __CB_BREAKER: #private::StaticBreaker =
             #private::StaticBreaker::new(#fail_max, #reset, #success_threshold, #name);
         fn __cb_locator() {}
-        __CB_BREAKER.get(|| #private::function_path(__cb_locator))
+        fn __cb_name() -> &'static str {
+            #private::function_path(__cb_locator)
+        }
+        #private::inventory::submit! {
+            #private::Registration::new(&__CB_BREAKER, __cb_name)
+        }
+        __CB_BREAKER.get(__cb_name)
     }}
 }
 

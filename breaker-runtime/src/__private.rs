@@ -12,7 +12,8 @@ pub use crate::CircuitBreakerError;
 use crate::{CircuitBreaker, Config, Permit};
 
 /// The breaker of one annotated function: a `static` inside the function body, built
-/// and registered on the first call.
+/// and registered on first use: its first call, or the first read of the registry
+/// (see [`Registration`]), whichever comes first.
 pub struct StaticBreaker {
     cell: OnceLock<CircuitBreaker>,
     config: Config,
@@ -70,6 +71,38 @@ impl StaticBreaker {
 #[inline(always)]
 pub fn once<R>(body: impl FnOnce() -> R) -> R {
     body()
+}
+
+/// Link-time registration, so that annotated functions' breakers are in the registry
+/// before their first call.
+pub use inventory;
+
+/// An annotated function's breaker, submitted to [`inventory`] by the expansion: the
+/// registry builds every one of them the first time it is read.
+pub struct Registration {
+    breaker: &'static StaticBreaker,
+    locate: fn() -> &'static str,
+}
+
+impl Registration {
+    /// The breaker of one annotated function, and how to find its default name.
+    pub const fn new(breaker: &'static StaticBreaker, locate: fn() -> &'static str) -> Self {
+        Registration { breaker, locate }
+    }
+}
+
+inventory::collect!(Registration);
+
+/// Builds (and so registers) the breaker of every annotated function linked into the
+/// program, once. Building one is what its first call would do anyway; a breaker built
+/// this way is closed with no calls counted.
+pub(crate) fn build_annotated() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for registration in inventory::iter::<Registration> {
+            registration.breaker.get(registration.locate);
+        }
+    });
 }
 
 /// The path of the function that declares the item `marker`, as `module::Type::method`:

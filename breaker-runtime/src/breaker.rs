@@ -222,7 +222,6 @@ impl CircuitBreaker {
     ///     if up { Ok(()) } else { Err("down".into()) }
     /// }
     ///
-    /// let _ = fetch(true); // the breaker exists from the first call on
     /// let clock = ManualClock::new();
     /// assert!(registry::get("set-clock-doc").unwrap().set_clock(clock.clone()));
     ///

@@ -3,7 +3,10 @@
 //!
 //! Breakers register themselves when they are built (unless built
 //! [`unregistered`](crate::Builder::unregistered)); the breaker behind a
-//! `#[circuit_breaker]` function registers on the function's first call. The registry
+//! `#[circuit_breaker]` function is listed from program start (link-time registration
+//! through [`inventory`](https://docs.rs/inventory): the first read of the registry builds
+//! every annotated function's breaker, closed with no calls; on WebAssembly, where
+//! constructors may not run, a breaker appears at its function's first call). The registry
 //! holds them weakly: a dropped breaker disappears from it.
 //!
 //! ```
@@ -37,6 +40,7 @@ pub(crate) fn register(breaker: &CircuitBreaker) {
 }
 
 fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
+    crate::__private::build_annotated();
     let all = BREAKERS.lock().unwrap_or_else(PoisonError::into_inner);
     all.iter()
         .filter(|(name, _)| filter(name))

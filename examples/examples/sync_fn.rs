@@ -47,7 +47,7 @@ fn main() {
     for id in 7..=8 {
         show(id);
     }
-    let breaker = registry::get("database").expect("registered on first call");
+    let breaker = registry::get("database").expect("registered from program start");
     println!(
         "final state: {}, failures counted: {}",
         breaker.state(),

@@ -404,12 +404,16 @@ fn io_error_gets_the_rejection() {
 }
 
 #[test]
-fn the_breaker_registers_on_first_call() {
-    #[circuit_breaker(name = "attribute-shapes-lazy")]
-    fn lazy() -> Result<(), E> {
+fn the_breaker_is_registered_before_the_first_call() {
+    #[circuit_breaker(name = "attribute-shapes-eager")]
+    fn eager() -> Result<(), E> {
         Ok(())
     }
-    assert!(registry::get("attribute-shapes-lazy").is_none());
-    lazy().unwrap();
-    assert!(registry::get("attribute-shapes-lazy").is_some());
+    let before = registry::get("attribute-shapes-eager").expect("listed from the start");
+    eager().unwrap();
+    let after = registry::get("attribute-shapes-eager").unwrap();
+    assert!(
+        before.ptr_eq(&after),
+        "the first call uses the breaker listed before it"
+    );
 }
