@@ -9,10 +9,18 @@
 //!
 //! Counting must not bring back the cross-core write that the closed path avoids, so
 //! each thread counts in a block of its own for each breaker (a plain load and store, no
-//! atomic read-modify-write, on a cache line no other core writes). The totals are summed
-//! from all blocks and handed to the facade by [`publish`]: call it where your exporter
-//! renders (a Prometheus `/metrics` handler, a timer). Transitions are published as they
-//! happen, together with their breaker's call counts.
+//! atomic read-modify-write, on a cache line no other core writes). A background thread
+//! named `breaker-metrics`, started when the first breaker is built, sums the blocks and
+//! hands the totals to the facade every 500 ms, so counts reach any installed exporter
+//! (such as `metrics-exporter-prometheus`'s own HTTP listener) within a second with no
+//! code of yours. Change its pace with [`set_publish_interval`], stop it with
+//! [`stop_publisher`], and call [`publish`] for an export on demand (a `/metrics` handler
+//! of your own). Transitions are published as they happen, together with their breaker's
+//! call counts.
+//!
+//! Handles are bound to the recorder in place when they are used, and bound again when
+//! another one is installed, so a recorder installed after the first breaker was built
+//! (or after the publisher first ran) still receives everything.
 //!
 //! ```
 //! use breaker_runtime::{metrics, CircuitBreaker};
@@ -20,13 +28,15 @@
 //! let breaker = CircuitBreaker::builder("metrics-doc").build();
 //! let _ = breaker.call(|| Ok::<_, Box<dyn std::error::Error + Send + Sync>>(1));
 //! assert_eq!(breaker.calls().success, 1);
-//! metrics::publish(); // before your exporter renders
+//! metrics::publish(); // optional: the background publisher does it within 500 ms
 //! ```
 
 use std::cell::RefCell;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::{registry, CircuitBreaker, State};
 
@@ -76,13 +86,13 @@ pub(crate) struct Counters {
     /// Every thread's block, for summing; locked only when a thread first counts and
     /// when totals are read.
     blocks: Mutex<Vec<Arc<Block>>>,
-    /// The facade's handles for this breaker, registered on first use so that publishing
-    /// and transitions do not build (and allocate) metric keys every time.
-    handles: OnceLock<Handles>,
+    /// The facade's handles for this breaker and the recorder they are bound to,
+    /// registered on first use so that publishing does not build (and allocate) metric
+    /// keys every time, and again when another recorder is installed.
+    handles: Mutex<Option<(usize, Arc<Handles>)>>,
 }
 
-/// Registered metric handles of one breaker. They bind to the recorder installed when
-/// they are first used: install yours before the first call, as `metrics` advises.
+/// Registered metric handles of one breaker, bound to one recorder.
 struct Handles {
     calls: [metrics::Counter; 4],
     state: metrics::Gauge,
@@ -102,7 +112,6 @@ fn index(state: State) -> usize {
 
 impl Handles {
     fn register(name: &'static str) -> Self {
-        describe();
         Handles {
             calls: OUTCOMES.map(|outcome| {
                 metrics::counter!("circuit_breaker_calls_total", "breaker" => name, "outcome" => outcome)
@@ -122,10 +131,11 @@ impl Handles {
 impl Counters {
     pub(crate) fn new() -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        start_publisher();
         Counters {
             id: NEXT_ID.fetch_add(1, Relaxed),
             blocks: Mutex::new(Vec::new()),
-            handles: OnceLock::new(),
+            handles: Mutex::new(None),
         }
     }
 
@@ -205,29 +215,39 @@ fn state_value(state: State) -> f64 {
 }
 
 /// Hands the current counts and states of every registered breaker to the `metrics`
-/// facade. Call it right before your exporter renders.
+/// facade now. The background publisher does this every 500 ms; call it where an export
+/// must be exact to the moment, e.g. at the top of your own `/metrics` handler.
 pub fn publish() {
     for breaker in registry::all() {
         publish_breaker(&breaker);
     }
 }
 
-fn describe() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        metrics::describe_counter!(
-            "circuit_breaker_calls_total",
-            "Calls through a circuit breaker, by outcome"
-        );
-        metrics::describe_gauge!(
-            "circuit_breaker_state",
-            "Circuit breaker state: 0 closed, 1 open, 2 half-open"
-        );
-        metrics::describe_counter!(
-            "circuit_breaker_transitions_total",
-            "Circuit breaker state changes"
-        );
-    });
+/// An identity for the recorder that `metrics` macros would use here and now: the
+/// address of the recorder object (the no-op one until a recorder is installed).
+fn current_recorder() -> usize {
+    metrics::with_recorder(|recorder| {
+        recorder as *const dyn metrics::Recorder as *const u8 as usize
+    })
+}
+
+fn describe(recorder: usize) {
+    static DESCRIBED: AtomicUsize = AtomicUsize::new(0);
+    if DESCRIBED.swap(recorder, Relaxed) == recorder {
+        return;
+    }
+    metrics::describe_counter!(
+        "circuit_breaker_calls_total",
+        "Calls through a circuit breaker, by outcome"
+    );
+    metrics::describe_gauge!(
+        "circuit_breaker_state",
+        "Circuit breaker state: 0 closed, 1 open, 2 half-open"
+    );
+    metrics::describe_counter!(
+        "circuit_breaker_transitions_total",
+        "Circuit breaker state changes"
+    );
 }
 
 pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
@@ -250,13 +270,214 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
 }
 
 impl Counters {
-    fn handles(&self, name: &'static str) -> &Handles {
-        self.handles.get_or_init(|| Handles::register(name))
+    fn handles(&self, name: &'static str) -> Arc<Handles> {
+        let recorder = current_recorder();
+        let mut bound = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*bound {
+            Some((to, handles)) if *to == recorder => Arc::clone(handles),
+            _ => {
+                describe(recorder);
+                let handles = Arc::new(Handles::register(name));
+                *bound = Some((recorder, Arc::clone(&handles)));
+                handles
+            }
+        }
     }
 }
 
 impl CircuitBreaker {
-    fn metric_handles(&self) -> &Handles {
+    fn metric_handles(&self) -> Arc<Handles> {
         self.counters().handles(self.name())
+    }
+}
+
+/// How often the background publisher hands counts to the recorder, unless changed with
+/// [`set_publish_interval`].
+pub const DEFAULT_PUBLISH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The background publisher: a thread named `breaker-metrics` that calls [`publish`] at
+/// each interval. It sleeps on a condition variable, so changing its interval or
+/// stopping it takes effect at once.
+struct Publisher {
+    state: Mutex<PublisherState>,
+    wake: Condvar,
+}
+
+struct PublisherState {
+    interval: Duration,
+    stopped: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+static PUBLISHER: Publisher = Publisher {
+    state: Mutex::new(PublisherState {
+        interval: DEFAULT_PUBLISH_INTERVAL,
+        stopped: false,
+        thread: None,
+    }),
+    wake: Condvar::new(),
+};
+
+/// Set once the publisher has been started (or stopped before it started): building a
+/// breaker then reads one flag.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+impl Publisher {
+    fn lock(&self) -> MutexGuard<'_, PublisherState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(&self) {
+        let mut state = self.lock();
+        let mut next = Instant::now() + state.interval;
+        loop {
+            let now = Instant::now();
+            if state.stopped {
+                return;
+            }
+            if now < next {
+                state = self
+                    .wake
+                    .wait_timeout(state, next - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
+            drop(state);
+            publish();
+            state = self.lock();
+            next = Instant::now() + state.interval;
+        }
+    }
+}
+
+fn start_publisher() {
+    if STARTED.swap(true, Relaxed) {
+        return;
+    }
+    let mut state = PUBLISHER.lock();
+    if state.stopped || state.thread.is_some() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("breaker-metrics".into())
+        .spawn(|| PUBLISHER.run());
+    match spawned {
+        Ok(thread) => state.thread = Some(thread),
+        // Without the thread, counts still reach the recorder on transitions and on
+        // `publish()`.
+        Err(_error) => {
+            #[cfg(feature = "tracing")]
+            tracing::error!(error = %_error, "could not start the breaker-metrics publisher thread");
+        }
+    }
+}
+
+/// Sets how often the background publisher hands counts to the recorder (default 500
+/// ms; at least 1 ms). A shorter interval brings counts to the exporter sooner at the
+/// cost of summing every breaker's counts more often.
+///
+/// ```
+/// use std::time::Duration;
+/// breaker_runtime::metrics::set_publish_interval(Duration::from_millis(250));
+/// ```
+pub fn set_publish_interval(interval: Duration) {
+    PUBLISHER.lock().interval = interval.max(Duration::from_millis(1));
+    PUBLISHER.wake.notify_all();
+}
+
+/// Stops the background publisher for the rest of the process and waits for its thread
+/// to end (or keeps it from ever starting, if no breaker was built yet). Counts then
+/// reach the recorder only on transitions and through [`publish`].
+///
+/// ```
+/// breaker_runtime::metrics::stop_publisher();
+/// breaker_runtime::metrics::publish(); // from now on, the only way counts are exported
+/// ```
+pub fn stop_publisher() {
+    STARTED.store(true, Relaxed);
+    let thread = {
+        let mut state = PUBLISHER.lock();
+        state.stopped = true;
+        state.thread.take()
+    };
+    PUBLISHER.wake.notify_all();
+    if let Some(thread) = thread {
+        if thread.thread().id() != std::thread::current().id() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+
+    use super::*;
+
+    /// A recorder that writes down every absolute value its counters are given.
+    #[derive(Default)]
+    struct Capture(Arc<Mutex<Vec<String>>>);
+
+    struct Sink(String, Arc<Mutex<Vec<String>>>);
+
+    impl CounterFn for Sink {
+        fn increment(&self, by: u64) {
+            self.1.lock().unwrap().push(format!("{} +{by}", self.0));
+        }
+        fn absolute(&self, value: u64) {
+            self.1.lock().unwrap().push(format!("{} ={value}", self.0));
+        }
+    }
+
+    impl Recorder for Capture {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let labels: Vec<String> = key.labels().map(|l| l.value().to_string()).collect();
+            let name = format!("{}{labels:?}", key.name());
+            Counter::from_arc(Arc::new(Sink(name, Arc::clone(&self.0))))
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    impl Capture {
+        fn saw(&self, line: &str) -> bool {
+            self.0.lock().unwrap().iter().any(|l| l == line)
+        }
+    }
+
+    #[test]
+    fn handles_follow_the_recorder_in_place() {
+        let breaker = CircuitBreaker::builder("metrics-rebind")
+            .unregistered()
+            .build();
+        let ok = || Ok::<_, Box<dyn std::error::Error + Send + Sync>>(());
+        breaker.call(ok).unwrap();
+        // First published with no recorder at all (the no-op one)...
+        publish_breaker(&breaker);
+        // ...then a recorder appears: the handles bind to it.
+        let first = Capture::default();
+        metrics::with_local_recorder(&first, || publish_breaker(&breaker));
+        let success = r#"circuit_breaker_calls_total["metrics-rebind", "success"]"#;
+        assert!(first.saw(&format!("{success} =1")), "{:?}", first.0);
+        breaker.call(ok).unwrap();
+        let second = Capture::default();
+        metrics::with_local_recorder(&second, || publish_breaker(&breaker));
+        assert!(second.saw(&format!("{success} =2")), "{:?}", second.0);
+        assert!(
+            !first.saw(&format!("{success} =2")),
+            "the old recorder is left alone"
+        );
     }
 }
