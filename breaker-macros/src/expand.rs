@@ -28,8 +28,9 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
     // the whole of it: generated code starts where the type starts and ends where it ends.
     let (ret_first, ret_last) = first_and_last(ret);
     let at_ret = private_at(ret_first);
-    // The `Result` type, where it can be written in the body (not `impl Trait`).
+    // The `Result` type, as it can be written in the body.
     let result_ty = result_type(ret, shape);
+    let result_ty = result_ty.as_ref();
     let reject = match result_ty {
         Some(ty) => {
             let call = called_over(
@@ -70,7 +71,15 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
         let var = quote_spanned!(ret_last=> __cb_result);
         quote!(#amp #var)
     };
-    let settle = quote_spanned!(ret_first=> #at_ret::settle(__cb_permit, #result_arg, #classify));
+    let view = quote! {
+        |__cb_error| {
+            #[allow(unused_imports)]
+            use #private::{ViewAsDebug as _, ViewAsError as _, ViewNothing as _, ViewThroughDeref as _};
+            (&&&&#private::ErrorView(__cb_error)).view()
+        }
+    };
+    let settle =
+        quote_spanned!(ret_first=> #at_ret::settle(__cb_permit, #result_arg, #classify, #view));
     let body = &function.body;
 
     let new_body = match shape {
@@ -101,6 +110,9 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
             }
         }
         Shape::ImplFuture | Shape::BoxedFuture => {
+            // The body's future may leave its error type to be inferred from the return
+            // type: name it, so the outcome's error view knows what it is looking at.
+            let annotated = result_ty.map(|ty| quote!(: #ty));
             // A timeout inside the returned future cannot call a fallback: the arguments
             // went into the body that built the future. It returns the timeout error.
             let run = timed(&args, &private, quote!(__cb_future), &reject);
@@ -114,7 +126,7 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                 async move {
                     match __cb_admission {
                         ::core::result::Result::Ok((__cb_permit, __cb_future)) => {
-                            let __cb_result = #run;
+                            let __cb_result #annotated = #run;
                             #settle;
                             __cb_result
                         }
@@ -246,9 +258,9 @@ fn timed(
         match #deadline.await {
             ::core::result::Result::Ok(result) => result,
             ::core::result::Result::Err(_) => {
-                let __cb_name = __cb_permit.breaker().name();
-                __cb_permit.failure();
-                let __cb_rejection = #private::CircuitBreakerError::timeout(__cb_name, #limit);
+                let __cb_rejection =
+                    #private::CircuitBreakerError::timeout(__cb_permit.breaker().name(), #limit);
+                #private::timed_out(__cb_permit, &__cb_rejection);
                 return #rejected;
             }
         }

@@ -4,6 +4,7 @@
 use proc_macro2::{Delimiter, Group, TokenStream};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
+use syn::visit_mut::VisitMut;
 use syn::{Attribute, FnArg, Pat, ReturnType, Signature, Type, TypeParamBound, Visibility};
 
 pub(crate) struct Function {
@@ -118,14 +119,34 @@ fn is_future_bound(bound: &TypeParamBound) -> bool {
     matches!(bound, TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == "Future"))
 }
 
-/// The type the function's `Result` has, when it can be named in the body: the return
-/// type itself, or a returned future's `Output`.
-pub(crate) fn result_type(ty: &Type, shape: Shape) -> Option<&Type> {
+/// The type the function's `Result` has, as it can be written in the body: the return
+/// type itself, or a returned future's `Output`, with each `impl Trait` (which cannot be
+/// written there) replaced by `_` for the compiler to infer. Writing it down fixes the
+/// error type before the body's value is settled, even when the body leaves it to be
+/// inferred from the return type.
+pub(crate) fn result_type(ty: &Type, shape: Shape) -> Option<Type> {
     let ty = match shape {
         Shape::Sync | Shape::Async => ty,
         Shape::ImplFuture | Shape::BoxedFuture => future_output(ty)?,
     };
-    nameable(ty).then_some(ty)
+    let mut ty = ty.clone();
+    InferImplTrait.visit_type_mut(&mut ty);
+    Some(ty)
+}
+
+struct InferImplTrait;
+
+impl VisitMut for InferImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        match ty {
+            Type::ImplTrait(t) => {
+                *ty = Type::Infer(syn::TypeInfer {
+                    underscore_token: syn::Token![_](t.impl_token.span),
+                });
+            }
+            _ => syn::visit_mut::visit_type_mut(self, ty),
+        }
+    }
 }
 
 type Bounds = syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>;
@@ -162,20 +183,6 @@ fn future_output(ty: &Type) -> Option<&Type> {
         }
         _ => None,
     }
-}
-
-/// True when `ty` can be written as a `let` annotation inside the body (`impl Trait`
-/// cannot).
-fn nameable(ty: &Type) -> bool {
-    !contains_impl(ty.to_token_stream())
-}
-
-fn contains_impl(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Ident(i) => i == "impl",
-        proc_macro2::TokenTree::Group(g) => contains_impl(g.stream()),
-        _ => false,
-    })
 }
 
 #[cfg(test)]
@@ -264,15 +271,18 @@ mod tests {
             .as_deref(),
             Some("Result<u8,E>")
         );
-        assert_eq!(name(parse_quote!(Result<impl Debug, E>), Shape::Sync), None);
-    }
-
-    #[test]
-    fn impl_trait_is_not_nameable() {
-        assert!(nameable(&parse_quote!(Result<u8, E>)));
-        assert!(!nameable(&parse_quote!(
-            Result<impl Iterator<Item = u8>, E>
-        )));
+        assert_eq!(
+            name(parse_quote!(Result<impl Debug, E>), Shape::Sync).as_deref(),
+            Some("Result<_,E>")
+        );
+        assert_eq!(
+            name(
+                parse_quote!(impl Future<Output = io::Result<Vec<impl Debug>>>),
+                Shape::ImplFuture
+            )
+            .as_deref(),
+            Some("io::Result<Vec<_>>")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 pub use std::time::Duration;
 
+pub use crate::listener::CallError;
 pub use crate::permit::Verdict;
 pub use crate::CircuitBreakerError;
 use crate::{CircuitBreaker, Config, Permit};
@@ -201,14 +202,88 @@ impl<T, E> Outcome for Result<T, E> {
 }
 
 /// Gives the permit its verdict: `Ok` is a success, an `Err` is whatever `classify`
-/// says (it runs only for errors).
+/// says, and `view` shows it to listeners (both run only for errors).
 #[inline(always)]
 pub fn settle<R: Outcome>(
     permit: Permit<'_>,
     result: &R,
     classify: impl FnOnce(&R::Error) -> Verdict,
+    view: impl for<'e> FnOnce(&'e R::Error) -> Option<CallError<'e>>,
 ) {
-    permit.finish(result.error().map_or(Verdict::Success, classify));
+    match result.error() {
+        None => permit.finish(Verdict::Success),
+        Some(error) => permit.finish_with(classify(error), view(error)),
+    }
+}
+
+/// A call abandoned at its `call_timeout`: a failure, with the timeout as its error.
+#[inline]
+pub fn timed_out(permit: Permit<'_>, error: &CircuitBreakerError) {
+    permit.finish_with(Verdict::Failure, Some(CallError::Error(error)));
+}
+
+/// An error as listeners see it: `(&&&&ErrorView(error)).view()`.
+///
+/// Method resolution tries, from the most references down: the error type implements
+/// `std::error::Error` ([`ViewAsError`]); it dereferences to one, as
+/// `Box<dyn Error + Send + Sync>` and `anyhow::Error` do ([`ViewThroughDeref`]); it
+/// implements `Debug` ([`ViewAsDebug`]); anything else shows nothing ([`ViewNothing`]).
+pub struct ErrorView<'e, E: ?Sized>(pub &'e E);
+
+/// An error type that implements `std::error::Error` (and is `'static`, so listeners
+/// can downcast it).
+pub trait ViewAsError<'e> {
+    /// The view.
+    fn view(&self) -> Option<CallError<'e>>;
+}
+
+impl<'e, E: std::error::Error + 'static> ViewAsError<'e> for &&&ErrorView<'e, E> {
+    #[inline(always)]
+    fn view(&self) -> Option<CallError<'e>> {
+        Some(CallError::Error(self.0))
+    }
+}
+
+/// An error type that dereferences to `dyn Error + Send + Sync`.
+pub trait ViewThroughDeref<'e> {
+    /// The view.
+    fn view(&self) -> Option<CallError<'e>>;
+}
+
+impl<'e, E> ViewThroughDeref<'e> for &&ErrorView<'e, E>
+where
+    E: std::ops::Deref<Target = dyn std::error::Error + Send + Sync>,
+{
+    #[inline(always)]
+    fn view(&self) -> Option<CallError<'e>> {
+        Some(CallError::Error(&**self.0))
+    }
+}
+
+/// An error type that is only `Debug`.
+pub trait ViewAsDebug<'e> {
+    /// The view.
+    fn view(&self) -> Option<CallError<'e>>;
+}
+
+impl<'e, E: std::fmt::Debug> ViewAsDebug<'e> for &ErrorView<'e, E> {
+    #[inline(always)]
+    fn view(&self) -> Option<CallError<'e>> {
+        Some(CallError::Debug(self.0))
+    }
+}
+
+/// An error type listeners cannot show.
+pub trait ViewNothing<'e> {
+    /// The view.
+    fn view(&self) -> Option<CallError<'e>>;
+}
+
+impl<'e, E> ViewNothing<'e> for ErrorView<'e, E> {
+    #[inline(always)]
+    fn view(&self) -> Option<CallError<'e>> {
+        None
+    }
 }
 
 /// Calls a `failure_if` predicate with its argument type taken from the error, so a

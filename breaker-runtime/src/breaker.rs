@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::builder::{Builder, Config, Limits};
 use crate::clock::ClockSource;
-use crate::listener::{self, Listener};
+use crate::listener::{self, CallError, CallOutcome, Listener};
 use crate::permit::{Permit, Verdict};
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
@@ -283,10 +283,13 @@ impl CircuitBreaker {
     #[inline(always)]
     fn admit(&self, generation: u32, probe: bool) -> Permit<'_> {
         let listening = self.listening();
+        let mut started = 0;
         if listening {
             listener::dispatch(self, |l| l.before_call(self));
+            // Only now: the call's duration starts after its listeners ran.
+            started = micros(self.now());
         }
-        Permit::new(self, generation, probe, listening)
+        Permit::new(self, generation, probe, listening, started)
     }
 
     #[cold]
@@ -320,7 +323,7 @@ impl CircuitBreaker {
                 .fetch_max(now.saturating_add(inner.limits.probe_lease), Relaxed);
             match inner.word.compare_exchange(word.0, next.0, AcqRel, Acquire) {
                 Ok(_) => {
-                    self.announce(word, next, now);
+                    self.announce(word, next, now, None);
                     return Ok(self.admit(next.generation(), true));
                 }
                 Err(actual) => word = Word(actual),
@@ -347,23 +350,37 @@ impl CircuitBreaker {
     }
 
     /// Applies a permit's verdict. The common case (a success while closed with no
-    /// failures counted) is a single load and no write. `listening` is whether there
-    /// were listeners when the call was admitted, so the fast path need not ask again.
+    /// failures counted) is a single load and no write. `listening` holds the call's
+    /// start time when there were listeners at admission, so the fast path need not ask
+    /// again; `error` is what the call returned, for listeners and tracing.
     #[inline(always)]
-    pub(crate) fn record(&self, generation: u32, verdict: Verdict, listening: bool) {
+    pub(crate) fn record(
+        &self,
+        generation: u32,
+        verdict: Verdict,
+        listening: Option<u32>,
+        error: Option<CallError<'_>>,
+    ) {
         let word = self.word();
         #[cfg(feature = "metrics")]
         self.inner.counters.count(verdict.into());
         if !(verdict == Verdict::Success && word.is_clean_closed()) {
-            self.record_slow(word, generation, verdict, listening);
-        } else if listening {
-            self.notify_outcome(verdict);
+            self.record_slow(word, generation, verdict, listening, error);
+        } else if let Some(started) = listening {
+            self.notify_outcome(verdict, started, error);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn record_slow(&self, mut word: Word, generation: u32, verdict: Verdict, listening: bool) {
+    fn record_slow(
+        &self,
+        mut word: Word,
+        generation: u32,
+        verdict: Verdict,
+        listening: Option<u32>,
+        error: Option<CallError<'_>>,
+    ) {
         let inner = &*self.inner;
         let limits = &inner.limits;
         let mut now = None;
@@ -414,27 +431,43 @@ impl CircuitBreaker {
                 Err(actual) => word = Word(actual),
             }
         };
-        if listening {
-            self.notify_outcome(verdict);
+        let outcome = listening.map(|started| self.outcome(verdict, started, error));
+        if let Some(outcome) = &outcome {
+            listener::dispatch(self, |l| l.on_outcome(self, outcome));
         }
         if let Some((from, to)) = changed {
             if from.state() != to.state() {
-                self.announce(from, to, now.unwrap_or_else(|| self.now()));
+                let cause = outcome.unwrap_or(CallOutcome::new(verdict, error, None));
+                self.announce(from, to, now.unwrap_or_else(|| self.now()), Some(&cause));
             }
         }
     }
 
-    fn notify_outcome(&self, verdict: Verdict) {
-        listener::dispatch(self, |l| match verdict {
-            Verdict::Success => l.on_success(self),
-            Verdict::Failure => l.on_failure(self),
-            Verdict::Ignore => l.on_ignored(self),
-        });
+    /// The outcome of a call that started at `started` (microseconds), as of now.
+    fn outcome<'e>(
+        &self,
+        verdict: Verdict,
+        started: u32,
+        error: Option<CallError<'e>>,
+    ) -> CallOutcome<'e> {
+        let elapsed = micros(self.now()).wrapping_sub(started);
+        CallOutcome::new(
+            verdict,
+            error,
+            Some(Duration::from_micros(u64::from(elapsed))),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_outcome(&self, verdict: Verdict, started: u32, error: Option<CallError<'_>>) {
+        let outcome = self.outcome(verdict, started, error);
+        listener::dispatch(self, |l| l.on_outcome(self, &outcome));
     }
 
     /// Reports a state change won by this thread's compare-and-swap: each transition is
-    /// announced exactly once.
-    fn announce(&self, from: Word, to: Word, now: u64) {
+    /// announced exactly once. `cause` is the call whose outcome made it, if one did.
+    fn announce(&self, from: Word, to: Word, now: u64, cause: Option<&CallOutcome<'_>>) {
         let (from, to) = (from.state(), to.state());
         if from == to {
             return;
@@ -445,12 +478,20 @@ impl CircuitBreaker {
         #[cfg(feature = "tracing")]
         {
             let name = self.name();
+            let error = cause
+                .and_then(CallOutcome::error)
+                .map(tracing::field::display);
+            let elapsed = cause
+                .and_then(CallOutcome::elapsed)
+                .map(tracing::field::debug);
             if to == State::Open {
-                tracing::warn!(breaker = name, from = %from, to = %to, "circuit breaker '{name}' opened");
+                tracing::warn!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' opened");
             } else {
-                tracing::info!(breaker = name, from = %from, to = %to, "circuit breaker '{name}' is now {to}");
+                tracing::info!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' is now {to}");
             }
         }
+        #[cfg(not(feature = "tracing"))]
+        let _ = cause;
         if self.listening() {
             listener::dispatch(self, |l| l.on_state_change(self, from, to));
         }
@@ -466,7 +507,7 @@ impl CircuitBreaker {
                 .word
                 .compare_exchange(word.0, next.0, AcqRel, Acquire)
             {
-                Ok(_) => return self.announce(word, next, now),
+                Ok(_) => return self.announce(word, next, now, None),
                 Err(actual) => word = Word(actual),
             }
         }
@@ -557,7 +598,9 @@ impl CircuitBreaker {
     /// Runs `f` through the breaker: rejected without running while open, otherwise
     /// run and its `Ok`/`Err` counted as a success/failure. A rejection comes back in
     /// `f`'s own error type, so `E` must implement `From<CircuitBreakerError>`
-    /// (`Box<dyn Error + Send + Sync>` and `anyhow::Error` do already). A panic in `f`
+    /// (`Box<dyn Error + Send + Sync>` and `anyhow::Error` do already), and `Debug`, the
+    /// form in which [listeners](crate::Listener::on_outcome) see the error (the
+    /// attribute shows them an error type's `std::error::Error` side). A panic in `f`
     /// counts as a failure and keeps unwinding.
     ///
     /// ```
@@ -578,7 +621,7 @@ impl CircuitBreaker {
     pub fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce() -> Result<T, E>,
-        E: From<CircuitBreakerError>,
+        E: From<CircuitBreakerError> + fmt::Debug,
     {
         let permit = self.try_acquire()?;
         let result = f();
@@ -613,13 +656,20 @@ impl CircuitBreaker {
     pub async fn call_async<T, E, F>(&self, future: F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
-        E: From<CircuitBreakerError>,
+        E: From<CircuitBreakerError> + fmt::Debug,
     {
         let permit = self.try_acquire()?;
         let result = future.await;
         permit.record(&result);
         result
     }
+}
+
+/// A clock reading in microseconds, wrapping at 32 bits (71 minutes): a call's start,
+/// kept in the permit beside its tag.
+#[inline]
+fn micros(nanos: u64) -> u32 {
+    (nanos / 1_000) as u32
 }
 
 // Every operation leaves the breaker consistent (one compare-and-swap publishes each

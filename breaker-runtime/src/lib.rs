@@ -100,7 +100,7 @@ pub use builder::{Builder, Config};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
 pub use listener::Listener;
-pub use permit::Permit;
+pub use permit::{Permit, Verdict};
 pub use state::State;
 
 /// The repository README's Rust examples, compiled and run as doctests so it stays true.

@@ -10,11 +10,13 @@
 //! state is already consistent, and the caller's result is unchanged.
 
 use std::cell::RefCell;
+use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
-use crate::{CircuitBreaker, CircuitBreakerError, State};
+use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
 
 /// Hooks called on a breaker's events. Every method has an empty default body, so a
 /// listener implements only what it cares about.
@@ -24,11 +26,16 @@ use crate::{CircuitBreaker, CircuitBreakerError, State};
 /// | method | when |
 /// |---|---|
 /// | [`before_call`](Listener::before_call) | a call was admitted and is about to run |
+/// | [`on_outcome`](Listener::on_outcome) | a call ended: its verdict, its error, its duration |
 /// | [`on_success`](Listener::on_success) | a call reported success |
 /// | [`on_failure`](Listener::on_failure) | a call reported failure (or panicked) |
 /// | [`on_ignored`](Listener::on_ignored) | a call reported a neutral outcome, or was cancelled |
 /// | [`on_rejected`](Listener::on_rejected) | a call was refused without running |
 /// | [`on_state_change`](Listener::on_state_change) | the breaker changed state |
+///
+/// `on_outcome` is the one the breaker calls when a call ends; its default body calls
+/// `on_success`, `on_failure` or `on_ignored`, so implement either it (to see the error
+/// and the duration, like pybreaker's `failure(cb, exc)`) or the three short ones.
 ///
 /// An outcome's event comes before the transition it caused: the failure that opens a
 /// breaker is reported by `on_failure`, then by `on_state_change(Closed, Open)`. Exactly
@@ -68,6 +75,51 @@ pub trait Listener: Send + Sync + 'static {
         let _ = breaker;
     }
 
+    /// A call ended. `outcome` says how it counted, the error it returned (also for an
+    /// excluded or ignored error) and how long it ran, measured with the breaker's clock
+    /// from admission (after `before_call`) to the verdict.
+    ///
+    /// The default calls [`on_success`](Self::on_success),
+    /// [`on_failure`](Self::on_failure) or [`on_ignored`](Self::on_ignored).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use breaker_runtime::listener::CallOutcome;
+    /// use breaker_runtime::{CircuitBreaker, Listener, ManualClock, Verdict};
+    ///
+    /// #[derive(Default)]
+    /// struct Failures(Mutex<Vec<String>>);
+    ///
+    /// impl Listener for Failures {
+    ///     fn on_outcome(&self, _: &CircuitBreaker, outcome: &CallOutcome<'_>) {
+    ///         if outcome.verdict() == Verdict::Failure {
+    ///             let error = outcome.error().map(|e| e.to_string()).unwrap_or_default();
+    ///             let took = outcome.elapsed().unwrap_or_default();
+    ///             self.0.lock().unwrap().push(format!("{error} after {took:?}"));
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let clock = ManualClock::new();
+    /// let failures = Arc::new(Failures::default());
+    /// let breaker = CircuitBreaker::builder("on-outcome-doc")
+    ///     .clock(clock.clone())
+    ///     .listener_arc(failures.clone())
+    ///     .build();
+    /// let _ = breaker.call(|| {
+    ///     clock.advance(std::time::Duration::from_millis(250));
+    ///     Err::<(), Box<dyn std::error::Error + Send + Sync>>("connection reset".into())
+    /// });
+    /// assert_eq!(*failures.0.lock().unwrap(), ["\"connection reset\" after 250ms"]);
+    /// ```
+    fn on_outcome(&self, breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
+        match outcome.verdict() {
+            Verdict::Success => self.on_success(breaker),
+            Verdict::Failure => self.on_failure(breaker),
+            Verdict::Ignore => self.on_ignored(breaker),
+        }
+    }
+
     /// A call reported success (or an excluded error, which counts as one).
     fn on_success(&self, breaker: &CircuitBreaker) {
         let _ = breaker;
@@ -92,6 +144,90 @@ pub trait Listener: Send + Sync + 'static {
     /// The breaker went from `from` to `to`.
     fn on_state_change(&self, breaker: &CircuitBreaker, from: State, to: State) {
         let _ = (breaker, from, to);
+    }
+}
+
+/// How a call ended, for [`Listener::on_outcome`].
+#[derive(Debug, Clone, Copy)]
+pub struct CallOutcome<'a> {
+    verdict: Verdict,
+    error: Option<CallError<'a>>,
+    elapsed: Option<Duration>,
+}
+
+impl<'a> CallOutcome<'a> {
+    pub(crate) fn new(
+        verdict: Verdict,
+        error: Option<CallError<'a>>,
+        elapsed: Option<Duration>,
+    ) -> Self {
+        CallOutcome {
+            verdict,
+            error,
+            elapsed,
+        }
+    }
+
+    /// How the call counted: a success (also an excluded error), a failure (also a
+    /// panic or a `call_timeout`), or neutral (an ignored error, a cancelled call).
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// The error the call returned, whatever its verdict: `None` for an `Ok`, and for a
+    /// call that reported no value (a panic, a cancellation, a bare
+    /// [`Permit::failure`](crate::Permit::failure)).
+    pub fn error(&self) -> Option<CallError<'a>> {
+        self.error
+    }
+
+    /// How long the call ran, by the breaker's clock, from admission to verdict (to the
+    /// microsecond; calls over 71 minutes wrap). `None` when no listener was attached
+    /// when the call was admitted, so its start was not read.
+    pub fn elapsed(&self) -> Option<Duration> {
+        self.elapsed
+    }
+}
+
+/// The error a call returned, as a listener sees it.
+///
+/// `Display` shows the error's message when it is a [`std::error::Error`], its `Debug`
+/// form otherwise.
+#[derive(Clone, Copy)]
+pub enum CallError<'a> {
+    /// The error type implements [`std::error::Error`] and is `'static`, or dereferences
+    /// to such an error (`Box<dyn Error + Send + Sync>`, `anyhow::Error`): its
+    /// `source()` chain is there, and `downcast_ref` works.
+    Error(&'a (dyn std::error::Error + 'static)),
+    /// Any other error type, through its `Debug` form.
+    Debug(&'a (dyn fmt::Debug + 'a)),
+}
+
+impl<'a> CallError<'a> {
+    /// The error as a [`std::error::Error`], when it is one.
+    pub fn as_error(&self) -> Option<&'a (dyn std::error::Error + 'static)> {
+        match *self {
+            CallError::Error(error) => Some(error),
+            CallError::Debug(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for CallError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Error(error) => fmt::Display::fmt(error, f),
+            CallError::Debug(error) => fmt::Debug::fmt(error, f),
+        }
+    }
+}
+
+impl fmt::Debug for CallError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Error(error) => fmt::Debug::fmt(error, f),
+            CallError::Debug(error) => fmt::Debug::fmt(error, f),
+        }
     }
 }
 

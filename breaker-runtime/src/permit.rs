@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::listener::CallError;
 use crate::CircuitBreaker;
 
 /// What a finished call means to the breaker.
@@ -49,6 +50,10 @@ pub struct Permit<'a> {
     /// `u32`, so the permit moves as two plain words (separate small fields, stored
     /// and reloaded together, defeat store forwarding on the hot path).
     tag: u32,
+    /// When listeners were attached at admission: the breaker's clock then, in
+    /// microseconds, wrapping (for the outcome's `elapsed`). Zero otherwise. It fills
+    /// what would be padding, so the permit stays two words.
+    started: u32,
 }
 
 const PROBE: u32 = 1 << 31;
@@ -64,6 +69,7 @@ impl<'a> Permit<'a> {
         generation: u32,
         probe: bool,
         listening: bool,
+        started: u32,
     ) -> Self {
         let mut tag = generation & GENERATION;
         if probe {
@@ -72,7 +78,11 @@ impl<'a> Permit<'a> {
         if listening {
             tag |= LISTENING;
         }
-        Permit { breaker, tag }
+        Permit {
+            breaker,
+            tag,
+            started,
+        }
     }
 
     /// The call succeeded: a closed breaker's failure count goes back to zero; a
@@ -98,14 +108,14 @@ impl<'a> Permit<'a> {
         self.finish(Verdict::Ignore);
     }
 
-    /// Reports `Ok` as a success and `Err` as a failure.
+    /// Reports `Ok` as a success and `Err` as a failure; listeners see the error in its
+    /// `Debug` form (see [`CallOutcome::error`](crate::listener::CallOutcome::error)).
     #[inline]
-    pub fn record<T, E>(self, result: &Result<T, E>) {
-        self.finish(if result.is_ok() {
-            Verdict::Success
-        } else {
-            Verdict::Failure
-        });
+    pub fn record<T, E: fmt::Debug>(self, result: &Result<T, E>) {
+        match result {
+            Ok(_) => self.finish(Verdict::Success),
+            Err(error) => self.finish_with(Verdict::Failure, Some(CallError::Debug(error))),
+        }
     }
 
     /// True when this call is the half-open probe that will decide whether the breaker
@@ -121,10 +131,17 @@ impl<'a> Permit<'a> {
 
     #[inline(always)]
     pub(crate) fn finish(self, verdict: Verdict) {
+        self.finish_with(verdict, None);
+    }
+
+    /// The verdict, with the error the call returned (for listeners and tracing).
+    #[inline(always)]
+    pub(crate) fn finish_with(self, verdict: Verdict, error: Option<CallError<'_>>) {
         // The verdict replaces the drop's: forgetting the permit skips `Drop`.
-        let (breaker, tag) = (self.breaker, self.tag);
+        let (breaker, tag, started) = (self.breaker, self.tag, self.started);
         std::mem::forget(self);
-        breaker.record(tag & GENERATION, verdict, tag & LISTENING != 0);
+        let listening = (tag & LISTENING != 0).then_some(started);
+        breaker.record(tag & GENERATION, verdict, listening, error);
     }
 }
 
@@ -133,7 +150,7 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         // Fields by value: taking `&self` in the cold call would force the permit into
         // memory on the hot path.
-        abandoned(self.breaker, self.tag & GENERATION);
+        abandoned(self.breaker, self.tag, self.started);
     }
 }
 
@@ -141,13 +158,14 @@ impl Drop for Permit<'_> {
 /// future) is neutral.
 #[cold]
 #[inline(never)]
-fn abandoned(breaker: &CircuitBreaker, generation: u32) {
+fn abandoned(breaker: &CircuitBreaker, tag: u32, started: u32) {
     let verdict = if std::thread::panicking() {
         Verdict::Failure
     } else {
         Verdict::Ignore
     };
-    breaker.record(generation, verdict, breaker.listening());
+    let listening = (tag & LISTENING != 0).then_some(started);
+    breaker.record(tag & GENERATION, verdict, listening, None);
 }
 
 impl fmt::Debug for Permit<'_> {

@@ -65,12 +65,12 @@ impl Pool {
 }
 
 #[circuit_breaker(name = "borrows-lifetime-param", fail_max = 1)]
-fn first_of<'a>(v: &'a mut Vec<u8>) -> Result<&'a mut u8, E> {
+fn first_of<'a>(v: &'a mut [u8]) -> Result<&'a mut u8, E> {
     v.first_mut().ok_or(E::Empty)
 }
 
 #[circuit_breaker(name = "borrows-lifetime-param-async", fail_max = 1)]
-async fn first_of_async<'a>(v: &'a mut Vec<u8>) -> Result<&'a mut u8, E> {
+async fn first_of_async<'a>(v: &'a mut [u8]) -> Result<&'a mut u8, E> {
     tokio::task::yield_now().await;
     v.first_mut().ok_or(E::Empty)
 }
@@ -119,7 +119,7 @@ fn a_lifetime_bound_mut_parameter_is_returned() {
     let mut v = vec![1, 2];
     *first_of(&mut v).unwrap() += 10;
     assert_eq!(v, [11, 2]);
-    assert_eq!(first_of(&mut Vec::new()), Err(E::Empty));
+    assert_eq!(first_of(&mut []), Err(E::Empty));
     assert_tripped("borrows-lifetime-param");
     assert_eq!(first_of(&mut v), Err(rejected("borrows-lifetime-param")));
 }
@@ -159,7 +159,7 @@ async fn the_same_shapes_as_async_fns() {
     let mut v = vec![1];
     *first_of_async(&mut v).await.unwrap() = 2;
     assert_eq!(v, [2]);
-    assert_eq!(first_of_async(&mut Vec::new()).await, Err(E::Empty));
+    assert_eq!(first_of_async(&mut []).await, Err(E::Empty));
     assert_tripped("borrows-lifetime-param-async");
     assert_eq!(
         first_of_async(&mut v).await,

@@ -87,3 +87,28 @@ fn a_rejection_is_recorded_inside_the_callers_span() {
         "{rejection}"
     );
 }
+
+#[test]
+fn the_event_of_a_transition_a_call_caused_carries_its_error_and_duration() {
+    let lines = captured(|| {
+        let clock = breaker_runtime::ManualClock::new();
+        let b = CircuitBreaker::builder("traced-cause")
+            .fail_max(1)
+            .clock(clock.clone())
+            // A listener is attached, so the call's duration is measured.
+            .listener(breaker_tests::Recorder::default())
+            .build();
+        let _ = b.call(|| {
+            clock.advance(std::time::Duration::from_millis(120));
+            Err::<(), std::io::Error>(std::io::ErrorKind::ConnectionReset.into())
+        });
+    });
+    let opened = lines
+        .iter()
+        .find(|l| l.contains("opened"))
+        .expect("an opening event");
+    assert!(
+        opened.contains("from=closed to=open error=Kind(ConnectionReset) elapsed=120ms"),
+        "{opened}"
+    );
+}
