@@ -271,7 +271,7 @@ impl CircuitBreaker {
     /// assert_eq!(rejection.kind(), ErrorKind::Open);
     /// assert_eq!(rejection.name(), "try-acquire-doc");
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerError> {
         let word = self.word();
         if word.state() == State::Closed {
@@ -283,13 +283,17 @@ impl CircuitBreaker {
     #[inline(always)]
     fn admit(&self, generation: u32, probe: bool) -> Permit<'_> {
         let listening = self.listening();
-        let mut started = 0;
-        if listening {
-            listener::dispatch(self, |l| l.before_call(self));
-            // Only now: the call's duration starts after its listeners ran.
-            started = micros(self.now());
-        }
+        let started = if listening { self.before_call() } else { 0 };
         Permit::new(self, generation, probe, listening, started)
+    }
+
+    /// Tells the listeners of an admitted call, and returns its start time (after them),
+    /// in microseconds: a scalar, so the permit stays in registers on the fast path.
+    #[cold]
+    #[inline(never)]
+    fn before_call(&self) -> u32 {
+        listener::dispatch(self, |l| l.before_call(self));
+        micros(self.now())
     }
 
     #[cold]

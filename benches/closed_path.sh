@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Instructions per call on the hot paths (valgrind's callgrind: deterministic, whatever
+# else the machine is doing), then criterion's times for the same paths.
+#
+#   bash benches/closed_path.sh            # default features
+#   bash benches/closed_path.sh metrics    # with the runtime's `metrics` feature
+#   NO_CRITERION=1 bash benches/closed_path.sh   # counts only (a few seconds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+features=()
+[ "${1:-}" = metrics ] && features=(--features metrics)
+
+cargo build -q --release -p breaker-benches --bin closed_path "${features[@]}"
+bin=target/release/closed_path
+
+# Instructions for `calls` calls of `case`.
+count() {
+  local out
+  out=$(mktemp)
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$1" "$2" 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+  rm -f "$out"
+}
+
+# One call's instructions: the difference of two runs, so setup cancels out.
+per_call() {
+  local small large
+  small=$(count "$1" 10000)
+  large=$(count "$1" 20000)
+  echo $(( (large - small) / 10000 ))
+}
+
+bare=$(per_call bare)
+printf '%-44s %s\n' "case (instructions per call, callgrind)" "count  over bare"
+printf '%-44s %5d\n' "bare function" "$bare"
+for case in annotated call rejected; do
+  n=$(per_call "$case")
+  printf '%-44s %5d  %+d\n' "$case" "$n" $(( n - bare ))
+done
+
+[ -n "${NO_CRITERION:-}" ] && exit 0
+echo
+echo "criterion (median ns per call):"
+cargo bench -q -p breaker-benches --bench peers "${features[@]}" -- \
+  "closed success|open rejection" >/dev/null 2>&1
+python3 benches/report.py
