@@ -1,19 +1,31 @@
 //! The circuit breaker: pybreaker's state machine on one atomic word.
+//!
+//! This file is the state machine and nothing else: admission, recording, and the
+//! transitions, each one compare-and-swap on the [`Word`]. What an event causes outside
+//! the word (listeners, `tracing`, `metrics`) is [`events`]'s business.
+//!
+//! Memory ordering, once for every loop below: the word is loaded with `Acquire` and
+//! swapped with `AcqRel`, so a thread that sees a state also sees what was written before
+//! it was published. The deadlines (`open_until`, `probe_until`) are raised with
+//! `fetch_max` *before* the compare-and-swap that publishes the state they belong to:
+//! whoever sees "open" sees a deadline at least as late as the one that opening set (the
+//! loom model fails if the two are swapped). A deadline raised by a compare-and-swap
+//! that then loses is harmless: the winner raised its own, and `fetch_max` keeps the
+//! later one, which only ever delays a probe by the time between the two attempts.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::builder::{Builder, Config, Limits};
-use crate::clock::ClockSource;
-use crate::listener::{self, CallError, CallOutcome, Listener};
+use crate::builder::{Builder, Config, Rules};
+use crate::clock::ClockCell;
+use crate::events::{self, Counted, Sinks};
+use crate::listener::{CallError, CallOutcome};
 use crate::permit::{Permit, Verdict};
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
-use crate::Clock;
-use crate::{registry, CircuitBreakerError};
+use crate::{CircuitBreakerError, Clock};
 
 /// A circuit breaker: counts consecutive failures of calls to a dependency, opens after
 /// `fail_max` of them, rejects calls at once while open, and after `reset_timeout` lets
@@ -60,32 +72,37 @@ pub struct CircuitBreaker {
     inner: Arc<Inner>,
 }
 
-// `repr(C)` keeps the order below: the word and the listener flag, read on every call,
-// share the first cache line; the fields written on transitions come after.
+// `repr(C)` keeps the order below: the word, read on every call, starts the first cache
+// line; the fields written on transitions come after.
 #[repr(C)]
-pub(crate) struct Inner {
-    /// The packed [`Word`]: state, counters, probe flag and generation.
+struct Inner {
+    /// The packed [`Word`]: state, counters, probe flag, sticky modes, listening flag
+    /// and generation.
     word: AtomicU64,
-    /// Whether this breaker has listeners of its own: read on every call, so it sits
-    /// beside the word.
-    has_listeners: bool,
-    /// Clock time before which an open breaker rejects. Raised with `fetch_max` before
-    /// the transition to open is published, so whoever sees the open state sees a
-    /// deadline at least as late as the one that opening set.
+    /// Clock time before which an open breaker rejects.
     open_until: AtomicU64,
-    /// Clock time until which a half-open probe holds its slot; raised the same way.
+    /// Clock time until which a half-open probe holds its slot.
     probe_until: AtomicU64,
     /// Clock time of the last state change.
     changed_at: AtomicU64,
     name: &'static str,
     config: Config,
-    limits: Limits,
-    clock: ClockSource,
-    /// A clock installed after the breaker was built ([`CircuitBreaker::set_clock`]).
-    clock_override: OnceLock<ClockSource>,
-    listeners: Box<[Arc<dyn Listener>]>,
-    #[cfg(feature = "metrics")]
-    counters: crate::metrics::Counters,
+    rules: Rules,
+    clock: ClockCell,
+    sinks: Sinks,
+}
+
+/// A handle that does not keep its breaker alive: what the registry holds.
+pub(crate) struct WeakBreaker(Weak<Inner>);
+
+impl WeakBreaker {
+    pub(crate) fn upgrade(&self) -> Option<CircuitBreaker> {
+        self.0.upgrade().map(|inner| CircuitBreaker { inner })
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 impl CircuitBreaker {
@@ -95,35 +112,29 @@ impl CircuitBreaker {
         Builder::new(name)
     }
 
-    pub(crate) fn from_builder(builder: Builder) -> Self {
-        let inner = Arc::new(Inner {
-            word: AtomicU64::new(Word::INITIAL.0),
-            has_listeners: !builder.listeners.is_empty(),
-            open_until: AtomicU64::new(0),
-            probe_until: AtomicU64::new(0),
-            changed_at: AtomicU64::new(builder.clock.now_nanos()),
-            name: builder.name,
-            limits: Limits::from(&builder.config),
-            config: builder.config,
-            clock: builder.clock,
-            clock_override: OnceLock::new(),
-            listeners: builder.listeners.into_boxed_slice(),
-            #[cfg(feature = "metrics")]
-            counters: crate::metrics::Counters::new(),
-        });
-        let breaker = CircuitBreaker { inner };
-        if builder.register {
-            registry::register(&breaker);
+    /// A breaker as the builder describes it, closed. Whether global listeners are
+    /// attached is for the registry to tell it ([`listen`](Self::listen)) when it is
+    /// enrolled.
+    pub(crate) fn new(name: &'static str, config: Config, clock: ClockCell, sinks: Sinks) -> Self {
+        let word = Word::INITIAL.with_listening(sinks.has_own_listeners());
+        let changed_at = clock.now_nanos();
+        CircuitBreaker {
+            inner: Arc::new(Inner {
+                word: AtomicU64::new(word.0),
+                open_until: AtomicU64::new(0),
+                probe_until: AtomicU64::new(0),
+                changed_at: AtomicU64::new(changed_at),
+                name,
+                rules: Rules::from(&config),
+                config,
+                clock,
+                sinks,
+            }),
         }
-        breaker
     }
 
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
-        CircuitBreaker { inner }
-    }
-
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
-        Arc::downgrade(&self.inner)
+    pub(crate) fn downgrade(&self) -> WeakBreaker {
+        WeakBreaker(Arc::downgrade(&self.inner))
     }
 
     /// True when both handles refer to the same breaker.
@@ -165,13 +176,9 @@ impl CircuitBreaker {
 
     /// Calls through this breaker since it was built, by outcome (feature `metrics`).
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn calls(&self) -> crate::metrics::Calls {
-        self.inner.counters.totals()
-    }
-
-    #[cfg(feature = "metrics")]
-    pub(crate) fn counters(&self) -> &crate::metrics::Counters {
-        &self.inner.counters
+        self.inner.sinks.counters().totals()
     }
 
     /// How long until a call may be let through as a probe: `None` while closed or
@@ -181,7 +188,7 @@ impl CircuitBreaker {
         let word = self.word();
         let until = match (word.state(), word.probe_in_flight()) {
             (State::Closed, _) => return None,
-            (State::Open, _) if word.forced_open() => return None,
+            (State::Open, _) if word.is_forced_open() => return None,
             (State::Open, _) => self.inner.open_until.load(Relaxed),
             (State::HalfOpen, true) => self.inner.probe_until.load(Relaxed),
             (State::HalfOpen, false) => return Some(Duration::ZERO),
@@ -197,10 +204,23 @@ impl CircuitBreaker {
         )
     }
 
-    fn now(&self) -> u64 {
-        match self.inner.clock_override.get() {
-            Some(clock) => clock.now_nanos(),
-            None => self.inner.clock.now_nanos(),
+    /// The breaker's clock, in nanoseconds since its origin.
+    pub(crate) fn now(&self) -> u64 {
+        self.inner.clock.now_nanos()
+    }
+
+    pub(crate) fn sinks(&self) -> &Sinks {
+        &self.inner.sinks
+    }
+
+    /// Sets or clears the listening flag: listeners were attached or removed (globally),
+    /// so calls must, or need no longer, take the path that tells them.
+    pub(crate) fn listen(&self, global: bool) {
+        let on = global || self.inner.sinks.has_own_listeners();
+        if on {
+            self.inner.word.fetch_or(Word::LISTENING, AcqRel);
+        } else {
+            self.inner.word.fetch_and(!Word::LISTENING, AcqRel);
         }
     }
 
@@ -232,11 +252,7 @@ impl CircuitBreaker {
     /// assert_eq!(registry::get("set-clock-doc").unwrap().state(), State::Closed);
     /// ```
     pub fn set_clock(&self, clock: impl Clock) -> bool {
-        let installed = self
-            .inner
-            .clock_override
-            .set(ClockSource::Custom(Arc::new(clock)))
-            .is_ok();
+        let installed = self.inner.clock.replace(clock);
         if installed {
             self.inner.open_until.store(0, Relaxed);
             self.inner.probe_until.store(0, Relaxed);
@@ -246,14 +262,7 @@ impl CircuitBreaker {
         installed
     }
 
-    #[inline(always)]
-    pub(crate) fn listening(&self) -> bool {
-        self.inner.has_listeners || listener::any_global()
-    }
-
-    pub(crate) fn local_listeners(&self) -> &[Arc<dyn Listener>] {
-        &self.inner.listeners
-    }
+    // --- admission ------------------------------------------------------------------
 
     /// Asks to make one call. Closed: granted. Open: rejected until `reset_timeout` has
     /// passed, then granted as the half-open probe. Half-open: granted as the probe when
@@ -274,104 +283,102 @@ impl CircuitBreaker {
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerError> {
         let word = self.word();
-        if word.state() == State::Closed {
-            return Ok(self.admit(word.generation(), false));
+        if word.admits_quietly() {
+            return Ok(Permit::new(self, word.generation(), false, None));
         }
         self.acquire_slow(word)
     }
 
-    #[inline(always)]
-    fn admit(&self, generation: u32, probe: bool) -> Permit<'_> {
-        let listening = self.listening();
-        let started = if listening { self.before_call() } else { 0 };
-        Permit::new(self, generation, probe, listening, started)
-    }
-
-    /// Tells the listeners of an admitted call, and returns its start time (after them),
-    /// in microseconds: a scalar, so the permit stays in registers on the fast path.
-    #[cold]
-    #[inline(never)]
-    fn before_call(&self) -> u32 {
-        listener::dispatch(self, |l| l.before_call(self));
-        micros(self.now())
-    }
-
+    /// Admission when the breaker is not closed, or has listeners to tell.
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, mut word: Word) -> Result<Permit<'_>, CircuitBreakerError> {
         let inner = &*self.inner;
+        let listening = word.is_listening();
+        if word.state() == State::Closed {
+            return Ok(self.admit(word.generation(), false, listening));
+        }
         let now = self.now();
+        // Proceeds when the breaker may let this call through as a probe: open with its
+        // deadline passed, or half-open with the probe slot free (or its lease expired).
+        // The swap grants the probe: half-open, probe flag set, next generation. A
+        // failed swap means another thread changed the word first (it took the probe,
+        // or closed the breaker): decide again on the word it left.
         loop {
             let next = match word.state() {
-                State::Closed => return Ok(self.admit(word.generation(), false)),
-                State::Open if word.forced_open() => {
-                    return self.reject(CircuitBreakerError::forced_open(inner.name));
+                State::Closed => return Ok(self.admit(word.generation(), false, listening)),
+                State::Open if word.is_forced_open() => {
+                    return self.reject(CircuitBreakerError::forced_open(inner.name), word);
                 }
                 State::Open => {
                     let until = inner.open_until.load(Relaxed);
                     if now < until {
-                        let wait = until - now;
-                        return self.reject(CircuitBreakerError::open(inner.name, wait));
+                        let error = CircuitBreakerError::open(inner.name, until - now);
+                        return self.reject(error, word);
                     }
-                    word.grant_probe().with_successes(0)
+                    word.with_probe_granted().with_successes(0)
                 }
                 State::HalfOpen => {
                     if word.probe_in_flight() && now < inner.probe_until.load(Relaxed) {
-                        return self.reject(CircuitBreakerError::probe_in_flight(inner.name));
+                        let error = CircuitBreakerError::probe_in_flight(inner.name);
+                        return self.reject(error, word);
                     }
-                    word.grant_probe()
+                    word.with_probe_granted()
                 }
             };
             inner
                 .probe_until
-                .fetch_max(now.saturating_add(inner.limits.probe_lease), Relaxed);
+                .fetch_max(now.saturating_add(inner.rules.probe_lease), Relaxed);
             match inner.word.compare_exchange(word.0, next.0, AcqRel, Acquire) {
                 Ok(_) => {
                     self.announce(word, next, now, None);
-                    return Ok(self.admit(next.generation(), true));
+                    return Ok(self.admit(next.generation(), true, next.is_listening()));
                 }
                 Err(actual) => word = Word(actual),
             }
         }
     }
 
+    /// A permit for generation `generation`; listeners, if any, hear of the call first.
+    fn admit(&self, generation: u32, probe: bool, listening: bool) -> Permit<'_> {
+        let started = listening.then(|| events::admitted(self));
+        Permit::new(self, generation, probe, started)
+    }
+
     /// Builds the rejection in place, as the `Err` it is returned as: building the
     /// error first and moving it into the `Result` afterwards copies it with wide loads
     /// of narrow stores, which stalls store forwarding on the rejection path.
     #[inline(always)]
-    fn reject(&self, error: CircuitBreakerError) -> Result<Permit<'_>, CircuitBreakerError> {
-        #[cfg(feature = "metrics")]
-        self.inner.counters.count(crate::metrics::Outcome::Rejected);
+    fn reject(
+        &self,
+        error: CircuitBreakerError,
+        word: Word,
+    ) -> Result<Permit<'_>, CircuitBreakerError> {
         let rejection = Err(error);
         if let Err(error) = &rejection {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(breaker = self.name(), reason = ?error.kind(), "call rejected by circuit breaker: {error}");
-            if self.listening() {
-                listener::dispatch(self, |l| l.on_rejected(self, error));
-            }
+            events::rejected(self, error, word.is_listening());
         }
         rejection
     }
 
-    /// Applies a permit's verdict. The common case (a success while closed with no
-    /// failures counted) is a single load and no write. `listening` holds the call's
-    /// start time when there were listeners at admission, so the fast path need not ask
-    /// again; `error` is what the call returned, for listeners and tracing.
+    // --- recording ------------------------------------------------------------------
+
+    /// Applies a permit's verdict. The common case (a success while closed, with no
+    /// failure counted and no listener) is one load and no write. `started` is the
+    /// call's start time when listeners were attached at its admission; `error` is what
+    /// the call returned, for listeners and tracing.
     #[inline(always)]
     pub(crate) fn record(
         &self,
         generation: u32,
         verdict: Verdict,
-        listening: Option<u32>,
+        started: Option<u32>,
         error: Option<CallError<'_>>,
     ) {
+        events::counted(self, Counted::from(verdict));
         let word = self.word();
-        #[cfg(feature = "metrics")]
-        self.inner.counters.count(verdict.into());
-        if !(verdict == Verdict::Success && word.is_clean_closed()) {
-            self.record_slow(word, generation, verdict, listening, error);
-        } else if let Some(started) = listening {
-            self.notify_outcome(verdict, started, error);
+        if !(verdict == Verdict::Success && word.is_quiet_closed()) {
+            self.record_slow(word, generation, verdict, started, error);
         }
     }
 
@@ -382,28 +389,33 @@ impl CircuitBreaker {
         mut word: Word,
         generation: u32,
         verdict: Verdict,
-        listening: Option<u32>,
+        started: Option<u32>,
         error: Option<CallError<'_>>,
     ) {
         let inner = &*self.inner;
-        let limits = &inner.limits;
+        let rules = &inner.rules;
         let mut now = None;
         let open_at = |now: &mut Option<u64>| {
             let t = *now.get_or_insert_with(|| self.now());
             inner
                 .open_until
-                .fetch_max(t.saturating_add(limits.reset_timeout), Relaxed);
+                .fetch_max(t.saturating_add(rules.reset_timeout), Relaxed);
             t
         };
+        // Proceeds when the verdict belongs to the current generation and changes the
+        // word: a failure to count (opening at `fail_max`), a failure count to reset, a
+        // probe's result. A failed swap means another thread changed the word first;
+        // the verdict is weighed again against what it left (and discarded if that was a
+        // new generation).
         let changed = loop {
-            if word.generation() != generation || word.disabled() {
+            if word.generation() != generation || word.is_disabled() {
                 break None; // granted under an earlier state, or disabled: discarded
             }
             let next = match (word.state(), verdict) {
                 (State::Closed, Verdict::Success) if word.failures() != 0 => word.with_failures(0),
                 (State::Closed, Verdict::Failure) => {
                     let failures = word.failures().saturating_add(1);
-                    if failures >= limits.fail_max {
+                    if failures >= rules.fail_max {
                         open_at(&mut now);
                         word.with_failures(failures).enter(State::Open)
                     } else {
@@ -413,12 +425,12 @@ impl CircuitBreaker {
                 (State::HalfOpen, verdict) if word.probe_in_flight() => match verdict {
                     Verdict::Success => {
                         let successes = word.successes() + 1;
-                        if successes >= limits.success_threshold {
+                        if successes >= rules.success_threshold {
                             word.with_failures(0).with_successes(0).enter(State::Closed)
                         } else {
                             word.with_failures(0)
                                 .with_successes(successes)
-                                .release_probe()
+                                .with_probe_released()
                         }
                     }
                     Verdict::Failure => {
@@ -426,7 +438,7 @@ impl CircuitBreaker {
                         word.with_failures(word.failures().saturating_add(1))
                             .enter(State::Open)
                     }
-                    Verdict::Ignore => word.release_probe(),
+                    Verdict::Ignore => word.with_probe_released(),
                 },
                 _ => break None,
             };
@@ -435,75 +447,33 @@ impl CircuitBreaker {
                 Err(actual) => word = Word(actual),
             }
         };
-        let outcome = listening.map(|started| self.outcome(verdict, started, error));
+        let outcome = started.map(|started| events::outcome_since(self, verdict, started, error));
         if let Some(outcome) = &outcome {
-            listener::dispatch(self, |l| l.on_outcome(self, outcome));
+            events::ended(self, outcome);
         }
         if let Some((from, to)) = changed {
-            if from.state() != to.state() {
-                let cause = outcome.unwrap_or(CallOutcome::new(verdict, error, None));
-                self.announce(from, to, now.unwrap_or_else(|| self.now()), Some(&cause));
-            }
+            let cause = outcome.unwrap_or(CallOutcome::new(verdict, error, None));
+            let now = now.unwrap_or_else(|| self.now());
+            self.announce(from, to, now, Some(&cause));
         }
-    }
-
-    /// The outcome of a call that started at `started` (microseconds), as of now.
-    fn outcome<'e>(
-        &self,
-        verdict: Verdict,
-        started: u32,
-        error: Option<CallError<'e>>,
-    ) -> CallOutcome<'e> {
-        let elapsed = micros(self.now()).wrapping_sub(started);
-        CallOutcome::new(
-            verdict,
-            error,
-            Some(Duration::from_micros(u64::from(elapsed))),
-        )
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn notify_outcome(&self, verdict: Verdict, started: u32, error: Option<CallError<'_>>) {
-        let outcome = self.outcome(verdict, started, error);
-        listener::dispatch(self, |l| l.on_outcome(self, &outcome));
     }
 
     /// Reports a state change won by this thread's compare-and-swap: each transition is
-    /// announced exactly once. `cause` is the call whose outcome made it, if one did.
+    /// announced exactly once.
     fn announce(&self, from: Word, to: Word, now: u64, cause: Option<&CallOutcome<'_>>) {
-        let (from, to) = (from.state(), to.state());
-        if from == to {
+        if from.state() == to.state() {
             return;
         }
         self.inner.changed_at.fetch_max(now, Relaxed);
-        #[cfg(feature = "metrics")]
-        crate::metrics::transition(self, from, to);
-        #[cfg(feature = "tracing")]
-        {
-            let name = self.name();
-            let error = cause
-                .and_then(CallOutcome::error)
-                .map(tracing::field::display);
-            let elapsed = cause
-                .and_then(CallOutcome::elapsed)
-                .map(tracing::field::debug);
-            if to == State::Open {
-                tracing::warn!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' opened");
-            } else {
-                tracing::info!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' is now {to}");
-            }
-        }
-        #[cfg(not(feature = "tracing"))]
-        let _ = cause;
-        if self.listening() {
-            listener::dispatch(self, |l| l.on_state_change(self, from, to));
-        }
+        events::transition(self, from.state(), to.state(), cause, to.is_listening());
     }
 
+    // --- manual transitions ---------------------------------------------------------
+
     /// Applies a manual transition: `change` maps the current word to the next one, or
-    /// to `None` when there is nothing to do.
-    fn force(&self, now: u64, change: impl Fn(Word) -> Option<Word>) {
+    /// to `None` when there is nothing to do. A failed swap means another thread changed
+    /// the word first; `change` is applied again to what it left.
+    fn transition_manually(&self, now: u64, change: impl Fn(Word) -> Option<Word>) {
         let mut word = self.word();
         while let Some(next) = change(word) {
             match self
@@ -524,11 +494,11 @@ impl CircuitBreaker {
         let now = self.now();
         self.inner
             .open_until
-            .fetch_max(now.saturating_add(self.inner.limits.reset_timeout), Relaxed);
-        self.force(now, |w| {
+            .fetch_max(now.saturating_add(self.inner.rules.reset_timeout), Relaxed);
+        self.transition_manually(now, |w| {
             let next = match w.state() {
-                State::Open => w.unstuck(),
-                _ => w.unstuck().enter(State::Open),
+                State::Open => w.without_sticky_modes(),
+                _ => w.without_sticky_modes().enter(State::Open),
             };
             (next != w).then_some(next)
         });
@@ -537,10 +507,10 @@ impl CircuitBreaker {
     /// Moves the breaker to half-open: the next call is a probe. The success count
     /// restarts from zero; any probe running is forgotten (its result is discarded).
     pub fn half_open(&self) {
-        self.force(self.now(), |w| {
+        self.transition_manually(self.now(), |w| {
             let next = match w.state() {
-                State::HalfOpen => w.unstuck(),
-                _ => w.unstuck().enter(State::HalfOpen),
+                State::HalfOpen => w.without_sticky_modes(),
+                _ => w.without_sticky_modes().enter(State::HalfOpen),
             }
             .with_successes(0);
             (next != w).then_some(next)
@@ -551,10 +521,10 @@ impl CircuitBreaker {
     /// discarded when they finish. Also ends [`force_open`](Self::force_open) and
     /// [`disable`](Self::disable).
     pub fn close(&self) {
-        self.force(self.now(), |w| {
+        self.transition_manually(self.now(), |w| {
             let next = match w.state() {
-                State::Closed => w.unstuck(),
-                _ => w.unstuck().enter(State::Closed),
+                State::Closed => w.without_sticky_modes(),
+                _ => w.without_sticky_modes().enter(State::Closed),
             }
             .with_failures(0)
             .with_successes(0);
@@ -579,101 +549,27 @@ impl CircuitBreaker {
     /// assert!(breaker.try_acquire().is_ok());
     /// ```
     pub fn force_open(&self) {
-        self.force(self.now(), |w| (!w.forced_open()).then(|| w.force_open()));
+        self.transition_manually(self.now(), |w| {
+            (!w.is_forced_open()).then(|| w.forced_open())
+        });
     }
 
     /// Turns the breaker into a pass-through: every call is admitted and no outcome is
     /// counted (Resilience4j's `DISABLED`), until [`close`](Self::close) (or
     /// [`open`](Self::open), [`half_open`](Self::half_open)). Its state reads `closed`.
     pub fn disable(&self) {
-        self.force(self.now(), |w| (!w.disabled()).then(|| w.disable()));
+        self.transition_manually(self.now(), |w| (!w.is_disabled()).then(|| w.disabled()));
     }
 
     /// True between [`force_open`](Self::force_open) and the next manual transition.
     pub fn is_forced_open(&self) -> bool {
-        self.word().forced_open()
+        self.word().is_forced_open()
     }
 
     /// True between [`disable`](Self::disable) and the next manual transition.
     pub fn is_disabled(&self) -> bool {
-        self.word().disabled()
+        self.word().is_disabled()
     }
-
-    /// Runs `f` through the breaker: rejected without running while open, otherwise
-    /// run and its `Ok`/`Err` counted as a success/failure. A rejection comes back in
-    /// `f`'s own error type, so `E` must implement `From<CircuitBreakerError>`
-    /// (`Box<dyn Error + Send + Sync>` and `anyhow::Error` do already), and `Debug`, the
-    /// form in which [listeners](crate::Listener::on_outcome) see the error (the
-    /// attribute shows them an error type's `std::error::Error` side). A panic in `f`
-    /// counts as a failure and keeps unwinding.
-    ///
-    /// ```
-    /// use breaker_runtime::{CircuitBreaker, State};
-    ///
-    /// type BoxError = Box<dyn std::error::Error + Send + Sync>;
-    /// let breaker = CircuitBreaker::builder("call-doc").fail_max(2).build();
-    ///
-    /// let down = || -> Result<(), BoxError> { Err("connection refused".into()) };
-    /// assert_eq!(breaker.call(down).unwrap_err().to_string(), "connection refused");
-    /// assert_eq!(breaker.call(down).unwrap_err().to_string(), "connection refused");
-    /// assert_eq!(breaker.state(), State::Open);
-    ///
-    /// let rejected = breaker.call(|| -> Result<(), BoxError> { unreachable!() });
-    /// assert!(rejected.unwrap_err().to_string().contains("'call-doc' is open"));
-    /// ```
-    #[inline]
-    pub fn call<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce() -> Result<T, E>,
-        E: From<CircuitBreakerError> + fmt::Debug,
-    {
-        let permit = self.try_acquire()?;
-        let result = f();
-        permit.record(&result);
-        result
-    }
-
-    /// Awaits `future` through the breaker: the future-based twin of
-    /// [`call`](Self::call). A rejected future is dropped without being polled. If the
-    /// returned future is itself dropped before it finishes (a timeout, a `select!`), the
-    /// call counts as neutral and frees the half-open probe slot.
-    ///
-    /// It needs no particular async runtime.
-    ///
-    /// ```
-    /// use breaker_runtime::CircuitBreaker;
-    ///
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     use std::task::{Context, Poll, Waker};
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop {
-    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-    /// #             return v;
-    /// #         }
-    /// #     }
-    /// # }
-    /// type BoxError = Box<dyn std::error::Error + Send + Sync>;
-    /// let breaker = CircuitBreaker::builder("call-async-doc").build();
-    /// let answer = block_on(breaker.call_async(async { Ok::<_, BoxError>(42) }));
-    /// assert_eq!(answer.unwrap(), 42);
-    /// ```
-    pub async fn call_async<T, E, F>(&self, future: F) -> Result<T, E>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: From<CircuitBreakerError> + fmt::Debug,
-    {
-        let permit = self.try_acquire()?;
-        let result = future.await;
-        permit.record(&result);
-        result
-    }
-}
-
-/// A clock reading in microseconds, wrapping at 32 bits (71 minutes): a call's start,
-/// kept in the permit beside its tag.
-#[inline]
-fn micros(nanos: u64) -> u32 {
-    (nanos / 1_000) as u32
 }
 
 // Every operation leaves the breaker consistent (one compare-and-swap publishes each

@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{duration_to_nanos, ClockSource};
+use crate::clock::{duration_to_nanos, ClockCell, ClockSource};
+use crate::events::Sinks;
 use crate::state::{MAX_FAIL_MAX, MAX_SUCCESS_THRESHOLD};
-use crate::{CircuitBreaker, Clock, ConfigError, Listener};
+use crate::{registry, CircuitBreaker, Clock, ConfigError, Listener};
 
 /// The settings of a breaker, as pybreaker names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,18 +56,19 @@ impl Default for Config {
     }
 }
 
-/// The same settings in the units the state machine works in.
+/// The settings as the state machine applies them: counts, and durations in the
+/// clock's nanoseconds.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub(crate) struct Rules {
     pub(crate) fail_max: u32,
     pub(crate) success_threshold: u32,
     pub(crate) reset_timeout: u64,
     pub(crate) probe_lease: u64,
 }
 
-impl From<&Config> for Limits {
+impl From<&Config> for Rules {
     fn from(c: &Config) -> Self {
-        Limits {
+        Rules {
             fail_max: c.fail_max,
             success_threshold: c.success_threshold,
             reset_timeout: duration_to_nanos(c.reset_timeout),
@@ -101,12 +103,12 @@ impl From<&Config> for Limits {
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
-    pub(crate) name: &'static str,
-    pub(crate) config: Config,
+    name: &'static str,
+    config: Config,
     lease_set: bool,
-    pub(crate) clock: ClockSource,
-    pub(crate) listeners: Vec<Arc<dyn Listener>>,
-    pub(crate) register: bool,
+    clock: ClockSource,
+    listeners: Vec<Arc<dyn Listener>>,
+    listed: bool,
 }
 
 impl Builder {
@@ -117,7 +119,7 @@ impl Builder {
             lease_set: false,
             clock: ClockSource::Monotonic,
             listeners: Vec::new(),
-            register: true,
+            listed: true,
         }
     }
 
@@ -180,7 +182,7 @@ impl Builder {
     /// Keeps this breaker out of the [`registry`](crate::registry) (it registers itself
     /// by default).
     pub fn unregistered(mut self) -> Self {
-        self.register = false;
+        self.listed = false;
         self
     }
 
@@ -203,7 +205,14 @@ impl Builder {
             return Err(ConfigError::EmptyName);
         }
         self.config.validate()?;
-        Ok(CircuitBreaker::from_builder(self))
+        let breaker = CircuitBreaker::new(
+            self.name,
+            self.config,
+            ClockCell::new(self.clock),
+            Sinks::new(self.listeners),
+        );
+        registry::enroll(&breaker, self.listed);
+        Ok(breaker)
     }
 }
 
@@ -214,7 +223,7 @@ impl fmt::Debug for Builder {
             .field("config", &self.config)
             .field("clock", &self.clock)
             .field("listeners", &self.listeners.len())
-            .field("register", &self.register)
+            .field("listed", &self.listed)
             .finish()
     }
 }

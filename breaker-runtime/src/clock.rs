@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::sync::AtomicU64;
@@ -200,6 +200,38 @@ impl fmt::Debug for ClockSource {
             ClockSource::Monotonic => f.write_str("MonotonicClock"),
             ClockSource::Custom(_) => f.write_str("Custom"),
         }
+    }
+}
+
+/// A breaker's clock: the one it was built with, or the one a test installed later
+/// ([`CircuitBreaker::set_clock`](crate::CircuitBreaker::set_clock)).
+pub(crate) struct ClockCell {
+    built: ClockSource,
+    replaced: OnceLock<ClockSource>,
+}
+
+impl ClockCell {
+    pub(crate) fn new(built: ClockSource) -> Self {
+        ClockCell {
+            built,
+            replaced: OnceLock::new(),
+        }
+    }
+
+    /// Nanoseconds since the clock's origin.
+    #[inline]
+    pub(crate) fn now_nanos(&self) -> u64 {
+        match self.replaced.get() {
+            Some(clock) => clock.now_nanos(),
+            None => self.built.now_nanos(),
+        }
+    }
+
+    /// Installs `clock` in place of the built one; `false` if that was done already.
+    pub(crate) fn replace(&self, clock: impl Clock) -> bool {
+        self.replaced
+            .set(ClockSource::Custom(Arc::new(clock)))
+            .is_ok()
     }
 }
 

@@ -83,8 +83,10 @@
 pub mod __private;
 mod breaker;
 mod builder;
+mod call;
 mod clock;
 mod error;
+mod events;
 pub mod listener;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -11,12 +11,11 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
+use crate::{registry, CircuitBreaker, CircuitBreakerError, State, Verdict};
 
 /// Hooks called on a breaker's events. Every method has an empty default body, so a
 /// listener implements only what it cares about.
@@ -287,6 +286,8 @@ pub fn add_global_listener_arc(listener: Arc<dyn Listener>) -> ListenerId {
     let mut all = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
     all.push((id, listener));
     publish(all.len());
+    drop(all);
+    registry::relisten();
     id
 }
 
@@ -296,7 +297,10 @@ pub fn remove_global_listener(id: ListenerId) -> bool {
     let before = all.len();
     all.retain(|(each, _)| *each != id);
     publish(all.len());
-    all.len() != before
+    let removed = all.len() != before;
+    drop(all);
+    registry::relisten();
+    removed
 }
 
 fn publish(count: usize) {
@@ -304,13 +308,13 @@ fn publish(count: usize) {
     GLOBAL_COUNT.store(count, Ordering::Release);
 }
 
-#[inline(always)]
+/// Whether any global listener is attached.
 pub(crate) fn any_global() -> bool {
     GLOBAL_COUNT.load(Ordering::Relaxed) != 0
 }
 
 /// This thread's copy of the global listeners, refreshed when they changed.
-fn global_snapshot() -> Snapshot {
+pub(crate) fn global_snapshot() -> Snapshot {
     let version = GLOBAL_VERSION.load(Ordering::Acquire);
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
@@ -320,24 +324,4 @@ fn global_snapshot() -> Snapshot {
         }
         Arc::clone(&cache.1)
     })
-}
-
-/// Calls `event` on the breaker's own listeners, then on the global ones, containing
-/// any panic so it neither escapes into the caller nor skips the other listeners.
-pub(crate) fn dispatch(breaker: &CircuitBreaker, event: impl Fn(&dyn Listener)) {
-    for listener in breaker.local_listeners() {
-        contain(|| event(&**listener));
-    }
-    if any_global() {
-        for listener in global_snapshot().iter() {
-            contain(|| event(&**listener));
-        }
-    }
-}
-
-fn contain(f: impl FnOnce()) {
-    if catch_unwind(AssertUnwindSafe(f)).is_err() {
-        #[cfg(feature = "tracing")]
-        tracing::error!("a circuit breaker listener panicked; the panic was contained");
-    }
 }

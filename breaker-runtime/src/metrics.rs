@@ -38,27 +38,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::events::Counted;
 use crate::{registry, CircuitBreaker, State};
-
-/// A call's outcome, as counted.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Outcome {
-    Success = 0,
-    Failure = 1,
-    Rejected = 2,
-    Ignored = 3,
-}
-
-impl From<crate::permit::Verdict> for Outcome {
-    #[inline(always)]
-    fn from(verdict: crate::permit::Verdict) -> Self {
-        match verdict {
-            crate::permit::Verdict::Success => Outcome::Success,
-            crate::permit::Verdict::Failure => Outcome::Failure,
-            crate::permit::Verdict::Ignore => Outcome::Ignored,
-        }
-    }
-}
 
 /// Calls through one breaker since it was built, by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,16 +81,6 @@ struct Handles {
     transitions: [metrics::Counter; 9],
 }
 
-const STATES: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
-
-fn index(state: State) -> usize {
-    match state {
-        State::Closed => 0,
-        State::Open => 1,
-        State::HalfOpen => 2,
-    }
-}
-
 impl Handles {
     fn register(name: &'static str) -> Self {
         Handles {
@@ -118,7 +89,7 @@ impl Handles {
             }),
             state: metrics::gauge!("circuit_breaker_state", "breaker" => name),
             transitions: std::array::from_fn(|i| {
-                let (from, to) = (STATES[i / 3], STATES[i % 3]);
+                let (from, to) = (State::ALL[i / 3], State::ALL[i % 3]);
                 metrics::counter!(
                     "circuit_breaker_transitions_total",
                     "breaker" => name, "from" => from.as_str(), "to" => to.as_str()
@@ -141,7 +112,7 @@ impl Counters {
 
     /// Counts one call on this thread's block.
     #[inline]
-    pub(crate) fn count(&self, outcome: Outcome) {
+    pub(crate) fn count(&self, call: Counted) {
         // A thread that is exiting has no block any more: that call goes uncounted.
         let _ = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
@@ -149,7 +120,7 @@ impl Counters {
                 local.switch_to(self);
             }
             if let Some(block) = &local.block {
-                let n = &block.0[outcome as usize];
+                let n = &block.0[call as usize];
                 // Single writer: a load and a store, not a locked read-modify-write.
                 n.store(n.load(Relaxed) + 1, Relaxed);
             }
@@ -204,15 +175,8 @@ impl Local {
     }
 }
 
+/// The `outcome` label of each [`Counted`], in its order.
 const OUTCOMES: [&str; 4] = ["success", "failure", "rejected", "ignored"];
-
-fn state_value(state: State) -> f64 {
-    match state {
-        State::Closed => 0.0,
-        State::Open => 1.0,
-        State::HalfOpen => 2.0,
-    }
-}
 
 /// Hands the current counts and states of every registered breaker to the `metrics`
 /// facade now. The background publisher does this every 500 ms; call it where an export
@@ -251,7 +215,7 @@ fn describe(recorder: usize) {
 }
 
 pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
-    let handles = breaker.metric_handles();
+    let handles = handles(breaker);
     let c = breaker.calls();
     for (counter, n) in handles
         .calls
@@ -260,12 +224,12 @@ pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
     {
         counter.absolute(n);
     }
-    handles.state.set(state_value(breaker.state()));
+    handles.state.set(breaker.state().number() as f64);
 }
 
 /// A transition, published as it happens.
 pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
-    breaker.metric_handles().transitions[index(from) * 3 + index(to)].increment(1);
+    handles(breaker).transitions[(from.number() * 3 + to.number()) as usize].increment(1);
     publish_breaker(breaker);
 }
 
@@ -285,10 +249,9 @@ impl Counters {
     }
 }
 
-impl CircuitBreaker {
-    fn metric_handles(&self) -> Arc<Handles> {
-        self.counters().handles(self.name())
-    }
+/// The breaker's handles, bound to the recorder in place now.
+fn handles(breaker: &CircuitBreaker) -> Arc<Handles> {
+    breaker.sinks().counters().handles(breaker.name())
 }
 
 /// How often the background publisher hands counts to the recorder, unless changed with

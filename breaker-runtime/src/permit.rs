@@ -50,9 +50,9 @@ pub struct Permit<'a> {
     /// `u32`, so the permit moves as two plain words (separate small fields, stored
     /// and reloaded together, defeat store forwarding on the hot path).
     tag: u32,
-    /// When listeners were attached at admission: the breaker's clock then, in
-    /// microseconds, wrapping (for the outcome's `elapsed`). Zero otherwise. It fills
-    /// what would be padding, so the permit stays two words.
+    /// When listeners were attached at admission (the `LISTENING` flag): the
+    /// breaker's clock then, in microseconds, wrapping (for the outcome's `elapsed`).
+    /// It fills what would be padding, so the permit stays two words.
     started: u32,
 }
 
@@ -61,28 +61,32 @@ const LISTENING: u32 = 1 << 30;
 const GENERATION: u32 = LISTENING - 1;
 
 impl<'a> Permit<'a> {
-    /// `listening`: whether listeners were attached when the call was admitted, so the
-    /// verdict's fast path need not ask again.
+    /// `started`: the call's start time when listeners were attached at admission.
     #[inline(always)]
     pub(crate) fn new(
         breaker: &'a CircuitBreaker,
         generation: u32,
         probe: bool,
-        listening: bool,
-        started: u32,
+        started: Option<u32>,
     ) -> Self {
         let mut tag = generation & GENERATION;
         if probe {
             tag |= PROBE;
         }
-        if listening {
+        if started.is_some() {
             tag |= LISTENING;
         }
         Permit {
             breaker,
             tag,
-            started,
+            started: started.unwrap_or(0),
         }
+    }
+
+    /// The start time, when listeners were attached at admission.
+    #[inline(always)]
+    fn started(tag: u32, started: u32) -> Option<u32> {
+        (tag & LISTENING != 0).then_some(started)
     }
 
     /// The call succeeded: a closed breaker's failure count goes back to zero; a
@@ -140,8 +144,8 @@ impl<'a> Permit<'a> {
         // The verdict replaces the drop's: forgetting the permit skips `Drop`.
         let (breaker, tag, started) = (self.breaker, self.tag, self.started);
         std::mem::forget(self);
-        let listening = (tag & LISTENING != 0).then_some(started);
-        breaker.record(tag & GENERATION, verdict, listening, error);
+        let started = Permit::started(tag, started);
+        breaker.record(tag & GENERATION, verdict, started, error);
     }
 }
 
@@ -164,8 +168,8 @@ fn abandoned(breaker: &CircuitBreaker, tag: u32, started: u32) {
     } else {
         Verdict::Ignore
     };
-    let listening = (tag & LISTENING != 0).then_some(started);
-    breaker.record(tag & GENERATION, verdict, listening, None);
+    let started = Permit::started(tag, started);
+    breaker.record(tag & GENERATION, verdict, started, None);
 }
 
 impl fmt::Debug for Permit<'_> {

@@ -24,28 +24,57 @@
 //! ```
 
 use std::fmt;
-use std::sync::{Mutex, PoisonError, Weak};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::breaker::Inner;
-use crate::{CircuitBreaker, Config, State};
+use crate::breaker::WeakBreaker;
+use crate::{listener, CircuitBreaker, Config, State};
 
-/// Names beside weak handles, so a lookup by name upgrades only the breakers it returns.
-static BREAKERS: Mutex<Vec<(&'static str, Weak<Inner>)>> = Mutex::new(Vec::new());
+/// Every breaker in the process, registered or not, by weak handle. Names sit beside
+/// the handles, so a lookup by name upgrades only the breakers it returns; `listed` is
+/// false for breakers built [`unregistered`](crate::Builder::unregistered), which are
+/// here only so that global listeners reach them.
+struct Entry {
+    name: &'static str,
+    breaker: WeakBreaker,
+    listed: bool,
+}
 
-pub(crate) fn register(breaker: &CircuitBreaker) {
-    let mut all = BREAKERS.lock().unwrap_or_else(PoisonError::into_inner);
-    all.retain(|(_, weak)| weak.strong_count() > 0);
-    all.push((breaker.name(), breaker.downgrade()));
+static BREAKERS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+fn breakers() -> MutexGuard<'static, Vec<Entry>> {
+    BREAKERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Adds a newly built breaker. Under the same lock as [`relisten`], so that a global
+/// listener added at the same moment reaches it either way.
+pub(crate) fn enroll(breaker: &CircuitBreaker, listed: bool) {
+    let mut all = breakers();
+    all.retain(|entry| entry.breaker.is_alive());
+    breaker.listen(listener::any_global());
+    all.push(Entry {
+        name: breaker.name(),
+        breaker: breaker.downgrade(),
+        listed,
+    });
+}
+
+/// Global listeners came or went: every live breaker is told whether any remain.
+pub(crate) fn relisten() {
+    let global = listener::any_global();
+    for entry in breakers().iter() {
+        if let Some(breaker) = entry.breaker.upgrade() {
+            breaker.listen(global);
+        }
+    }
 }
 
 fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
     crate::__private::build_annotated();
-    let all = BREAKERS.lock().unwrap_or_else(PoisonError::into_inner);
-    all.iter()
-        .filter(|(name, _)| filter(name))
-        .filter_map(|(_, weak)| weak.upgrade())
-        .map(CircuitBreaker::from_inner)
+    breakers()
+        .iter()
+        .filter(|entry| entry.listed && filter(entry.name))
+        .filter_map(|entry| entry.breaker.upgrade())
         .collect()
 }
 

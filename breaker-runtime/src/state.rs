@@ -31,6 +31,21 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order of [`number`](Self::number).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
+
+    /// The state's number: 0 closed, 1 open, 2 half-open. It is both the state's bits in
+    /// the word and the value of the `circuit_breaker_state` gauge.
+    #[inline(always)]
+    pub(crate) const fn number(self) -> u64 {
+        match self {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+        }
+    }
+
     /// The name used in logs, metrics and `Display`: `closed`, `open` or `half-open`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -48,46 +63,58 @@ impl fmt::Display for State {
 }
 
 // Layout of the word, low bits first:
-//   state 2 | probe 1 | forced open 1 | disabled 1 | failures 20 | successes 12 | generation 27
+//   state 2 | probe 1 | forced open 1 | disabled 1 | listening 1 | failures 20 |
+//   successes 12 | generation 26
 const STATE_MASK: u64 = 0b11;
 const PROBE: u64 = 1 << 2;
 /// Sticky modes set by `force_open()` and `disable()`; cleared by the manual transitions.
 const FORCED_OPEN: u64 = 1 << 3;
 const DISABLED: u64 = 1 << 4;
-const FAIL_SHIFT: u32 = 5;
+/// Listeners are attached (the breaker's own, or global ones): calls take the slow path
+/// that tells them. Kept in the word so that the fast path learns it from the load it
+/// makes anyway.
+const LISTENING: u64 = 1 << 5;
+const FAIL_SHIFT: u32 = 6;
 const FAIL_BITS: u32 = 20;
 const SUCC_SHIFT: u32 = FAIL_SHIFT + FAIL_BITS;
 const SUCC_BITS: u32 = 12;
 const GEN_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
 const GEN_BITS: u32 = 64 - GEN_SHIFT;
+const GEN_MASK: u64 = u64::MAX << GEN_SHIFT;
 
 /// The largest `fail_max` the packed counter can hold.
 pub(crate) const MAX_FAIL_MAX: u32 = (1 << FAIL_BITS) - 1;
 /// The largest `success_threshold` the packed counter can hold.
 pub(crate) const MAX_SUCCESS_THRESHOLD: u32 = (1 << SUCC_BITS) - 1;
 
-const CLOSED: u64 = 0;
-const OPEN: u64 = 1;
-const HALF_OPEN: u64 = 2;
+const CLOSED: u64 = State::Closed.number();
+const OPEN: u64 = State::Open.number();
 
 /// A snapshot of the packed state word.
 ///
 /// The generation changes on every state change and on every grant of a half-open probe,
 /// so a permit can tell whether the state it was admitted under still holds (gobreaker's
-/// rule: results from an earlier generation are discarded). It is 27 bits wide: a permit
-/// would have to stay out across 134 million transitions for a stale result to be taken
+/// rule: results from an earlier generation are discarded). It is 26 bits wide: a permit
+/// would have to stay out across 67 million transitions for a stale result to be taken
 /// for a current one.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
 
 impl Word {
-    /// A closed breaker with clean counters, generation 0.
+    /// A closed breaker with clean counters, generation 0, no listeners.
     pub(crate) const INITIAL: Word = Word(CLOSED);
 
-    /// True for a closed breaker whose failure count is zero: a success has nothing to do.
+    /// True for a closed breaker with no failure counted, no sticky mode and no
+    /// listener: a success has nothing to do. One mask and one compare.
     #[inline(always)]
-    pub(crate) fn is_clean_closed(self) -> bool {
-        self.0 & !(u64::MAX << GEN_SHIFT) == 0
+    pub(crate) fn is_quiet_closed(self) -> bool {
+        self.0 & !GEN_MASK == 0
+    }
+
+    /// True for a closed breaker with no listener: a call is admitted with nothing to do.
+    #[inline(always)]
+    pub(crate) fn admits_quietly(self) -> bool {
+        self.0 & (STATE_MASK | LISTENING) == CLOSED
     }
 
     #[inline(always)]
@@ -119,52 +146,62 @@ impl Word {
         (self.0 >> GEN_SHIFT) as u32
     }
 
-    /// The same word in `state`, with the next generation and no probe out.
-    pub(crate) fn enter(self, state: State) -> Word {
-        let bits = match state {
-            State::Closed => CLOSED,
-            State::Open => OPEN,
-            State::HalfOpen => HALF_OPEN,
-        };
-        let generation = (u64::from(self.generation()) + 1) & ((1 << GEN_BITS) - 1);
-        Word(
-            (self.0 & !(STATE_MASK | PROBE | (u64::MAX << GEN_SHIFT)))
-                | bits
-                | (generation << GEN_SHIFT),
-        )
-    }
-
-    /// The same word with a probe out and the next generation, so that the probe's
-    /// permit, and only it, can report.
-    pub(crate) fn forced_open(self) -> bool {
+    #[inline]
+    pub(crate) fn is_forced_open(self) -> bool {
         self.0 & FORCED_OPEN != 0
     }
 
-    pub(crate) fn disabled(self) -> bool {
+    #[inline]
+    pub(crate) fn is_disabled(self) -> bool {
         self.0 & DISABLED != 0
     }
 
+    #[inline(always)]
+    pub(crate) fn is_listening(self) -> bool {
+        self.0 & LISTENING != 0
+    }
+
+    /// The same word in `state`, with the next generation and no probe out.
+    pub(crate) fn enter(self, state: State) -> Word {
+        let bits = state.number();
+        let generation = (u64::from(self.generation()) + 1) & ((1 << GEN_BITS) - 1);
+        Word((self.0 & !(STATE_MASK | PROBE | GEN_MASK)) | bits | (generation << GEN_SHIFT))
+    }
+
     /// The same word without the sticky modes.
-    pub(crate) fn unstuck(self) -> Word {
+    pub(crate) fn without_sticky_modes(self) -> Word {
         Word(self.0 & !(FORCED_OPEN | DISABLED))
     }
 
     /// Open until released, with no probes.
-    pub(crate) fn force_open(self) -> Word {
-        Word(self.unstuck().enter(State::Open).0 | FORCED_OPEN)
+    pub(crate) fn forced_open(self) -> Word {
+        Word(self.without_sticky_modes().enter(State::Open).0 | FORCED_OPEN)
     }
 
     /// Closed, admitting every call and counting none, until released.
-    pub(crate) fn disable(self) -> Word {
-        Word(self.unstuck().enter(State::Closed).0 | DISABLED)
+    pub(crate) fn disabled(self) -> Word {
+        Word(self.without_sticky_modes().enter(State::Closed).0 | DISABLED)
     }
 
-    pub(crate) fn grant_probe(self) -> Word {
+    /// Half-open with a probe out and the next generation, so that the probe's permit,
+    /// and only it, can report.
+    pub(crate) fn with_probe_granted(self) -> Word {
         Word(self.enter(State::HalfOpen).0 | PROBE)
     }
 
-    pub(crate) fn release_probe(self) -> Word {
+    pub(crate) fn with_probe_released(self) -> Word {
         Word(self.0 & !PROBE)
+    }
+
+    /// The listening bit as a mask to set or clear with one atomic operation.
+    pub(crate) const LISTENING: u64 = LISTENING;
+
+    pub(crate) fn with_listening(self, on: bool) -> Word {
+        if on {
+            Word(self.0 | LISTENING)
+        } else {
+            Word(self.0 & !LISTENING)
+        }
     }
 
     /// Counters saturate at their field's maximum instead of spilling into the next field.
@@ -187,6 +224,9 @@ impl fmt::Debug for Word {
             .field("failures", &self.failures())
             .field("successes", &self.successes())
             .field("generation", &self.generation())
+            .field("forced_open", &self.is_forced_open())
+            .field("disabled", &self.is_disabled())
+            .field("listening", &self.is_listening())
             .finish()
     }
 }
@@ -200,13 +240,13 @@ mod tests {
         let w = Word::INITIAL
             .with_failures(MAX_FAIL_MAX)
             .with_successes(MAX_SUCCESS_THRESHOLD)
-            .grant_probe();
+            .with_probe_granted();
         assert_eq!(w.state(), State::HalfOpen);
         assert!(w.probe_in_flight());
         assert_eq!(w.failures(), MAX_FAIL_MAX);
         assert_eq!(w.successes(), MAX_SUCCESS_THRESHOLD);
         assert_eq!(w.generation(), 1);
-        let w = w.release_probe().with_failures(0).with_successes(0);
+        let w = w.with_probe_released().with_failures(0).with_successes(0);
         assert_eq!(
             (w.failures(), w.successes(), w.probe_in_flight()),
             (0, 0, false)
@@ -235,12 +275,25 @@ mod tests {
     }
 
     #[test]
-    fn only_a_clean_closed_word_is_clean() {
-        assert!(Word::INITIAL.is_clean_closed());
-        assert!(Word::INITIAL.enter(State::Closed).is_clean_closed());
-        assert!(!Word::INITIAL.with_failures(1).is_clean_closed());
-        assert!(!Word::INITIAL.enter(State::Open).is_clean_closed());
-        assert!(!Word::INITIAL.enter(State::HalfOpen).is_clean_closed());
+    fn only_a_closed_word_with_nothing_to_do_is_quiet() {
+        assert!(Word::INITIAL.is_quiet_closed());
+        assert!(Word::INITIAL.enter(State::Closed).is_quiet_closed());
+        assert!(!Word::INITIAL.with_failures(1).is_quiet_closed());
+        assert!(!Word::INITIAL.enter(State::Open).is_quiet_closed());
+        assert!(!Word::INITIAL.enter(State::HalfOpen).is_quiet_closed());
+        assert!(!Word::INITIAL.disabled().is_quiet_closed());
+        assert!(!Word::INITIAL.with_listening(true).is_quiet_closed());
+        assert!(Word::INITIAL.with_failures(3).admits_quietly());
+        assert!(!Word::INITIAL.with_listening(true).admits_quietly());
+        assert!(!Word::INITIAL.enter(State::Open).admits_quietly());
+    }
+
+    #[test]
+    fn transitions_keep_the_listening_bit() {
+        let w = Word::INITIAL.with_listening(true);
+        assert!(w.enter(State::Open).forced_open().disabled().is_listening());
+        assert!(w.with_probe_granted().with_probe_released().is_listening());
+        assert!(!w.with_listening(false).is_listening());
     }
 
     #[test]

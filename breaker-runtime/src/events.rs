@@ -1,0 +1,184 @@
+//! Everything a breaker's events cause outside its state word: listeners, `tracing`
+//! events and `metrics` counts. The state machine calls one function here per kind of
+//! event (a call admitted, counted, ended or rejected, a state changed) and knows
+//! nothing of features; this is the one module that does. A new consumer of events
+//! (the fleet backend, say) plugs in here.
+
+use std::sync::Arc;
+
+use crate::listener::{self, CallOutcome, Listener};
+use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
+
+/// What one breaker's events reach beyond the global listeners: its own listeners and,
+/// with `metrics`, its counters.
+pub(crate) struct Sinks {
+    listeners: Box<[Arc<dyn Listener>]>,
+    #[cfg(feature = "metrics")]
+    counters: crate::metrics::Counters,
+}
+
+impl Sinks {
+    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>) -> Self {
+        Sinks {
+            listeners: listeners.into_boxed_slice(),
+            #[cfg(feature = "metrics")]
+            counters: crate::metrics::Counters::new(),
+        }
+    }
+
+    /// Whether the breaker has listeners of its own (global ones come and go).
+    pub(crate) fn has_own_listeners(&self) -> bool {
+        !self.listeners.is_empty()
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn counters(&self) -> &crate::metrics::Counters {
+        &self.counters
+    }
+}
+
+/// A call as the counters see it: its verdict, or its rejection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    Success = 0,
+    Failure = 1,
+    Rejected = 2,
+    Ignored = 3,
+}
+
+impl From<Verdict> for Counted {
+    #[inline(always)]
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Success => Counted::Success,
+            Verdict::Failure => Counted::Failure,
+            Verdict::Ignore => Counted::Ignored,
+        }
+    }
+}
+
+/// A call's verdict or rejection, counted on the calling thread (feature `metrics`;
+/// nothing otherwise). On the hot path: inlined, and empty without the feature.
+#[inline(always)]
+pub(crate) fn counted(breaker: &CircuitBreaker, call: Counted) {
+    #[cfg(feature = "metrics")]
+    breaker.sinks().counters.count(call);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (breaker, call);
+}
+
+/// A call was admitted while listeners are attached: they hear of it, and the call's
+/// start time is returned (read after them, in microseconds, for its `elapsed`).
+#[cold]
+#[inline(never)]
+pub(crate) fn admitted(breaker: &CircuitBreaker) -> u32 {
+    dispatch(breaker, |l| l.before_call(breaker));
+    micros(breaker.now())
+}
+
+/// A call ended while listeners were attached at its admission.
+#[cold]
+#[inline(never)]
+pub(crate) fn ended(breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
+    dispatch(breaker, |l| l.on_outcome(breaker, outcome));
+}
+
+/// The outcome of a call that started at `started` (microseconds, from [`admitted`]),
+/// as of now. Durations wrap after 71 minutes: the start is kept in 32 bits so that the
+/// permit stays two words.
+pub(crate) fn outcome_since<'e>(
+    breaker: &CircuitBreaker,
+    verdict: Verdict,
+    started: u32,
+    error: Option<listener::CallError<'e>>,
+) -> CallOutcome<'e> {
+    let elapsed = micros(breaker.now()).wrapping_sub(started);
+    CallOutcome::new(
+        verdict,
+        error,
+        Some(std::time::Duration::from_micros(u64::from(elapsed))),
+    )
+}
+
+/// A call was refused without running. Inlined into the rejection path: without
+/// `tracing`, `metrics` or listeners it is nothing.
+#[inline(always)]
+pub(crate) fn rejected(breaker: &CircuitBreaker, error: &CircuitBreakerError, listening: bool) {
+    counted(breaker, Counted::Rejected);
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        breaker = breaker.name(),
+        reason = ?error.kind(),
+        "call rejected by circuit breaker: {error}"
+    );
+    if listening {
+        rejection_heard(breaker, error);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn rejection_heard(breaker: &CircuitBreaker, error: &CircuitBreakerError) {
+    dispatch(breaker, |l| l.on_rejected(breaker, error));
+}
+
+/// The breaker went from `from` to `to`, announced once, by the thread whose
+/// compare-and-swap made the change. `cause` is the call whose outcome made it, if one
+/// did (its error and duration go into the `tracing` event).
+#[cold]
+pub(crate) fn transition(
+    breaker: &CircuitBreaker,
+    from: State,
+    to: State,
+    cause: Option<&CallOutcome<'_>>,
+    listening: bool,
+) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::transition(breaker, from, to);
+    #[cfg(feature = "tracing")]
+    {
+        let name = breaker.name();
+        let error = cause
+            .and_then(CallOutcome::error)
+            .map(tracing::field::display);
+        let elapsed = cause
+            .and_then(CallOutcome::elapsed)
+            .map(tracing::field::debug);
+        if to == State::Open {
+            tracing::warn!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' opened");
+        } else {
+            tracing::info!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' is now {to}");
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = cause;
+    if listening {
+        dispatch(breaker, |l| l.on_state_change(breaker, from, to));
+    }
+}
+
+/// A clock reading in microseconds, wrapping at 32 bits (71 minutes).
+#[inline]
+fn micros(nanos: u64) -> u32 {
+    (nanos / 1_000) as u32
+}
+
+/// Calls `event` on the breaker's own listeners, then on the global ones, containing
+/// any panic so it neither escapes into the caller nor skips the other listeners.
+fn dispatch(breaker: &CircuitBreaker, event: impl Fn(&dyn Listener)) {
+    for listener in breaker.sinks().listeners.iter() {
+        contain(|| event(&**listener));
+    }
+    if listener::any_global() {
+        for listener in listener::global_snapshot().iter() {
+            contain(|| event(&**listener));
+        }
+    }
+}
+
+fn contain(f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        #[cfg(feature = "tracing")]
+        tracing::error!("a circuit breaker listener panicked; the panic was contained");
+    }
+}
