@@ -1,4 +1,4 @@
-//! The attribute's arguments: parsed into raw `key = value` pairs, then validated in
+//! The attribute's arguments: parsed into typed `key = value` pairs, then validated in
 //! explicit passes (one value per key, kinds, ranges, combinations), each refusal a
 //! `syn::Error` on the offending token.
 
@@ -12,26 +12,121 @@ use syn::{bracketed, Expr, Ident, Lit, LitStr, Pat, Path, Token};
 
 use crate::duration;
 
-/// Every key the attribute takes, in the order the documentation lists them.
-pub(crate) const KEYS: &[&str] = &[
-    "fail_max",
-    "reset_timeout",
-    "success_threshold",
-    "call_timeout",
-    "exclude",
-    "ignore",
-    "include",
-    "failure_if",
-    "name",
-    "breaker",
-    "fallback",
-    "crate",
-];
+/// Every key the attribute takes, grouped by the kind of value it takes, so that each
+/// value is parsed as what its key needs and no mismatch can reach the later passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    /// An integer in a range.
+    Count(CountKey),
+    /// A duration literal.
+    Duration(DurationKey),
+    /// A bracketed list of patterns.
+    Patterns(PatternKey),
+    /// An expression.
+    Expr(ExprKey),
+    /// `name = "..."`
+    Name,
+    /// `crate = "..."`
+    Crate,
+}
 
-/// Keys that configure the function's own breaker, so they cannot go with `breaker`.
-const CONFIG_KEYS: &[&str] = &["fail_max", "reset_timeout", "success_threshold", "name"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountKey {
+    FailMax,
+    SuccessThreshold,
+}
 
-/// The most counted failures `fail_max` may be (the runtime's packed counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DurationKey {
+    ResetTimeout,
+    CallTimeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PatternKey {
+    Exclude,
+    Ignore,
+    Include,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExprKey {
+    FailureIf,
+    Breaker,
+    Fallback,
+}
+
+impl Key {
+    /// In the order the documentation lists them.
+    pub(crate) const ALL: [Key; 12] = [
+        Key::Count(CountKey::FailMax),
+        Key::Duration(DurationKey::ResetTimeout),
+        Key::Count(CountKey::SuccessThreshold),
+        Key::Duration(DurationKey::CallTimeout),
+        Key::Patterns(PatternKey::Exclude),
+        Key::Patterns(PatternKey::Ignore),
+        Key::Patterns(PatternKey::Include),
+        Key::Expr(ExprKey::FailureIf),
+        Key::Name,
+        Key::Expr(ExprKey::Breaker),
+        Key::Expr(ExprKey::Fallback),
+        Key::Crate,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Key::Count(CountKey::FailMax) => "fail_max",
+            Key::Count(CountKey::SuccessThreshold) => "success_threshold",
+            Key::Duration(DurationKey::ResetTimeout) => "reset_timeout",
+            Key::Duration(DurationKey::CallTimeout) => "call_timeout",
+            Key::Patterns(PatternKey::Exclude) => "exclude",
+            Key::Patterns(PatternKey::Ignore) => "ignore",
+            Key::Patterns(PatternKey::Include) => "include",
+            Key::Expr(ExprKey::FailureIf) => "failure_if",
+            Key::Expr(ExprKey::Breaker) => "breaker",
+            Key::Expr(ExprKey::Fallback) => "fallback",
+            Key::Name => "name",
+            Key::Crate => "crate",
+        }
+    }
+
+    /// The key `ident` names, or an error suggesting the nearest one.
+    fn of(ident: &Ident) -> syn::Result<Key> {
+        let name = ident.to_string();
+        if let Some(key) = Key::ALL.into_iter().find(|k| k.as_str() == name) {
+            return Ok(key);
+        }
+        let nearest = Key::ALL
+            .iter()
+            .map(|k| (strsim::damerau_levenshtein(&name, k.as_str()), k.as_str()))
+            .min()
+            .filter(|(distance, _)| *distance <= 3);
+        let message = match nearest {
+            Some((_, k)) => format!("unknown argument `{name}`; did you mean `{k}`?"),
+            None => {
+                let all: Vec<&str> = Key::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown argument `{name}`; expected one of: {}",
+                    all.join(", ")
+                )
+            }
+        };
+        Err(syn::Error::new_spanned(ident, message))
+    }
+
+    /// Keys that configure the function's own breaker, so they cannot go with `breaker`.
+    fn configures_own_breaker(self) -> bool {
+        matches!(
+            self,
+            Key::Count(_) | Key::Duration(DurationKey::ResetTimeout) | Key::Name
+        )
+    }
+}
+
+/// The largest `fail_max` and `success_threshold` the runtime's packed counters hold.
+/// The runtime has the same limits (`breaker-runtime/src/state.rs`); the pass case
+/// `tests/ui/pass/limits.rs` uses these exact values, so the two cannot drift apart
+/// without a failing test.
 const MAX_FAIL_MAX: u64 = (1 << 20) - 1;
 const MAX_SUCCESS_THRESHOLD: u64 = (1 << 12) - 1;
 
@@ -41,13 +136,9 @@ pub(crate) struct Spanned<T> {
     pub(crate) span: Span,
 }
 
-/// A bracketed list of patterns: `[E::NotFound, E::Status(400..=499)]`.
-pub(crate) struct Patterns {
-    pub(crate) key: Ident,
-    pub(crate) patterns: Punctuated<Pat, Token![,]>,
-}
-
-/// The validated arguments.
+/// The validated arguments: every key once at most, each of the right kind and in range,
+/// in combinations that make sense. Unset keys are `None`: the runtime applies the
+/// defaults.
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) fail_max: Option<Spanned<u32>>,
@@ -64,11 +155,23 @@ pub(crate) struct Args {
     pub(crate) krate: Option<Path>,
 }
 
-/// One `key = value` as written, before its value is checked.
+/// A bracketed list of patterns: `[E::NotFound, E::Status(400..=499)]`.
+pub(crate) type Patterns = Punctuated<Pat, Token![,]>;
+
+/// A literal-valued key's value as written, before its kind is checked.
 enum Value {
     Lit(Lit),
-    List(Punctuated<Pat, Token![,]>),
     Expr(Expr),
+}
+
+impl Parse for Value {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(Lit) {
+            Ok(Value::Lit(input.parse()?))
+        } else {
+            Ok(Value::Expr(input.parse()?))
+        }
+    }
 }
 
 /// A value of the wrong kind is reported on its own tokens.
@@ -76,43 +179,46 @@ impl quote::ToTokens for Value {
     fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
         match self {
             Value::Lit(lit) => lit.to_tokens(tokens),
-            Value::List(patterns) => patterns.to_tokens(tokens),
             Value::Expr(expr) => expr.to_tokens(tokens),
         }
     }
 }
 
-struct Raw {
-    key: Ident,
-    value: Value,
+/// One `key = value`, its value parsed as its key's kind needs.
+enum Raw {
+    Count(CountKey, Ident, Value),
+    Duration(DurationKey, Ident, Value),
+    Patterns(PatternKey, Patterns),
+    Expr(ExprKey, Expr),
+    Name(Value),
+    Crate(Value),
 }
 
 /// Pass 1: the shape `key = value, ...`, with each key known.
-struct RawArgs(Vec<Raw>);
+struct RawArgs(Vec<(Key, Ident, Raw)>);
 
 impl Parse for RawArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut raw = Vec::new();
         while !input.is_empty() {
-            let key = input.call(Ident::parse_any)?;
-            let name = key.to_string();
-            if !KEYS.contains(&name.as_str()) {
-                return Err(unknown_key(&key));
-            }
+            let ident = input.call(Ident::parse_any)?;
+            let key = Key::of(&ident)?;
             if !input.peek(Token![=]) {
                 return Err(syn::Error::new_spanned(
-                    &key,
-                    format!("expected `{name} = ...`: every argument is a `key = value` pair"),
+                    &ident,
+                    format!("expected `{ident} = ...`: every argument is a `key = value` pair"),
                 ));
             }
             input.parse::<Token![=]>()?;
-            let value = match name.as_str() {
-                "exclude" | "ignore" | "include" => Value::List(pattern_list(&key, input)?),
-                "failure_if" | "breaker" | "fallback" => Value::Expr(input.parse()?),
-                _ if input.peek(Lit) => Value::Lit(input.parse()?),
-                _ => Value::Expr(input.parse()?),
+            let value = match key {
+                Key::Count(k) => Raw::Count(k, ident.clone(), input.parse()?),
+                Key::Duration(k) => Raw::Duration(k, ident.clone(), input.parse()?),
+                Key::Patterns(k) => Raw::Patterns(k, pattern_list(&ident, input)?),
+                Key::Expr(k) => Raw::Expr(k, input.parse()?),
+                Key::Name => Raw::Name(input.parse()?),
+                Key::Crate => Raw::Crate(input.parse()?),
             };
-            raw.push(Raw { key, value });
+            raw.push((key, ident, value));
             if input.is_empty() {
                 break;
             }
@@ -122,24 +228,7 @@ impl Parse for RawArgs {
     }
 }
 
-fn unknown_key(key: &Ident) -> syn::Error {
-    let name = key.to_string();
-    let nearest = KEYS
-        .iter()
-        .map(|k| (strsim::damerau_levenshtein(&name, k), *k))
-        .min()
-        .filter(|(distance, _)| *distance <= 3);
-    let message = match nearest {
-        Some((_, k)) => format!("unknown argument `{name}`; did you mean `{k}`?"),
-        None => format!(
-            "unknown argument `{name}`; expected one of: {}",
-            KEYS.join(", ")
-        ),
-    };
-    syn::Error::new_spanned(key, message)
-}
-
-fn pattern_list(key: &Ident, input: ParseStream) -> syn::Result<Punctuated<Pat, Token![,]>> {
+fn pattern_list(key: &Ident, input: ParseStream) -> syn::Result<Patterns> {
     if !input.peek(syn::token::Bracket) {
         let found: Expr = input.parse()?;
         return Err(syn::Error::new_spanned(
@@ -167,42 +256,45 @@ impl Parse for Args {
         let mut errors = Errors::default();
         let mut args = Args::default();
         // Pass 2: one value per key, of the right kind and in range.
-        let mut seen: Vec<Ident> = Vec::new();
-        for Raw { key, value } in raw {
-            if seen.contains(&key) {
+        let mut seen: Vec<(Key, Ident)> = Vec::new();
+        for (key, ident, value) in raw {
+            if seen.iter().any(|(k, _)| *k == key) {
                 errors.push(syn::Error::new_spanned(
-                    &key,
-                    format!("`{key}` is given twice; keep one"),
+                    &ident,
+                    format!("`{ident}` is given twice; keep one"),
                 ));
                 continue;
             }
-            seen.push(key.clone());
-            if let Err(e) = args.set(&key, value) {
+            if let Err(e) = args.set(value) {
                 errors.push(e);
             }
+            seen.push((key, ident));
         }
         // Pass 3: combinations.
         if args.breaker.is_some() {
-            for key in seen
-                .iter()
-                .filter(|k| CONFIG_KEYS.contains(&k.to_string().as_str()))
-            {
+            for (_, ident) in seen.iter().filter(|(k, _)| k.configures_own_breaker()) {
                 errors.push(syn::Error::new_spanned(
-                    key,
+                    ident,
                     format!(
-                        "`{key}` configures the function's own breaker, but `breaker = ...` uses a shared one: \
-                         set `{key}` where that breaker is built, or remove `breaker`"
+                        "`{ident}` configures the function's own breaker, but `breaker = ...` uses a shared one: \
+                         set `{ident}` where that breaker is built, or remove `breaker`"
                     ),
                 ));
             }
         }
-        if let (Some(include), Some(_)) = (&args.include, &args.failure_if) {
-            let key = seen
-                .iter()
-                .rfind(|k| *k == "include" || *k == "failure_if")
-                .unwrap_or(&include.key);
+        let deciding: Vec<&Ident> = seen
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    k,
+                    Key::Patterns(PatternKey::Include) | Key::Expr(ExprKey::FailureIf)
+                )
+            })
+            .map(|(_, ident)| ident)
+            .collect();
+        if let [_, later] = deciding[..] {
             errors.push(syn::Error::new_spanned(
-                key,
+                later,
                 "`include` and `failure_if` both decide which errors count as failures: use one \
                  (patterns fit in a predicate: `failure_if = |e| matches!(e, MyError::Timeout)`)",
             ));
@@ -213,56 +305,31 @@ impl Parse for Args {
 }
 
 impl Args {
-    fn set(&mut self, key: &Ident, value: Value) -> syn::Result<()> {
-        let name = key.to_string();
-        match (name.as_str(), value) {
-            ("fail_max", value) => {
-                self.fail_max = Some(count(
-                    key,
-                    value,
-                    MAX_FAIL_MAX,
-                    "consecutive failures that open the breaker",
-                )?)
+    fn set(&mut self, raw: Raw) -> syn::Result<()> {
+        match raw {
+            Raw::Count(CountKey::FailMax, ident, value) => {
+                let meaning = "consecutive failures that open the breaker";
+                self.fail_max = Some(count(&ident, value, MAX_FAIL_MAX, meaning)?);
             }
-            ("success_threshold", value) => {
-                self.success_threshold = Some(count(
-                    key,
-                    value,
-                    MAX_SUCCESS_THRESHOLD,
-                    "successful probes that close the breaker",
-                )?)
+            Raw::Count(CountKey::SuccessThreshold, ident, value) => {
+                let meaning = "successful probes that close the breaker";
+                self.success_threshold =
+                    Some(count(&ident, value, MAX_SUCCESS_THRESHOLD, meaning)?);
             }
-            ("reset_timeout", value) => self.reset_timeout = Some(duration_value(key, value)?),
-            ("call_timeout", value) => self.call_timeout = Some(duration_value(key, value)?),
-            ("exclude", Value::List(patterns)) => {
-                self.exclude = Some(Patterns {
-                    key: key.clone(),
-                    patterns,
-                })
+            Raw::Duration(DurationKey::ResetTimeout, ident, value) => {
+                self.reset_timeout = Some(duration_value(&ident, value)?);
             }
-            ("ignore", Value::List(patterns)) => {
-                self.ignore = Some(Patterns {
-                    key: key.clone(),
-                    patterns,
-                })
+            Raw::Duration(DurationKey::CallTimeout, ident, value) => {
+                self.call_timeout = Some(duration_value(&ident, value)?);
             }
-            ("include", Value::List(patterns)) => {
-                self.include = Some(Patterns {
-                    key: key.clone(),
-                    patterns,
-                })
-            }
-            ("failure_if", Value::Expr(expr)) => self.failure_if = Some(expr),
-            ("breaker", Value::Expr(expr)) => self.breaker = Some(expr),
-            ("fallback", Value::Expr(expr)) => self.fallback = Some(function_path(expr)?),
-            ("name", value) => self.name = Some(name_value(value)?),
-            ("crate", value) => self.krate = Some(crate_path(value)?),
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    key,
-                    format!("unexpected value for `{key}`"),
-                ))
-            }
+            Raw::Patterns(PatternKey::Exclude, patterns) => self.exclude = Some(patterns),
+            Raw::Patterns(PatternKey::Ignore, patterns) => self.ignore = Some(patterns),
+            Raw::Patterns(PatternKey::Include, patterns) => self.include = Some(patterns),
+            Raw::Expr(ExprKey::FailureIf, expr) => self.failure_if = Some(expr),
+            Raw::Expr(ExprKey::Breaker, expr) => self.breaker = Some(expr),
+            Raw::Expr(ExprKey::Fallback, expr) => self.fallback = Some(function_path(expr)?),
+            Raw::Name(value) => self.name = Some(name_value(value)?),
+            Raw::Crate(value) => self.krate = Some(crate_path(value)?),
         }
         Ok(())
     }
@@ -288,14 +355,17 @@ fn count(key: &Ident, value: Value, max: u64, meaning: &str) -> syn::Result<Span
         }
     };
     let n: u64 = lit.base10_parse()?;
-    if n == 0 || n > max {
+    let in_range = u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=max).contains(&u64::from(*n)));
+    let Some(value) = in_range else {
         return Err(syn::Error::new_spanned(
             &lit,
             format!("`{key}` must be between 1 and {max} ({meaning}), e.g. `{key} = 5`"),
         ));
-    }
+    };
     Ok(Spanned {
-        value: n as u32,
+        value,
         span: lit.span(),
     })
 }
@@ -362,6 +432,21 @@ impl Errors {
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
+
+    /// `result`'s value when neither it nor anything before it was an error; otherwise
+    /// every error so far, `result`'s included.
+    pub(crate) fn finish_with<T>(mut self, result: syn::Result<T>) -> syn::Result<T> {
+        match result {
+            Ok(value) => self.finish().map(|()| value),
+            Err(error) => match self.0.take() {
+                Some(mut all) => {
+                    all.combine(error);
+                    Err(all)
+                }
+                None => Err(error),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -408,8 +493,8 @@ mod tests {
         assert_eq!(args.success_threshold.unwrap().value, 2);
         assert_eq!(args.reset_timeout.unwrap().value, Duration::from_secs(90));
         assert_eq!(args.call_timeout.unwrap().value, Duration::from_millis(250));
-        assert_eq!(args.exclude.unwrap().patterns.len(), 2);
-        assert_eq!(args.ignore.unwrap().patterns.len(), 1);
+        assert_eq!(args.exclude.unwrap().len(), 2);
+        assert_eq!(args.ignore.unwrap().len(), 1);
         assert_eq!(args.name.unwrap().value(), "user-profile");
         let fallback = args.fallback.unwrap();
         assert_eq!(

@@ -1,65 +1,31 @@
-//! The rewrite: the signature is kept token for token; only the body is wrapped, so
-//! generics, receivers, `?` and early `return` need no special cases.
+//! The rewrite of a [`Plan`]: the signature is kept token for token; only the body is
+//! wrapped, so generics, receivers, `?` and early `return` need no special cases.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::ToTokens;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{parse_quote, Path, ReturnType};
 
-use crate::args::{Args, Errors, Patterns};
-use crate::function::{result_type, Function, Shape};
+use crate::plan::{nanos, BreakerSource, Classify, Plan, Strategy};
 
-pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream> {
-    let shape = function.shape();
-    check(&args, &function, shape)?;
-
-    let krate: Path = args
-        .krate
-        .clone()
-        .unwrap_or_else(|| parse_quote!(::breaker_runtime));
-    let private_at = |span: Span| respanned(quote!(#krate::__private), span);
-    let private = private_at(Span::call_site());
-    let breaker = breaker(&args, &private, &private_at);
-    let classify = classify(&args, &private);
-    let ReturnType::Type(_, ret) = &function.sig.output else {
-        unreachable!("check() refused a function without a return type")
-    };
+pub(crate) fn expand(plan: &Plan) -> TokenStream {
+    let private = respanned(plan.private.to_token_stream(), Span::call_site());
+    let breaker = breaker(plan, &private);
+    let returns = &plan.returns;
+    let result_ty = returns.result.as_ref();
     // Errors about the return type (not a Result, cannot carry a rejection) land on it,
     // the whole of it: generated code starts where the type starts and ends where it ends.
-    let (ret_first, ret_last) = first_and_last(ret);
-    let at_ret = private_at(ret_first);
-    // The `Result` type, as it can be written in the body.
-    let result_ty = result_type(ret, shape);
-    let result_ty = result_ty.as_ref();
-    let reject = match result_ty {
-        Some(ty) => {
-            let call = called_over(
-                quote_spanned!(ret_first=> (&&&#at_ret::Reject::<#ty>::new()).reject),
-                quote!(__cb_rejection),
-                ret_last,
-            );
-            quote_spanned! {ret_first=> {
-                #[allow(unused_imports)]
-                use #at_ret::{RejectNotResult as _, RejectUnsupported as _, RejectViaFrom as _};
-                #at_ret::rejected(#call)
-            }}
-        }
-        None => called_over(
-            quote_spanned!(ret_first=> #at_ret::reject),
-            quote!(__cb_rejection),
-            ret_last,
-        ),
-    };
-    let rejected = match &args.fallback {
+    let at_ret = respanned(private.clone(), returns.first);
+    let reject = rejection_as_return(plan, &at_ret);
+    let on_rejection = match &plan.fallback {
         Some(fallback) => {
             // Through `__private::fallback`, so that a fallback with other parameters is
             // refused with one message on the `fallback` path.
-            let forwarded = function.forwarded_args().unwrap_or_default();
-            let at = private_at(fallback.span());
-            let call =
-                quote_spanned!(fallback.span()=> #at::fallback((#(#forwarded,)*), #fallback));
-            match shape {
-                Shape::Async => quote!(#call.await),
+            let (path, arguments) = (&fallback.path, &fallback.arguments);
+            let at = respanned(private.clone(), path.span());
+            let call = quote_spanned!(path.span()=> #at::fallback((#(#arguments,)*), #path));
+            match plan.strategy {
+                Strategy::Inline { asynchronous: true } => quote!(#call.await),
                 _ => call,
             }
         }
@@ -67,10 +33,11 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
     };
     // `&__cb_result` is the argument the `Outcome` bound is about: it spans the type.
     let result_arg = {
-        let amp = quote_spanned!(ret_first=> &);
-        let var = quote_spanned!(ret_last=> __cb_result);
+        let amp = quote_spanned!(returns.first=> &);
+        let var = quote_spanned!(returns.last=> __cb_result);
         quote!(#amp #var)
     };
+    let classify = classify(&plan.classify, &private);
     let view = quote! {
         |__cb_error| {
             #[allow(unused_imports)]
@@ -78,65 +45,61 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
             (&&&&#private::ErrorView(__cb_error)).view()
         }
     };
-    let settle =
-        quote_spanned!(ret_first=> #at_ret::settle(__cb_permit, #result_arg, #classify, #view));
-    let body = &function.body;
+    let settle = quote_spanned! {returns.first=>
+        #at_ret::settle(__cb_permit, #result_arg, #classify, #view)
+    };
+    let body = &plan.function.body;
 
-    let new_body = match shape {
-        Shape::Sync => {
-            let annotated = result_ty.map(|ty| quote!(-> #ty));
+    let new_body = match plan.strategy {
+        Strategy::Inline { asynchronous } => {
+            let (annotation, run) = if asynchronous {
+                let run = timed(plan, &private, quote!(async move #body), &on_rejection);
+                (result_ty.map(|ty| quote!(: #ty)), run)
+            } else {
+                // The closure's own return type, so that the body's value is coerced to
+                // it as the function's would be (`Ok(Box::new(x))` to `Box<dyn Trait>`).
+                let ty = result_ty.map(|ty| quote!(-> #ty));
+                (None, quote!(#private::once(move || #ty #body)))
+            };
             quote! {
                 let __cb_permit = match #breaker.try_acquire() {
                     ::core::result::Result::Ok(permit) => permit,
-                    ::core::result::Result::Err(__cb_rejection) => return #rejected,
+                    ::core::result::Result::Err(__cb_rejection) => return #on_rejection,
                 };
-                let __cb_result = #private::once(move || #annotated #body);
+                let __cb_result #annotation = #run;
                 #settle;
                 __cb_result
             }
         }
-        Shape::Async => {
-            let annotated = result_ty.map(|ty| quote!(: #ty));
-            let run = quote!(async move #body);
-            let run = timed(&args, &private, run, &rejected);
-            quote! {
-                let __cb_permit = match #breaker.try_acquire() {
-                    ::core::result::Result::Ok(permit) => permit,
-                    ::core::result::Result::Err(__cb_rejection) => return #rejected,
-                };
-                let __cb_result #annotated = #run;
-                #settle;
-                __cb_result
-            }
-        }
-        Shape::ImplFuture | Shape::BoxedFuture => {
+        Strategy::Deferred { boxed } => {
             // The body's future may leave its error type to be inferred from the return
             // type: name it, so the outcome's error view knows what it is looking at.
-            let annotated = result_ty.map(|ty| quote!(: #ty));
+            let annotation = result_ty.map(|ty| quote!(: #ty));
             // A timeout inside the returned future cannot call a fallback: the arguments
             // went into the body that built the future. It returns the timeout error.
-            let run = timed(&args, &private, quote!(__cb_future), &reject);
+            let run = timed(plan, &private, quote!(__cb_future), &reject);
             // Rejected at the call: keep the error, or the fallback's future (its
             // arguments are still here), and resolve it when the future is awaited.
-            let (kept, resolved) = match &args.fallback {
-                Some(_) => (rejected.clone(), quote!(__cb_rejection.await)),
+            let (rejection_kept, rejection_answered) = match &plan.fallback {
+                Some(_) => (on_rejection.clone(), quote!(__cb_rejection.await)),
                 None => (quote!(__cb_rejection), reject.clone()),
             };
             let future = quote! {
                 async move {
                     match __cb_admission {
                         ::core::result::Result::Ok((__cb_permit, __cb_future)) => {
-                            let __cb_result #annotated = #run;
+                            let __cb_result #annotation = #run;
                             #settle;
                             __cb_result
                         }
-                        ::core::result::Result::Err(__cb_rejection) => #resolved,
+                        ::core::result::Result::Err(__cb_rejection) => #rejection_answered,
                     }
                 }
             };
-            let future = match shape {
-                Shape::BoxedFuture => quote!(::std::boxed::Box::pin(#future)),
-                _ => future,
+            let future = if boxed {
+                quote!(::std::boxed::Box::pin(#future))
+            } else {
+                future
             };
             quote! {
                 // Admission happens at the call, as the body (which builds the future) runs.
@@ -145,53 +108,86 @@ pub(crate) fn expand(args: Args, function: Function) -> syn::Result<TokenStream>
                         let __cb_future = #private::once(move || #body);
                         ::core::result::Result::Ok((__cb_permit, __cb_future))
                     }
-                    ::core::result::Result::Err(__cb_rejection) => ::core::result::Result::Err(#kept),
+                    ::core::result::Result::Err(__cb_rejection) => {
+                        ::core::result::Result::Err(#rejection_kept)
+                    }
                 };
                 #future
             }
         }
     };
 
-    let Function {
-        attrs, vis, sig, ..
-    } = &function;
-    Ok(quote! {
+    let function = &plan.function;
+    let (attrs, vis, sig) = (&function.attrs, &function.vis, &function.sig);
+    quote! {
         #(#attrs)*
         #vis #sig {
             #new_body
         }
-    })
+    }
+}
+
+/// The rejection as the function's return value, `Err(E::from(rejection))`, resolved so
+/// that a return type that cannot carry it is refused with our message, over the type.
+fn rejection_as_return(plan: &Plan, at_ret: &TokenStream) -> TokenStream {
+    let returns = &plan.returns;
+    match &returns.result {
+        Some(ty) => {
+            let call = called_over(
+                quote_spanned!(returns.first=> (&&&#at_ret::Reject::<#ty>::new()).reject),
+                quote!(__cb_rejection),
+                returns.last,
+            );
+            quote_spanned! {returns.first=> {
+                #[allow(unused_imports)]
+                use #at_ret::{RejectNotResult as _, RejectUnsupported as _, RejectViaFrom as _};
+                #at_ret::rejected(#call)
+            }}
+        }
+        None => called_over(
+            quote_spanned!(returns.first=> #at_ret::reject),
+            quote!(__cb_rejection),
+            returns.last,
+        ),
+    }
 }
 
 /// The function's breaker: the shared one named by `breaker = ...`, or a `static` of
 /// its own, submitted for link-time registration and built on first use (a call, or
-/// the first read of the registry).
-fn breaker(
-    args: &Args,
-    private: &TokenStream,
-    private_at: &dyn Fn(Span) -> TokenStream,
-) -> TokenStream {
-    if let Some(shared) = &args.breaker {
-        let at = private_at(shared.span());
-        return quote_spanned! {shared.span()=> {
-            #[allow(unused_imports)]
-            use #at::{ViaAsBreaker as _, ViaDeref as _};
-            (&&#at::BreakerRef(&#shared)).breaker()
-        }};
-    }
-    let fail_max = args.fail_max.as_ref().map_or(5, |s| s.value);
-    let success_threshold = args.success_threshold.as_ref().map_or(1, |s| s.value);
-    let reset = args
-        .reset_timeout
-        .as_ref()
-        .map_or(60_000_000_000, |s| s.value.as_nanos() as u64);
-    let name = match &args.name {
-        Some(name) => quote!(::core::option::Option::Some(#name)),
+/// the first read of the registry). Unset settings go to the runtime as `None`, which
+/// applies its defaults.
+fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
+    let (fail_max, reset_timeout_nanos, success_threshold, name) = match &plan.breaker {
+        BreakerSource::Shared(shared) => {
+            let at = respanned(private.clone(), shared.span());
+            return quote_spanned! {shared.span()=> {
+                #[allow(unused_imports)]
+                use #at::{ViaAsBreaker as _, ViaDeref as _};
+                (&&#at::BreakerRef(&#shared)).breaker()
+            }};
+        }
+        BreakerSource::Own {
+            fail_max,
+            reset_timeout_nanos,
+            success_threshold,
+            name,
+        } => (fail_max, reset_timeout_nanos, success_threshold, name),
+    };
+    let option = |value: Option<TokenStream>| match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
         None => quote!(::core::option::Option::None),
     };
+    let fail_max = option(fail_max.map(|n| quote!(#n)));
+    let reset_timeout_nanos = option(reset_timeout_nanos.map(|n| quote!(#n)));
+    let success_threshold = option(success_threshold.map(|n| quote!(#n)));
+    let name = option(name.as_ref().map(|name| quote!(#name)));
     quote! {{
-        static __CB_BREAKER: #private::StaticBreaker =
-            #private::StaticBreaker::new(#fail_max, #reset, #success_threshold, #name);
+        static __CB_BREAKER: #private::StaticBreaker = #private::StaticBreaker::new(
+            #fail_max,
+            #reset_timeout_nanos,
+            #success_threshold,
+            #name,
+        );
         fn __cb_locator() {}
         fn __cb_name() -> &'static str {
             #private::function_path(__cb_locator)
@@ -203,28 +199,27 @@ fn breaker(
     }}
 }
 
-/// The closure that turns an error into a verdict. Precedence: `ignore`, then
-/// `exclude`, then `include` or `failure_if`; an error none of them claims is a failure.
-fn classify(args: &Args, private: &TokenStream) -> TokenStream {
+/// The closure that turns an error into a verdict, in [`Classify`]'s order.
+fn classify(classify: &Classify, private: &TokenStream) -> TokenStream {
     let verdict = quote!(#private::Verdict);
-    let matches = |p: &Patterns| {
-        let patterns = p.patterns.iter();
+    let matches = |patterns: &crate::args::Patterns| {
+        let patterns = patterns.iter();
         quote!(::core::matches!(__cb_error, #(#patterns)|*))
     };
     let mut steps = Vec::new();
-    if let Some(ignore) = &args.ignore {
+    if let Some(ignore) = &classify.ignore {
         let m = matches(ignore);
         steps.push(quote!(if #m { return #verdict::Ignore; }));
     }
-    if let Some(exclude) = &args.exclude {
+    if let Some(exclude) = &classify.exclude {
         let m = matches(exclude);
         steps.push(quote!(if #m { return #verdict::Success; }));
     }
-    if let Some(include) = &args.include {
+    if let Some(include) = &classify.include {
         let m = matches(include);
         steps.push(quote!(if !#m { return #verdict::Success; }));
     }
-    if let Some(predicate) = &args.failure_if {
+    if let Some(predicate) = &classify.failure_if {
         let call = quote_spanned!(predicate.span()=> #private::failure_if(__cb_error, #predicate));
         steps.push(quote!(if !#call { return #verdict::Success; }));
     }
@@ -242,18 +237,17 @@ fn classify(args: &Args, private: &TokenStream) -> TokenStream {
 /// `run`, abandoned after `call_timeout` if one is set: the abandoned call is a failure
 /// and the function returns the breaker's timeout error (or the fallback's answer).
 fn timed(
-    args: &Args,
+    plan: &Plan,
     private: &TokenStream,
     run: TokenStream,
     rejected: &TokenStream,
 ) -> TokenStream {
-    let Some(timeout) = &args.call_timeout else {
+    let Some(timeout) = &plan.call_timeout else {
         return quote!(#run.await);
     };
-    let nanos = timeout.value.as_nanos() as u64;
-    let span = timeout.span;
+    let nanos = nanos(timeout.value);
     let limit = quote!(#private::Duration::from_nanos(#nanos));
-    let deadline = quote_spanned!(span=> #private::timeout(#limit, #run));
+    let deadline = quote_spanned!(timeout.span=> #private::timeout(#limit, #run));
     quote! {
         match #deadline.await {
             ::core::result::Result::Ok(result) => result,
@@ -267,78 +261,6 @@ fn timed(
     }
 }
 
-/// Refusals that need the function as well as the arguments.
-fn check(args: &Args, function: &Function, shape: Shape) -> syn::Result<()> {
-    let mut errors = Errors::default();
-    let sig = &function.sig;
-    if let Some(constness) = &sig.constness {
-        errors.push(syn::Error::new_spanned(
-            constness,
-            "`#[circuit_breaker]` cannot go on a `const fn`: a breaker decides at run time; remove `const`",
-        ));
-    }
-    // An async fn's `#[track_caller]` is a no-op already; anywhere else the body would
-    // run in a closure, which reports its own location instead of the caller's.
-    if shape != Shape::Async {
-        if let Some(attr) = function
-            .attrs
-            .iter()
-            .find(|a| a.path().is_ident("track_caller"))
-        {
-            errors.push(syn::Error::new_spanned(
-                attr,
-                "`#[circuit_breaker]` cannot keep `#[track_caller]`: the body runs inside a closure, so \
-                 `Location::caller()` and panics would report that closure instead of your caller; \
-                 remove `#[track_caller]`",
-            ));
-        }
-    }
-    if let ReturnType::Default = sig.output {
-        errors.push(syn::Error::new_spanned(
-            &sig.ident,
-            format!(
-                "`#[circuit_breaker]` needs a function that returns a `Result`, so failures can be counted: \
-                 `fn {}(...) -> Result<T, E>`",
-                sig.ident
-            ),
-        ));
-    }
-    if let (Some(timeout), Shape::Sync) = (&args.call_timeout, shape) {
-        errors.push(syn::Error::new(
-            timeout.span,
-            "`call_timeout` needs an `async fn` (or one returning a future): a blocking call cannot be abandoned; \
-             remove `call_timeout` or make the function async",
-        ));
-    }
-    if args.fallback.is_some() {
-        if let Err(unnamed) = function.forwarded_args() {
-            errors.push(syn::Error::new_spanned(
-                unnamed,
-                "`fallback` is called with this function's arguments, so each parameter needs a plain name (`x: T`, not a pattern)",
-            ));
-        }
-    }
-    errors.finish()
-}
-
-/// The item back, unchanged, with `error` beside it: the rest of the crate keeps
-/// compiling against the original function, so only the real mistake is reported.
-pub(crate) fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
-    let mut out = error.to_compile_error();
-    out.extend(item);
-    out
-}
-
-/// The spans of the first and the last token of `item`: on stable Rust a span cannot be
-/// joined, but an expression whose first token has one and whose last has the other is
-/// reported by the compiler over the whole range.
-fn first_and_last(item: &impl quote::ToTokens) -> (Span, Span) {
-    let mut tokens = item.to_token_stream().into_iter();
-    let first = tokens.next().map_or_else(Span::call_site, |t| t.span());
-    let last = tokens.last().map_or(first, |t| t.span());
-    (first, last)
-}
-
 /// The call `head(args)` whose parentheses sit at `last`: with `head` spanned at the
 /// start of an item, the compiler reports a failed bound of the call over the whole item.
 fn called_over(head: TokenStream, args: TokenStream, last: Span) -> TokenStream {
@@ -347,6 +269,14 @@ fn called_over(head: TokenStream, args: TokenStream, last: Span) -> TokenStream 
     let mut call = head;
     call.extend([TokenTree::Group(parens)]);
     call
+}
+
+/// The item back, unchanged, with `error` beside it: the rest of the crate keeps
+/// compiling against the original function, so only the real mistake is reported.
+pub(crate) fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
+    let mut out = error.to_compile_error();
+    out.extend(item);
+    out
 }
 
 /// `tokens` with every span set to `span`, so that a type error in generated code that

@@ -1,39 +1,55 @@
 //! The `#[circuit_breaker]` attribute. Use it through `breaker-runtime`, which
 //! re-exports it with its documentation: `use breaker_runtime::circuit_breaker;`.
+//!
+//! The pipeline, each step a plain function over `proc_macro2` tokens: parse the
+//! arguments ([`args`]) and the function ([`function`]), check them against each other
+//! into a [`plan::Plan`], and expand the plan ([`expand`]), which cannot fail.
 #![forbid(unsafe_code)]
 
 mod args;
 mod duration;
 mod expand;
 mod function;
+#[cfg(test)]
+mod never_panics;
+mod plan;
 
-use proc_macro::TokenStream;
+use proc_macro2::TokenStream;
 
 /// Routes every call of the function through a circuit breaker. The full documentation
 /// is on `breaker_runtime::circuit_breaker`.
 #[proc_macro_attribute]
-pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item2 = proc_macro2::TokenStream::from(item.clone());
-    let function = match syn::parse::<function::Function>(item) {
-        Ok(function) => function,
-        Err(_) => {
-            let error = syn::Error::new(
-                item_keyword(&item2),
-                "`#[circuit_breaker]` goes on a function with a body: `fn` or `async fn`, free or a method",
-            );
-            return expand::with_error(item2, error).into();
-        }
-    };
-    let result = syn::parse::<args::Args>(args).and_then(|args| expand::expand(args, function));
-    match result {
-        Ok(tokens) => tokens.into(),
-        Err(error) => expand::with_error(item2, error).into(),
+pub fn circuit_breaker(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    attribute(args.into(), item.into()).into()
+}
+
+/// The attribute over `proc_macro2` tokens: the expansion, or the item unchanged beside
+/// the errors.
+fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
+    match pipeline(args, item.clone()) {
+        Ok(tokens) => tokens,
+        Err(error) => expand::with_error(item, error),
     }
+}
+
+fn pipeline(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let function = syn::parse2::<function::Function>(item.clone()).map_err(|_| {
+        syn::Error::new(
+            item_keyword(&item),
+            "`#[circuit_breaker]` goes on a function with a body: `fn` or `async fn`, free or a method",
+        )
+    })?;
+    let args = syn::parse2::<args::Args>(args)?;
+    let plan = plan::Plan::new(args, function)?;
+    Ok(expand::expand(&plan))
 }
 
 /// Where to point when the item is not a function: its first keyword after attributes
 /// and visibility (`struct`, `enum`, `trait`, ...).
-fn item_keyword(item: &proc_macro2::TokenStream) -> proc_macro2::Span {
+fn item_keyword(item: &TokenStream) -> proc_macro2::Span {
     use proc_macro2::TokenTree;
     let mut tokens = item.clone().into_iter().peekable();
     while let Some(token) = tokens.next() {

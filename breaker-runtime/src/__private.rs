@@ -22,22 +22,36 @@ pub struct StaticBreaker {
 }
 
 impl StaticBreaker {
-    /// The attribute's settings, already validated by the macro. `name` is the
-    /// `name = "..."` argument; without it the breaker is named after the function's
-    /// path, found at first use.
+    /// The attribute's settings, `None` where the attribute left one unset: the
+    /// runtime's defaults ([`Config::DEFAULT`]) apply there. `name` is the `name = "..."`
+    /// argument; without it the breaker is named after the function's path, found at
+    /// first use.
+    ///
+    /// The macro validated every value against its own copy of the runtime's limits;
+    /// this checks them again at compile time (it runs in the `static`'s initializer), so
+    /// should the two ever drift apart the build fails instead of the first call.
     pub const fn new(
-        fail_max: u32,
-        reset_timeout_nanos: u64,
-        success_threshold: u32,
+        fail_max: Option<u32>,
+        reset_timeout_nanos: Option<u64>,
+        success_threshold: Option<u32>,
         name: Option<&'static str>,
     ) -> Self {
-        let reset_timeout = Duration::from_nanos(reset_timeout_nanos);
-        let config = Config {
-            fail_max,
-            reset_timeout,
-            success_threshold,
-            probe_lease: reset_timeout,
-        };
+        let mut config = Config::DEFAULT;
+        if let Some(fail_max) = fail_max {
+            config.fail_max = fail_max;
+        }
+        if let Some(nanos) = reset_timeout_nanos {
+            config.reset_timeout = Duration::from_nanos(nanos);
+            config.probe_lease = config.reset_timeout;
+        }
+        if let Some(success_threshold) = success_threshold {
+            config.success_threshold = success_threshold;
+        }
+        assert!(
+            config.is_valid(),
+            "#[circuit_breaker] accepted a setting that breaker-runtime refuses: \
+             breaker-macros and breaker-runtime must be the same version"
+        );
         StaticBreaker {
             cell: OnceLock::new(),
             config,

@@ -32,6 +32,17 @@ impl Config {
         probe_lease: Duration::from_secs(60),
     };
 
+    /// True when every setting is in range: [`validate`](Self::validate) for constant
+    /// contexts.
+    pub(crate) const fn is_valid(&self) -> bool {
+        self.fail_max >= 1
+            && self.fail_max <= MAX_FAIL_MAX
+            && self.success_threshold >= 1
+            && self.success_threshold <= MAX_SUCCESS_THRESHOLD
+            && !self.reset_timeout.is_zero()
+            && !self.probe_lease.is_zero()
+    }
+
     /// Checks every setting, naming the first one that is out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=MAX_FAIL_MAX).contains(&self.fail_max) {
@@ -225,5 +236,36 @@ impl fmt::Debug for Builder {
             .field("listeners", &self.listeners.len())
             .field("listed", &self.listed)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same numbers as the attribute's (`breaker-macros/src/args.rs`, pinned there
+    /// by `tests/ui/pass/limits.rs` and `tests/ui/fail/counts_over_the_limit.rs`).
+    #[test]
+    fn the_limits_are_the_attributes() {
+        let at = |fail_max, success_threshold| Config {
+            fail_max,
+            success_threshold,
+            ..Config::DEFAULT
+        };
+        assert!(at(1_048_575, 4_095).is_valid());
+        assert_eq!(at(1_048_575, 4_095).validate(), Ok(()));
+        assert!(!at(1_048_576, 1).is_valid());
+        assert_eq!(
+            at(1_048_576, 1).validate(),
+            Err(ConfigError::FailMax(1_048_576))
+        );
+        assert!(!at(1, 4_096).is_valid());
+        assert!(!at(0, 1).is_valid() && !at(1, 0).is_valid());
+        let zero = Config {
+            reset_timeout: Duration::ZERO,
+            ..Config::DEFAULT
+        };
+        assert!(!zero.is_valid());
+        assert!(Config::DEFAULT.is_valid());
     }
 }
