@@ -496,10 +496,7 @@ impl CircuitBreaker {
             .open_until
             .fetch_max(now.saturating_add(self.inner.rules.reset_timeout), Relaxed);
         self.transition_manually(now, |w| {
-            let next = match w.state() {
-                State::Open => w.without_sticky_modes(),
-                _ => w.without_sticky_modes().enter(State::Open),
-            };
+            let next = w.moved_to(State::Open);
             (next != w).then_some(next)
         });
     }
@@ -508,11 +505,7 @@ impl CircuitBreaker {
     /// restarts from zero; any probe running is forgotten (its result is discarded).
     pub fn half_open(&self) {
         self.transition_manually(self.now(), |w| {
-            let next = match w.state() {
-                State::HalfOpen => w.without_sticky_modes(),
-                _ => w.without_sticky_modes().enter(State::HalfOpen),
-            }
-            .with_successes(0);
+            let next = w.moved_to(State::HalfOpen).with_successes(0);
             (next != w).then_some(next)
         });
     }
@@ -522,12 +515,7 @@ impl CircuitBreaker {
     /// [`disable`](Self::disable).
     pub fn close(&self) {
         self.transition_manually(self.now(), |w| {
-            let next = match w.state() {
-                State::Closed => w.without_sticky_modes(),
-                _ => w.without_sticky_modes().enter(State::Closed),
-            }
-            .with_failures(0)
-            .with_successes(0);
+            let next = w.moved_to(State::Closed).with_failures(0).with_successes(0);
             (next != w).then_some(next)
         });
     }

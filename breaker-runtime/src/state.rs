@@ -168,6 +168,18 @@ impl Word {
         Word((self.0 & !(STATE_MASK | PROBE | GEN_MASK)) | bits | (generation << GEN_SHIFT))
     }
 
+    /// A manual transition to `state`: the sticky modes end, and the generation moves
+    /// on only if the state changes (a breaker opened again stays in its generation, so
+    /// the calls it admitted still report).
+    pub(crate) fn moved_to(self, state: State) -> Word {
+        let word = self.without_sticky_modes();
+        if word.state() == state {
+            word
+        } else {
+            word.enter(state)
+        }
+    }
+
     /// The same word without the sticky modes.
     pub(crate) fn without_sticky_modes(self) -> Word {
         Word(self.0 & !(FORCED_OPEN | DISABLED))
