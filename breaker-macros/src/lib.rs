@@ -2,8 +2,8 @@
 //! re-exports it with its documentation: `use breaker_runtime::circuit_breaker;`.
 //!
 //! The pipeline, each step a plain function over `proc_macro2` tokens: parse the
-//! arguments ([`args`]) and the function ([`function`]), check them against each other
-//! into a [`plan::Plan`], and expand the plan ([`expand`]), which cannot fail.
+//! arguments (`args`) and the function (`function`), check them against each other into
+//! a `plan::Plan`, and expand the plan (`expand`), which cannot fail.
 #![forbid(unsafe_code)]
 
 mod args;

@@ -1,7 +1,8 @@
 //! # breaker-runtime
 //!
 //! A circuit breaker for Rust with [pybreaker]'s semantics, a closed path that costs two
-//! atomic loads and no shared write, and a half-open state that nothing can wedge.
+//! loads of one atomic word and no shared write, and a half-open state that nothing can
+//! wedge.
 //!
 //! A service that keeps calling a dependency that is down exhausts its own threads,
 //! connections and memory, and the failure cascades. A circuit breaker counts
@@ -70,13 +71,14 @@
 //! - [`Listener`]: hooks for admitted calls, outcomes, rejections and state changes, per
 //!   breaker or [global](listener::add_global_listener).
 //! - [`ManualClock`]: drive time in tests instead of sleeping.
-//! - Feature `tokio`: `call_timeout` for the attribute, and breakers that follow
-//!   tokio's paused clock in tests.
+//! - Feature `tokio`: `call_timeout` for the attribute. Feature `tokio-clock`: breakers
+//!   that follow tokio's paused clock in tests.
 //! - Feature `tracing`: a `tracing` event on each state change (WARN when a breaker
 //!   opens, INFO otherwise) and on each rejection (DEBUG).
 //!
 //! [pybreaker]: https://github.com/danielfm/pybreaker
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 #[doc(hidden)]
@@ -89,6 +91,7 @@ mod error;
 mod events;
 pub mod listener;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod permit;
 pub mod registry;

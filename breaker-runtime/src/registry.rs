@@ -114,6 +114,7 @@ pub struct BreakerInfo {
     pub config: Config,
     /// Calls through it by outcome (feature `metrics`).
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub calls: crate::metrics::Calls,
 }
 

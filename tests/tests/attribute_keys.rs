@@ -1,5 +1,5 @@
 //! Every key of `#[circuit_breaker]`, driven deterministically: time through tokio's
-//! paused clock (which the runtime follows with its `tokio` feature), state through the
+//! paused clock (which the runtime follows with its `tokio-clock` feature), state through the
 //! registry.
 
 use std::future::pending;
