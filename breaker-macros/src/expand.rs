@@ -247,9 +247,12 @@ fn timed(
     };
     let nanos = nanos(timeout.value);
     let limit = quote!(#private::Duration::from_nanos(#nanos));
-    let deadline = quote_spanned!(timeout.span=> #private::timeout(#limit, #run));
+    // The call sits on the `call_timeout` value: without the `tokio` feature, that is
+    // where the compiler says the timer is missing.
+    let at = respanned(private.clone(), timeout.span);
+    let deadline = quote_spanned!(timeout.span=> #at::timeout(#limit, __cb_run));
     quote! {
-        match #deadline.await {
+        match { let __cb_run = #run; #deadline }.await {
             ::core::result::Result::Ok(result) => result,
             ::core::result::Result::Err(_) => {
                 let __cb_rejection =

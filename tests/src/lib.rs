@@ -6,7 +6,70 @@ use std::sync::{Arc, Mutex};
 /// the attribute's `crate = "..."`.
 pub use breaker_runtime as facade;
 
-use breaker_runtime::{CircuitBreaker, CircuitBreakerError, Listener, State};
+use breaker_runtime::{CircuitBreaker, CircuitBreakerError, ErrorKind, Listener, State};
+
+/// The error the tests' functions return: what the dependency did, or the breaker's
+/// rejection with its kind and the breaker's name, so that assertions say exactly which
+/// breaker refused and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestError {
+    /// The dependency failed.
+    Down,
+    /// The dependency answered "not found" (usually excluded: not its failure).
+    NotFound,
+    /// The dependency answered with a status code.
+    Status(u16),
+    /// The dependency timed out on its side.
+    Timeout,
+    /// The call was cancelled.
+    Cancelled,
+    /// There was nothing to return.
+    Empty,
+    /// The breaker refused the call.
+    Rejected {
+        /// Why.
+        kind: ErrorKind,
+        /// Which breaker.
+        breaker: String,
+    },
+}
+
+impl TestError {
+    /// The rejection `breaker` gives for `kind`.
+    pub fn rejected(kind: ErrorKind, breaker: &str) -> Self {
+        TestError::Rejected {
+            kind,
+            breaker: breaker.to_string(),
+        }
+    }
+}
+
+impl From<CircuitBreakerError> for TestError {
+    fn from(e: CircuitBreakerError) -> Self {
+        TestError::rejected(e.kind(), e.name())
+    }
+}
+
+impl std::fmt::Display for TestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::error::Error for TestError {}
+
+/// Asserts that `result` is the rejection of `breaker` for `kind`.
+#[track_caller]
+pub fn assert_rejected<T: std::fmt::Debug>(
+    result: Result<T, CircuitBreakerError>,
+    kind: ErrorKind,
+    breaker: &str,
+) {
+    match result {
+        Err(e) => assert_eq!((e.kind(), e.name()), (kind, breaker), "{e}"),
+        Ok(value) => panic!("expected {breaker} to reject ({kind:?}), got Ok({value:?})"),
+    }
+}
 
 /// A listener that writes down every event it sees, in order.
 #[derive(Default)]
@@ -61,5 +124,94 @@ impl Listener for Recorder {
     }
     fn on_state_change(&self, _: &CircuitBreaker, from: State, to: State) {
         self.push(format!("{from}->{to}"));
+    }
+}
+
+/// One `tracing` event as a subscriber received it: its level, its fields (strings as
+/// they are, everything else in its `Debug` form, `message` included) and the names of
+/// the spans it was recorded in, outermost first, with their fields.
+#[derive(Debug, Clone)]
+pub struct CapturedEvent {
+    /// The event's level.
+    pub level: tracing::Level,
+    /// Its fields by name.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// The spans it belongs to: name and fields.
+    pub spans: Vec<(String, std::collections::BTreeMap<String, String>)>,
+}
+
+impl CapturedEvent {
+    /// The field `name`, if the event has it.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+/// Runs `f` under a subscriber that captures every event (all levels), and returns them.
+pub fn capture_events(f: impl FnOnce()) -> Vec<CapturedEvent> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Capture(events.clone()));
+    tracing::subscriber::with_default(subscriber, f);
+    let captured = events.lock().unwrap().clone();
+    captured
+}
+
+struct Capture(Arc<Mutex<Vec<CapturedEvent>>>);
+
+#[derive(Default)]
+struct Fields(std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.to_string());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Capture
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(fields.0);
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let spans = ctx
+            .event_scope(event)
+            .map(|scope| {
+                scope
+                    .from_root()
+                    .map(|span| {
+                        let fields = span
+                            .extensions()
+                            .get::<std::collections::BTreeMap<String, String>>()
+                            .cloned()
+                            .unwrap_or_default();
+                        (span.name().to_string(), fields)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.0.lock().unwrap().push(CapturedEvent {
+            level: *event.metadata().level(),
+            fields: fields.0,
+            spans,
+        });
     }
 }

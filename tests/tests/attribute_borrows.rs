@@ -1,22 +1,12 @@
 //! Bodies that return borrows of their arguments run through the breaker like any
 //! other: their errors count, and a rejection comes back in their own `Result`.
 
-use breaker_runtime::{circuit_breaker, registry, CircuitBreakerError, ErrorKind, State};
+use breaker_runtime::{circuit_breaker, registry, ErrorKind, State};
 
-#[derive(Debug, PartialEq)]
-enum E {
-    Empty,
-    Rejected(ErrorKind, String),
-}
-
-impl From<CircuitBreakerError> for E {
-    fn from(e: CircuitBreakerError) -> Self {
-        E::Rejected(e.kind(), e.name().to_string())
-    }
-}
+use breaker_tests::TestError as E;
 
 fn rejected(name: &str) -> E {
-    E::Rejected(ErrorKind::Open, name.to_string())
+    E::rejected(ErrorKind::Open, name)
 }
 
 struct Pool {

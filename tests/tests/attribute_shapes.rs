@@ -3,19 +3,11 @@
 
 use std::sync::Arc;
 
-use breaker_runtime::{circuit_breaker, registry, CircuitBreaker, CircuitBreakerError, State};
+use breaker_runtime::{
+    circuit_breaker, registry, CircuitBreaker, CircuitBreakerError, ErrorKind, State,
+};
 
-#[derive(Debug, PartialEq)]
-enum E {
-    Down,
-    Rejected(String),
-}
-
-impl From<CircuitBreakerError> for E {
-    fn from(e: CircuitBreakerError) -> Self {
-        E::Rejected(e.name().to_string())
-    }
-}
+use breaker_tests::TestError as E;
 
 fn breaker(name: &str) -> CircuitBreaker {
     registry::get(name).unwrap_or_else(|| panic!("no breaker named {name}"))
@@ -45,7 +37,7 @@ fn a_sync_function_trips_and_then_fails_fast() {
     assert_eq!(b.state(), State::Open);
     assert_eq!(
         sync_free(true),
-        Err(E::Rejected("attribute_shapes::sync_free".into()))
+        Err(E::rejected(ErrorKind::Open, "attribute_shapes::sync_free"))
     );
 }
 
@@ -86,7 +78,7 @@ async fn an_async_function_trips_and_then_fails_fast() {
     assert_eq!(async_free(false).await, Err(E::Down));
     assert_eq!(
         async_free(true).await,
-        Err(E::Rejected("attribute_shapes::async_free".into()))
+        Err(E::rejected(ErrorKind::Open, "attribute_shapes::async_free"))
     );
 }
 
@@ -107,7 +99,10 @@ async fn a_function_returning_impl_future_is_guarded() {
     assert_eq!(returns_impl_future(false).await, Err(E::Down));
     assert_eq!(
         returns_impl_future(true).await,
-        Err(E::Rejected("attribute_shapes::returns_impl_future".into()))
+        Err(E::rejected(
+            ErrorKind::Open,
+            "attribute_shapes::returns_impl_future"
+        ))
     );
 }
 
@@ -136,7 +131,10 @@ fn all_instantiations_of_a_generic_function_share_one_breaker() {
         State::Open,
         "u16 and u32 failures count together"
     );
-    assert!(generic(3u64, || false).is_err());
+    assert_eq!(
+        generic(3u64, || false),
+        Err(E::rejected(ErrorKind::Open, "attribute_shapes::generic"))
+    );
 }
 
 // --- methods ---------------------------------------------------------------------------
@@ -207,7 +205,13 @@ fn methods_with_every_receiver() {
         calls: 0,
     };
     assert_eq!(down.by_ref(), Err(E::Down));
-    assert!(matches!(down.by_ref(), Err(E::Rejected(_))));
+    assert_eq!(
+        down.by_ref(),
+        Err(E::rejected(
+            ErrorKind::Open,
+            "attribute_shapes::Client::by_ref"
+        ))
+    );
 
     let mut c = Client { up: true, calls: 0 };
     assert_eq!(c.by_mut(), Ok(1));
@@ -223,7 +227,10 @@ fn methods_with_every_receiver() {
     );
     assert_eq!(
         Client { up: true, calls: 0 }.by_value(),
-        Err(E::Rejected("attribute_shapes::Client::by_value".into()))
+        Err(E::rejected(
+            ErrorKind::Open,
+            "attribute_shapes::Client::by_value"
+        ))
     );
 }
 
@@ -242,10 +249,13 @@ async fn a_method_taking_self_arc() {
         .await,
         Err(E::Down)
     );
-    assert!(Arc::new(Client { up: true, calls: 0 })
-        .by_arc()
-        .await
-        .is_err());
+    assert_eq!(
+        Arc::new(Client { up: true, calls: 0 }).by_arc().await,
+        Err(E::rejected(
+            ErrorKind::Open,
+            "attribute_shapes::Client::by_arc"
+        ))
+    );
 }
 
 #[test]
@@ -290,7 +300,11 @@ async fn a_method_of_an_async_trait_impl() {
     assert_eq!(remote.profile(1).await, Ok("user 1".into()));
     assert_eq!(Remote { up: false }.profile(2).await, Err(E::Down));
     let err = Remote { up: true }.profile(3).await.unwrap_err();
-    let E::Rejected(name) = err else {
+    let E::Rejected {
+        kind: ErrorKind::Open,
+        breaker: name,
+    } = err
+    else {
         panic!("expected a rejection, got {err:?}")
     };
     assert!(
@@ -317,7 +331,11 @@ impl Sync2 for Remote {
 #[test]
 fn a_method_of_a_trait_impl() {
     assert_eq!(Remote { up: false }.fetch(), Err(E::Down));
-    assert!(matches!(Remote { up: true }.fetch(), Err(E::Rejected(_))));
+    let rejected = Remote { up: true }.fetch();
+    assert!(
+        matches!(&rejected, Err(E::Rejected { kind: ErrorKind::Open, breaker }) if breaker.contains("Remote") && breaker.ends_with("::fetch")),
+        "{rejected:?}"
+    );
     let listed: Vec<_> = registry::all()
         .into_iter()
         .filter(|b| b.name().ends_with("::fetch"))

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use breaker_runtime::listener::{add_global_listener_arc, remove_global_listener};
-use breaker_runtime::{CircuitBreaker, CircuitBreakerError, Listener, State};
-use breaker_tests::Recorder;
+use breaker_runtime::{CircuitBreaker, CircuitBreakerError, ErrorKind, Listener, State};
+use breaker_tests::{assert_rejected, Recorder};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -80,7 +80,7 @@ fn rejections_and_ignored_calls_reach_listeners() {
     b.try_acquire().unwrap().ignore();
     drop(b.try_acquire().unwrap());
     b.open();
-    assert!(b.try_acquire().is_err());
+    assert_rejected(b.try_acquire(), ErrorKind::Open, "listener-rejected");
     assert_eq!(
         rec.events(),
         [
@@ -111,20 +111,20 @@ fn global_listeners_see_every_breaker_until_removed() {
     let built_after = CircuitBreaker::builder("global-seen-2").build();
     for b in [&built_before, &built_after] {
         b.open();
-        assert!(b.try_acquire().is_err());
+        assert_rejected(b.try_acquire(), ErrorKind::Open, b.name());
     }
     assert_eq!(count.0.load(Ordering::SeqCst), 2);
 
     // Other threads see it too.
     let b = built_after.clone();
-    std::thread::spawn(move || assert!(b.try_acquire().is_err()))
+    std::thread::spawn(move || assert_rejected(b.try_acquire(), ErrorKind::Open, "global-seen-2"))
         .join()
         .unwrap();
     assert_eq!(count.0.load(Ordering::SeqCst), 3);
 
     assert!(remove_global_listener(id));
     assert!(!remove_global_listener(id), "already removed");
-    assert!(built_after.try_acquire().is_err());
+    assert_rejected(built_after.try_acquire(), ErrorKind::Open, "global-seen-2");
     assert_eq!(
         count.0.load(Ordering::SeqCst),
         3,

@@ -4,18 +4,9 @@
 
 use std::time::Duration;
 
-use breaker_runtime::{circuit_breaker, registry, CircuitBreakerError, ErrorKind, State};
+use breaker_runtime::{circuit_breaker, registry, ErrorKind, State};
 
-#[derive(Debug, PartialEq)]
-enum E {
-    Rejected(ErrorKind, String),
-}
-
-impl From<CircuitBreakerError> for E {
-    fn from(e: CircuitBreakerError) -> Self {
-        E::Rejected(e.kind(), e.name().to_string())
-    }
-}
+use breaker_tests::TestError as E;
 
 #[circuit_breaker(name = "eager-payments", fail_max = 7, reset_timeout = "90s")]
 fn charge(cents: u64) -> Result<u64, E> {
@@ -58,10 +49,7 @@ async fn a_breaker_forced_open_before_the_first_call_rejects_it() {
         .force_open();
     assert_eq!(
         ship(1).await,
-        Err(E::Rejected(
-            ErrorKind::ForcedOpen,
-            "registry_eager::ship".to_string()
-        ))
+        Err(E::rejected(ErrorKind::ForcedOpen, "registry_eager::ship"))
     );
     registry::get("registry_eager::ship").unwrap().close();
     assert_eq!(ship(2).await, Ok(2));

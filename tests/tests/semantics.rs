@@ -4,20 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use breaker_runtime::{CircuitBreaker, CircuitBreakerError, ErrorKind, ManualClock, State};
-use breaker_tests::Recorder;
-
-#[derive(Debug, PartialEq)]
-enum E {
-    Down,
-    Rejected(ErrorKind),
-}
-
-impl From<CircuitBreakerError> for E {
-    fn from(e: CircuitBreakerError) -> Self {
-        E::Rejected(e.kind())
-    }
-}
+use breaker_runtime::{CircuitBreaker, ErrorKind, ManualClock, State};
+use breaker_tests::{assert_rejected, Recorder, TestError as E};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -91,7 +79,7 @@ fn open_rejects_without_running_the_body_and_keeps_counters() {
         ran = true;
         Ok(())
     });
-    assert_eq!(result, Err(E::Rejected(ErrorKind::Open)));
+    assert_eq!(result, Err(E::rejected(ErrorKind::Open, "rule2-reject")));
     assert!(!ran);
     assert_eq!((b.fail_counter(), b.success_counter()), (1, 0));
 }
@@ -118,7 +106,7 @@ fn the_first_call_after_reset_timeout_is_the_probe() {
     let b = breaker("rule2-lazy", 1, &clock);
     trip(&b);
     clock.advance(60 * SECOND - Duration::from_nanos(1));
-    assert!(b.try_acquire().is_err(), "one nanosecond early");
+    assert_rejected(b.try_acquire(), ErrorKind::Open, "rule2-lazy"); // one nanosecond early
     assert_eq!(
         b.state(),
         State::Open,
@@ -197,7 +185,10 @@ fn a_failed_probe_reopens_and_restarts_the_timer() {
         "timer restarted at the failure"
     );
     clock.advance(59 * SECOND);
-    assert_eq!(succeed(&b), Err(E::Rejected(ErrorKind::Open)));
+    assert_eq!(
+        succeed(&b),
+        Err(E::rejected(ErrorKind::Open, "rule3-reopen"))
+    );
     clock.advance(SECOND);
     succeed(&b).unwrap();
     assert_eq!(
@@ -219,7 +210,12 @@ fn a_slow_call_admitted_while_closed_cannot_decide_the_half_open_state() {
     let probe = b.try_acquire().unwrap();
     slow.success();
     assert_eq!(b.state(), State::HalfOpen, "the late success is discarded");
-    assert!(b.try_acquire().is_err(), "the probe still holds the slot");
+    // The probe still holds the slot.
+    assert_rejected(
+        b.try_acquire(),
+        ErrorKind::ProbeInFlight,
+        "rule4-late-success",
+    );
     probe.failure();
     assert_eq!(b.state(), State::Open);
 }
