@@ -26,20 +26,9 @@ fn price(sku: &str) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
     Ok(sku.len() as u32 * 100)
 }
 
+/// The registry's own table: what a health page or a log line would show.
 fn print_breakers() {
-    println!(
-        "  {:<12} {:<10} {:>9} {:>12}",
-        "breaker", "state", "failures", "retry after"
-    );
-    for info in registry::list() {
-        let retry = info
-            .retry_after
-            .map_or("-".to_string(), |d| format!("{}s", d.as_secs()));
-        println!(
-            "  {:<12} {:<10} {:>9} {:>12}",
-            info.name, info.state, info.fail_counter, retry
-        );
-    }
+    print!("{}", registry::snapshot());
 }
 
 fn main() {
@@ -54,6 +43,11 @@ fn main() {
         other => println!("  stock_level(\"apple\") -> {other:?}"),
     }
     print_breakers();
+
+    println!(
+        "  price(\"apple\") -> {:?} (another dependency, unaffected)",
+        price("apple")
+    );
 
     println!("\nmaintenance over: close it");
     registry::get("inventory").expect("registered").close();

@@ -9,6 +9,8 @@
 //! - `observability`: an axum service exposing `/metrics` and `/breakers`.
 
 pub mod observability;
+pub mod timeline;
+pub mod user_profile;
 
 /// Serves `app` on `listener` until the process ends (for tests that start an example's
 /// service without depending on axum themselves).
