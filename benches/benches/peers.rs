@@ -9,24 +9,11 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use breaker_runtime::{circuit_breaker, registry, CircuitBreaker, CircuitBreakerError};
+use breaker_runtime::{circuit_breaker, registry, CircuitBreaker};
 use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::CircuitBreaker as _;
 
-#[derive(Debug)]
-struct E;
-
-impl From<CircuitBreakerError> for E {
-    fn from(_: CircuitBreakerError) -> Self {
-        E
-    }
-}
-
-/// The dependency: as cheap as a call gets, so the breaker's cost is what shows.
-#[inline(never)]
-fn bare(x: u64) -> Result<u64, E> {
-    Ok(black_box(x))
-}
+use breaker_benches::{annotated, annotated_open, bare, E};
 
 /// The dependency failing for one call in a hundred.
 #[inline(never)]
@@ -36,18 +23,6 @@ fn one_percent(x: u64) -> Result<u64, E> {
     } else {
         Ok(x)
     }
-}
-
-#[inline(never)]
-#[circuit_breaker(name = "bench-closed")]
-fn annotated(x: u64) -> Result<u64, E> {
-    Ok(black_box(x))
-}
-
-#[inline(never)]
-#[circuit_breaker(name = "bench-open", fail_max = 1, reset_timeout = "1h")]
-fn annotated_open(x: u64) -> Result<u64, E> {
-    Ok(black_box(x))
 }
 
 #[inline(never)]

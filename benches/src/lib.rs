@@ -1,1 +1,37 @@
 //! Benchmarks of `breaker-runtime` against its peers live in `benches/`; see BENCHMARKS.md.
+//! This library holds what the criterion benches and the callgrind counter
+//! (`src/bin/closed_path.rs`) measure alike: the dependency and its annotated twins.
+
+use std::hint::black_box;
+
+use breaker_runtime::{circuit_breaker, CircuitBreakerError};
+
+/// The dependency's error.
+#[derive(Debug)]
+pub struct E;
+
+impl From<CircuitBreakerError> for E {
+    fn from(_: CircuitBreakerError) -> Self {
+        E
+    }
+}
+
+/// The dependency: as cheap as a call gets, so the breaker's cost is what shows.
+#[inline(never)]
+pub fn bare(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// `bare` under `#[circuit_breaker]`, closed.
+#[inline(never)]
+#[circuit_breaker(name = "bench-closed")]
+pub fn annotated(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// `bare` under `#[circuit_breaker]`, for a breaker kept open: open it before timing.
+#[inline(never)]
+#[circuit_breaker(name = "bench-open", fail_max = 1, reset_timeout = "1h")]
+pub fn annotated_open(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}

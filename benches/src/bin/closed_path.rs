@@ -9,33 +9,9 @@
 
 use std::hint::black_box;
 
-use breaker_runtime::{circuit_breaker, CircuitBreaker, CircuitBreakerError};
+use breaker_runtime::CircuitBreaker;
 
-#[derive(Debug)]
-struct E;
-
-impl From<CircuitBreakerError> for E {
-    fn from(_: CircuitBreakerError) -> Self {
-        E
-    }
-}
-
-#[inline(never)]
-fn bare(x: u64) -> Result<u64, E> {
-    Ok(black_box(x))
-}
-
-#[inline(never)]
-#[circuit_breaker(name = "closed-path-annotated")]
-fn annotated(x: u64) -> Result<u64, E> {
-    Ok(black_box(x))
-}
-
-#[inline(never)]
-#[circuit_breaker(name = "closed-path-rejected", reset_timeout = "1h")]
-fn rejected(x: u64) -> Result<u64, E> {
-    Ok(black_box(x))
-}
+use breaker_benches::{annotated, annotated_open, bare};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -49,11 +25,10 @@ fn main() {
         "annotated" => &|i| annotated(i).is_ok(),
         "call" => &|i| through.call(|| bare(i)).is_ok(),
         "rejected" => {
-            let _ = rejected(0); // builds its breaker
-            breaker_runtime::registry::get("closed-path-rejected")
-                .expect("registered")
+            breaker_runtime::registry::get("bench-open")
+                .expect("listed from program start")
                 .open();
-            &|i| rejected(i).is_ok()
+            &|i| annotated_open(i).is_ok()
         }
         other => {
             eprintln!("unknown case {other:?}: bare, annotated, call or rejected");
