@@ -23,6 +23,7 @@ use crate::clock::ClockCell;
 use crate::events::{self, Counted, Sinks};
 use crate::listener::{CallError, CallOutcome};
 use crate::permit::{Permit, Verdict};
+use crate::shared::ProbeTurn;
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
 use crate::{CircuitBreakerError, Clock};
@@ -93,6 +94,7 @@ struct Inner {
 }
 
 /// A handle that does not keep its breaker alive: what the registry holds.
+#[derive(Clone)]
 pub(crate) struct WeakBreaker(Weak<Inner>);
 
 impl WeakBreaker {
@@ -308,22 +310,36 @@ impl CircuitBreaker {
             let next = match word.state() {
                 State::Closed => return Ok(self.admit(word.generation(), false, listening)),
                 State::Open if word.is_forced_open() => {
-                    return self.reject(CircuitBreakerError::forced_open(inner.name), word);
+                    return self.reject(CircuitBreakerError::forced_open(inner.name), word, now);
                 }
                 State::Open => {
                     let until = inner.open_until.load(Relaxed);
                     if now < until {
                         let error = CircuitBreakerError::open(inner.name, until - now);
-                        return self.reject(error, word);
+                        return self.reject(error, word, now);
                     }
-                    word.with_probe_granted().with_successes(0)
+                    match self.probe_turn(word) {
+                        Some(fleet) => word
+                            .with_probe_granted()
+                            .with_successes(0)
+                            .with_fleet(fleet),
+                        None => {
+                            return self.reject(CircuitBreakerError::open(inner.name, 0), word, now)
+                        }
+                    }
                 }
                 State::HalfOpen => {
                     if word.probe_in_flight() && now < inner.probe_until.load(Relaxed) {
                         let error = CircuitBreakerError::probe_in_flight(inner.name);
-                        return self.reject(error, word);
+                        return self.reject(error, word, now);
                     }
-                    word.with_probe_granted()
+                    match self.probe_turn(word) {
+                        Some(fleet) => word.with_probe_granted().with_fleet(fleet),
+                        None => {
+                            let error = CircuitBreakerError::probe_in_flight(inner.name);
+                            return self.reject(error, word, now);
+                        }
+                    }
                 }
             };
             inner
@@ -336,6 +352,20 @@ impl CircuitBreaker {
                 }
                 Err(actual) => word = Word(actual),
             }
+        }
+    }
+
+    /// Whether this caller may probe now: `Some(held)` if so, `held` telling whether the
+    /// fleet still holds the breaker (it granted this probe) or this replica probes on its
+    /// own clock; `None` when the fleet's probe is asked for and this call must wait.
+    fn probe_turn(&self, word: Word) -> Option<bool> {
+        if !word.defers_to_fleet() {
+            return Some(false);
+        }
+        match events::fleet_probe_turn(self) {
+            ProbeTurn::Granted => Some(true),
+            ProbeTurn::Local => Some(false),
+            ProbeTurn::Wait => None,
         }
     }
 
@@ -353,10 +383,11 @@ impl CircuitBreaker {
         &self,
         error: CircuitBreakerError,
         word: Word,
+        now: u64,
     ) -> Result<Permit<'_>, CircuitBreakerError> {
         let rejection = Err(error);
         if let Err(error) = &rejection {
-            events::rejected(self, error, word.is_listening());
+            events::rejected(self, error, word.is_listening(), now);
         }
         rejection
     }
@@ -447,6 +478,11 @@ impl CircuitBreaker {
                 Err(actual) => word = Word(actual),
             }
         };
+        if let Some((from, _)) = changed {
+            if from.state() == State::HalfOpen && from.defers_to_fleet() {
+                events::fleet_probe_settled(self, verdict);
+            }
+        }
         let outcome = started.map(|started| events::outcome_since(self, verdict, started, error));
         if let Some(outcome) = &outcome {
             events::ended(self, outcome);
@@ -465,9 +501,70 @@ impl CircuitBreaker {
             return;
         }
         self.inner.changed_at.fetch_max(now, Relaxed);
-        events::transition(self, from.state(), to.state(), cause, to.is_listening());
+        // A trip on this replica's own evidence, not one the fleet told it of.
+        let tripped_here = from.state() == State::Closed && !to.defers_to_fleet();
+        events::transition(
+            self,
+            from.state(),
+            to.state(),
+            cause,
+            to.is_listening(),
+            tripped_here,
+        );
+    }
+}
+
+/// The fleet's transitions, applied by the backend's task (feature `redis`; the
+/// in-memory backend for tests will call them too).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+impl CircuitBreaker {
+    /// The fleet is open: so is this replica, until `remaining` from now at least, and
+    /// its probe is the fleet's to grant. Sticky modes win.
+    pub(crate) fn fleet_opened(&self, remaining: Duration) {
+        let now = self.now();
+        let until = now.saturating_add(crate::clock::duration_to_nanos(remaining));
+        self.inner.open_until.fetch_max(until, Relaxed);
+        self.transition_manually(now, |w| {
+            if w.is_forced_open()
+                || w.is_disabled()
+                || w.defers_to_fleet() && w.state() == State::Open
+            {
+                return None;
+            }
+            let next = match w.state() {
+                State::Open => w,
+                _ => w.enter(State::Open),
+            };
+            Some(next.with_fleet(true))
+        });
     }
 
+    /// The fleet granted this replica its probe: half-open, for the next caller to take.
+    pub(crate) fn fleet_half_open(&self) {
+        self.transition_manually(self.now(), |w| {
+            (w.defers_to_fleet() && w.state() == State::Open)
+                .then(|| w.enter(State::HalfOpen).with_fleet(true).with_successes(0))
+        });
+    }
+
+    /// The fleet closed: so does this replica, if the fleet held it.
+    pub(crate) fn fleet_closed(&self) {
+        self.transition_manually(self.now(), |w| {
+            w.defers_to_fleet()
+                .then(|| w.enter(State::Closed).with_failures(0).with_successes(0))
+        });
+    }
+
+    /// The fleet's verdict is out of reach: this replica keeps its state and probes on
+    /// its own clock, as an unshared breaker.
+    pub(crate) fn fleet_released(&self) {
+        self.transition_manually(self.now(), |w| {
+            w.defers_to_fleet().then(|| w.with_fleet(false))
+        });
+    }
+}
+
+impl CircuitBreaker {
     // --- manual transitions ---------------------------------------------------------
 
     /// Applies a manual transition: `change` maps the current word to the next one, or

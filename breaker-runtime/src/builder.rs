@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::clock::{duration_to_nanos, ClockCell, ClockSource};
 use crate::events::Sinks;
+use crate::shared::Sharing;
 use crate::state::{MAX_FAIL_MAX, MAX_SUCCESS_THRESHOLD};
 use crate::{registry, CircuitBreaker, Clock, ConfigError, Listener};
 
@@ -120,6 +121,8 @@ pub struct Builder {
     clock: ClockSource,
     listeners: Vec<Arc<dyn Listener>>,
     listed: bool,
+    sharing: Option<Sharing>,
+    quorum: u32,
 }
 
 impl Builder {
@@ -131,6 +134,8 @@ impl Builder {
             clock: ClockSource::Monotonic,
             listeners: Vec::new(),
             listed: true,
+            sharing: None,
+            quorum: 1,
         }
     }
 
@@ -197,6 +202,32 @@ impl Builder {
         self
     }
 
+    /// Joins the fleet breaker of this name on `backend` (feature `redis`): the replicas
+    /// sharing it open together, send one probe for the fleet, and close together, while
+    /// every call stays local. See [`shared`](crate::shared).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared(mut self, backend: &crate::shared::RedisBackend) -> Self {
+        self.sharing = Some(Sharing::With(backend.clone()));
+        self
+    }
+
+    /// Joins the fleet breaker of this name through the backend
+    /// [`install`](crate::shared)ed for the process, if there is one when the breaker is
+    /// built; otherwise it runs locally and says so once (a `tracing` warning).
+    pub fn shared_installed(mut self) -> Self {
+        self.sharing = Some(Sharing::Installed);
+        self
+    }
+
+    /// For a shared breaker: how many distinct replicas must trip within `reset_timeout`
+    /// for the fleet to open (default 1). With 2 or more, one bad replica alone does not
+    /// open the fleet.
+    pub fn quorum(mut self, quorum: u32) -> Self {
+        self.quorum = quorum;
+        self
+    }
+
     /// Builds the breaker, closed.
     ///
     /// # Panics
@@ -216,13 +247,22 @@ impl Builder {
             return Err(ConfigError::EmptyName);
         }
         self.config.validate()?;
+        if self.quorum == 0 {
+            return Err(ConfigError::ZeroQuorum);
+        }
+        let joined = self
+            .sharing
+            .and_then(|sharing| crate::shared::join(sharing, self.name, self.quorum));
         let breaker = CircuitBreaker::new(
             self.name,
             self.config,
             ClockCell::new(self.clock),
-            Sinks::new(self.listeners),
+            Sinks::new(self.listeners, joined.as_ref().map(|j| j.link())),
         );
         registry::enroll(&breaker, self.listed);
+        if let Some(joined) = joined {
+            joined.enroll(&breaker, Rules::from(&self.config));
+        }
         Ok(breaker)
     }
 }
@@ -235,6 +275,8 @@ impl fmt::Debug for Builder {
             .field("clock", &self.clock)
             .field("listeners", &self.listeners.len())
             .field("listed", &self.listed)
+            .field("shared", &self.sharing.is_some())
+            .field("quorum", &self.quorum)
             .finish()
     }
 }

@@ -231,6 +231,8 @@ pub enum ConfigError {
     ZeroProbeLease,
     /// The name was empty.
     EmptyName,
+    /// A shared breaker's quorum was zero.
+    ZeroQuorum,
 }
 
 impl fmt::Display for ConfigError {
@@ -250,6 +252,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::ZeroProbeLease => f.write_str(
                 "probe_lease must be greater than zero: it is how long a half-open probe may run before another caller may probe",
+            ),
+            ConfigError::ZeroQuorum => f.write_str(
+                "quorum must be at least 1: it is how many replicas must trip for the fleet to open",
             ),
             ConfigError::EmptyName => f.write_str(
                 "a circuit breaker needs a non-empty name: it appears in errors, logs, metrics and the registry",

@@ -7,20 +7,24 @@
 use std::sync::Arc;
 
 use crate::listener::{self, CallOutcome, Listener};
+use crate::shared::{Link, ProbeTurn};
 use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
 
 /// What one breaker's events reach beyond the global listeners: its own listeners and,
 /// with `metrics`, its counters.
 pub(crate) struct Sinks {
     listeners: Box<[Arc<dyn Listener>]>,
+    /// For a shared breaker: its link to the fleet.
+    fleet: Option<Arc<Link>>,
     #[cfg(feature = "metrics")]
     counters: crate::metrics::Counters,
 }
 
 impl Sinks {
-    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>) -> Self {
+    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>, fleet: Option<Arc<Link>>) -> Self {
         Sinks {
             listeners: listeners.into_boxed_slice(),
+            fleet,
             #[cfg(feature = "metrics")]
             counters: crate::metrics::Counters::new(),
         }
@@ -103,8 +107,16 @@ pub(crate) fn outcome_since<'e>(
 /// A call was refused without running. Inlined into the rejection path: without
 /// `tracing`, `metrics` or listeners it is nothing.
 #[inline(always)]
-pub(crate) fn rejected(breaker: &CircuitBreaker, error: &CircuitBreakerError, listening: bool) {
+pub(crate) fn rejected(
+    breaker: &CircuitBreaker,
+    error: &CircuitBreakerError,
+    listening: bool,
+    now: u64,
+) {
     counted(breaker, Counted::Rejected);
+    if let Some(link) = &breaker.sinks().fleet {
+        link.rejected(now / 1_000_000);
+    }
     #[cfg(feature = "tracing")]
     tracing::debug!(
         breaker = breaker.name(),
@@ -132,7 +144,11 @@ pub(crate) fn transition(
     to: State,
     cause: Option<&CallOutcome<'_>>,
     listening: bool,
+    tripped_here: bool,
 ) {
+    if let (Some(link), true) = (&breaker.sinks().fleet, tripped_here) {
+        link.tripped();
+    }
     #[cfg(feature = "metrics")]
     crate::metrics::transition(breaker, from, to);
     #[cfg(feature = "tracing")]
@@ -154,6 +170,23 @@ pub(crate) fn transition(
     let _ = cause;
     if listening {
         dispatch(breaker, |l| l.on_state_change(breaker, from, to));
+    }
+}
+
+/// A caller of a breaker the fleet holds found its probe due: whether it may probe.
+#[cold]
+pub(crate) fn fleet_probe_turn(breaker: &CircuitBreaker) -> ProbeTurn {
+    match &breaker.sinks().fleet {
+        Some(link) => link.probe_turn(),
+        None => ProbeTurn::Local,
+    }
+}
+
+/// The fleet's probe that ran here ended.
+#[cold]
+pub(crate) fn fleet_probe_settled(breaker: &CircuitBreaker, verdict: Verdict) {
+    if let Some(link) = &breaker.sinks().fleet {
+        link.settled(verdict);
     }
 }
 

@@ -95,6 +95,7 @@ pub mod listener;
 pub mod metrics;
 mod permit;
 pub mod registry;
+pub mod shared;
 mod state;
 mod sync;
 

@@ -63,8 +63,8 @@ impl fmt::Display for State {
 }
 
 // Layout of the word, low bits first:
-//   state 2 | probe 1 | forced open 1 | disabled 1 | listening 1 | failures 20 |
-//   successes 12 | generation 26
+//   state 2 | probe 1 | forced open 1 | disabled 1 | listening 1 | fleet 1 |
+//   failures 20 | successes 12 | generation 25
 const STATE_MASK: u64 = 0b11;
 const PROBE: u64 = 1 << 2;
 /// Sticky modes set by `force_open()` and `disable()`; cleared by the manual transitions.
@@ -74,7 +74,9 @@ const DISABLED: u64 = 1 << 4;
 /// that tells them. Kept in the word so that the fast path learns it from the load it
 /// makes anyway.
 const LISTENING: u64 = 1 << 5;
-const FAIL_SHIFT: u32 = 6;
+/// The open (or half-open) state came from the fleet: its probe is the fleet's to grant.
+const FLEET: u64 = 1 << 6;
+const FAIL_SHIFT: u32 = 7;
 const FAIL_BITS: u32 = 20;
 const SUCC_SHIFT: u32 = FAIL_SHIFT + FAIL_BITS;
 const SUCC_BITS: u32 = 12;
@@ -94,8 +96,8 @@ const OPEN: u64 = State::Open.number();
 ///
 /// The generation changes on every state change and on every grant of a half-open probe,
 /// so a permit can tell whether the state it was admitted under still holds (gobreaker's
-/// rule: results from an earlier generation are discarded). It is 26 bits wide: a permit
-/// would have to stay out across 67 million transitions for a stale result to be taken
+/// rule: results from an earlier generation are discarded). It is 25 bits wide: a permit
+/// would have to stay out across 33 million transitions for a stale result to be taken
 /// for a current one.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
@@ -161,11 +163,29 @@ impl Word {
         self.0 & LISTENING != 0
     }
 
-    /// The same word in `state`, with the next generation and no probe out.
+    /// True while the open (or half-open) state is the fleet's: its probe is granted by
+    /// the fleet, not by this replica's clock.
+    #[inline]
+    pub(crate) fn defers_to_fleet(self) -> bool {
+        self.0 & FLEET != 0
+    }
+
+    pub(crate) fn with_fleet(self, on: bool) -> Word {
+        if on {
+            Word(self.0 | FLEET)
+        } else {
+            Word(self.0 & !FLEET)
+        }
+    }
+
+    /// The same word in `state`, with the next generation and no probe out. Closing
+    /// ends the fleet's hold.
     pub(crate) fn enter(self, state: State) -> Word {
         let bits = state.number();
         let generation = (u64::from(self.generation()) + 1) & ((1 << GEN_BITS) - 1);
-        Word((self.0 & !(STATE_MASK | PROBE | GEN_MASK)) | bits | (generation << GEN_SHIFT))
+        let fleet = if state == State::Closed { FLEET } else { 0 };
+        let kept = self.0 & !(STATE_MASK | PROBE | GEN_MASK | fleet);
+        Word(kept | bits | (generation << GEN_SHIFT))
     }
 
     /// A manual transition to `state`: the sticky modes end, and the generation moves
@@ -298,6 +318,14 @@ mod tests {
         assert!(Word::INITIAL.with_failures(3).admits_quietly());
         assert!(!Word::INITIAL.with_listening(true).admits_quietly());
         assert!(!Word::INITIAL.enter(State::Open).admits_quietly());
+    }
+
+    #[test]
+    fn the_fleets_hold_survives_reopening_and_ends_with_closing() {
+        let w = Word::INITIAL.enter(State::Open).with_fleet(true);
+        assert!(w.with_probe_granted().enter(State::Open).defers_to_fleet());
+        assert!(!w.enter(State::Closed).defers_to_fleet());
+        assert!(!w.moved_to(State::Closed).defers_to_fleet());
     }
 
     #[test]

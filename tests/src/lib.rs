@@ -1,5 +1,7 @@
 //! Shared helpers for the workspace's integration, behaviour and compile-fail tests.
 
+pub mod redis_server;
+
 use std::sync::{Arc, Mutex};
 
 /// The runtime under another path, as a facade crate would re-export it: for testing
@@ -213,5 +215,24 @@ where
             fields: fields.0,
             spans,
         });
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes; returns how long it took. For
+/// fleet tests, whose deadlines run on the Redis server's clock (no manual clock reaches
+/// it): they wait for a state, never for a fixed time.
+pub fn poll_until(
+    limit: std::time::Duration,
+    mut condition: impl FnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        if condition() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(1));
     }
 }

@@ -1,0 +1,190 @@
+//! One shared breaker's side of the fleet: what its calls ask of the background task, and
+//! what the task has granted. The call path only sets flags here (an atomic OR and a
+//! wake-up, on rare paths: a local trip, a due probe, a settled probe); it never waits
+//! and never allocates.
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::Verdict;
+
+/// The flags the call path raises for the task.
+pub(crate) const WANT_VOTE: u32 = 1;
+pub(crate) const WANT_PROBE: u32 = 1 << 1;
+pub(crate) const WANT_REPORT: u32 = 1 << 2;
+pub(crate) const WANT_REFRESH: u32 = 1 << 3;
+
+/// Whether a caller of a fleet-held breaker may probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProbeTurn {
+    /// The fleet granted this replica the probe: this call is it.
+    Granted,
+    /// Asked for; reject this call.
+    Wait,
+    /// The fleet cannot be reached: probe on the local clock, as an unshared breaker.
+    Local,
+}
+
+/// What a replica's task wakes on: shared by the task and every link of its backend.
+pub(crate) struct Wake {
+    /// Set while the backend answers; the call path reads it to decide whether a due
+    /// probe waits for the fleet or goes ahead locally.
+    pub(crate) healthy: AtomicBool,
+    #[cfg(feature = "redis")]
+    pub(crate) notify: tokio::sync::Notify,
+}
+
+impl Wake {
+    pub(crate) fn new() -> Self {
+        Wake {
+            healthy: AtomicBool::new(false),
+            #[cfg(feature = "redis")]
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn now(&self) {
+        #[cfg(feature = "redis")]
+        self.notify.notify_one();
+    }
+}
+
+/// The fleet's grant of the probe to this replica: fences the report.
+#[derive(Debug, Clone)]
+pub(crate) struct Ticket {
+    pub(crate) token: String,
+    pub(crate) gen: u64,
+}
+
+pub(crate) struct Link {
+    pub(crate) name: &'static str,
+    pub(crate) quorum: u32,
+    pub(crate) wake: Arc<Wake>,
+    flags: AtomicU32,
+    /// A ticket granted and not yet used by a caller.
+    ticket: Mutex<Option<Ticket>>,
+    /// The ticket of the probe running, and then its verdict, until reported.
+    report: Mutex<Option<(Ticket, Option<Verdict>)>>,
+    /// The newest fleet state applied here, as `(epoch, gen)`.
+    applied: Mutex<(u64, u64)>,
+    /// When the last refresh was asked for (milliseconds of the task's clock), so that
+    /// rejected calls ask at most every 250 ms.
+    last_refresh: AtomicU64,
+}
+
+impl Link {
+    pub(crate) fn new(name: &'static str, quorum: u32, wake: Arc<Wake>) -> Self {
+        Link {
+            name,
+            quorum,
+            wake,
+            flags: AtomicU32::new(0),
+            ticket: Mutex::new(None),
+            report: Mutex::new(None),
+            applied: Mutex::new((0, 0)),
+            last_refresh: AtomicU64::new(0),
+        }
+    }
+
+    fn want(&self, flag: u32) {
+        if self.flags.fetch_or(flag, AcqRel) & flag == 0 {
+            self.wake.now();
+        }
+    }
+
+    /// The task takes every flag raised since it last looked.
+    pub(crate) fn take_flags(&self) -> u32 {
+        self.flags.swap(0, AcqRel)
+    }
+
+    pub(crate) fn healthy(&self) -> bool {
+        self.wake.healthy.load(Acquire)
+    }
+
+    /// The breaker tripped on its own evidence: cast this replica's vote.
+    pub(crate) fn tripped(&self) {
+        self.want(WANT_VOTE);
+    }
+
+    /// A caller found the fleet's probe due.
+    pub(crate) fn probe_turn(&self) -> ProbeTurn {
+        if !self.healthy() {
+            return ProbeTurn::Local;
+        }
+        let ticket = self
+            .ticket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match ticket {
+            Some(ticket) => {
+                *self.report.lock().unwrap_or_else(PoisonError::into_inner) = Some((ticket, None));
+                ProbeTurn::Granted
+            }
+            None => {
+                self.want(WANT_PROBE);
+                ProbeTurn::Wait
+            }
+        }
+    }
+
+    /// The task got the probe for this replica.
+    pub(crate) fn granted(&self, ticket: Ticket) {
+        *self.ticket.lock().unwrap_or_else(PoisonError::into_inner) = Some(ticket);
+    }
+
+    /// The fleet's probe that ran here ended with `verdict`.
+    pub(crate) fn settled(&self, verdict: Verdict) {
+        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, slot @ None)) = report.as_mut() {
+            *slot = Some(verdict);
+            drop(report);
+            self.want(WANT_REPORT);
+        }
+    }
+
+    /// The verdict to report, with the ticket that fences it.
+    pub(crate) fn take_report(&self) -> Option<(Ticket, Verdict)> {
+        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        match report.take() {
+            Some((ticket, Some(verdict))) => Some((ticket, verdict)),
+            other => {
+                *report = other; // still running
+                None
+            }
+        }
+    }
+
+    /// A call was rejected: ask for the fleet's state, at most every 250 ms.
+    pub(crate) fn rejected(&self, now_ms: u64) {
+        let last = self.last_refresh.load(Relaxed);
+        if now_ms.saturating_sub(last) >= 250
+            && self
+                .last_refresh
+                .compare_exchange(last, now_ms, Release, Relaxed)
+                .is_ok()
+        {
+            self.want(WANT_REFRESH);
+        }
+    }
+
+    /// Whether `(epoch, gen)` is newer than what was applied here; if so, it is from now on.
+    pub(crate) fn newer(&self, epoch: u64, gen: u64) -> bool {
+        let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
+        if (epoch, gen) > *applied {
+            *applied = (epoch, gen);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forgets any ticket: the fleet moved on (closed, or reopened).
+    pub(crate) fn forget_ticket(&self) {
+        self.ticket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}

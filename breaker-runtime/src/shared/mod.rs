@@ -1,0 +1,138 @@
+//! Fleet-wide breakers: the replicas of a service share one verdict per breaker through
+//! Redis (feature `redis`), so they open together, send one probe for the whole fleet,
+//! and close together, while every call stays local.
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use breaker_runtime::shared::{self, RedisBackend};
+//! use breaker_runtime::CircuitBreaker;
+//!
+//! // Parses and validates; no I/O, so it succeeds while Redis is down.
+//! let backend = RedisBackend::builder("redis://127.0.0.1:6379")
+//!     .namespace("checkout")
+//!     .build()?;
+//!
+//! // A breaker built by hand joins the fleet breaker of the same name...
+//! let payments = CircuitBreaker::builder("payments").shared(&backend).build();
+//!
+//! // ...and `#[circuit_breaker(shared)]` functions join through the installed backend.
+//! shared::install(backend)?;
+//! # let _ = payments;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "redis"))]
+//! # fn main() {}
+//! ```
+//!
+//! # How it works
+//!
+//! - **The call path stays local.** A call, closed or open, never waits on Redis: each
+//!   replica's breaker is the same lock-free local breaker as an unshared one, and
+//!   everything fleet-wide runs on one background thread per backend.
+//! - **Consecutive failures are counted per replica**, exactly as pybreaker counts them.
+//!   A fleet-wide "consecutive" count would need a write to Redis on every success (or a
+//!   lock on every call, as gobreaker's distributed breaker takes): the closed path
+//!   would be a network round trip. Instead, when a replica trips on its own evidence it
+//!   casts a vote; the fleet opens when `quorum` distinct replicas (default 1) have voted
+//!   within `reset_timeout`, and then every replica rejects.
+//! - **One probe for the whole fleet**, granted by Redis under a lease; its success
+//!   closes every replica, its failure reopens the fleet. Every write is fenced by the
+//!   fleet's generation and the lease's token, so a late result changes nothing.
+//! - **Time comes from Redis** (`TIME` inside its scripts); only durations cross the
+//!   wire, never a replica's clock.
+//! - **Redis down, slow or flushed**: no caller waits, nothing panics, no error reaches
+//!   a caller; every replica carries on as a local breaker (a fleet-held open probes on
+//!   its own clock when its time comes) and converges again when Redis returns.
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+mod link;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+mod scripts;
+
+pub(crate) use link::{Link, ProbeTurn};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{install, InstallError, RedisBackend, RedisBackendBuilder, RedisBackendError};
+
+/// How a breaker being built asked to join the fleet.
+pub(crate) enum Sharing {
+    /// Through this backend.
+    #[cfg(feature = "redis")]
+    With(RedisBackend),
+    /// Through the backend [`install`]ed for the process (the attribute's `shared`).
+    Installed,
+}
+
+/// A breaker's membership of the fleet, from the builder to its enrolment.
+#[cfg(feature = "redis")]
+pub(crate) struct Joined {
+    link: std::sync::Arc<Link>,
+    backend: RedisBackend,
+}
+
+/// Without a transport, no breaker can join a fleet.
+#[cfg(not(feature = "redis"))]
+pub(crate) enum Joined {}
+
+/// The membership `sharing` asks for, or `None` when there is no backend to join: the
+/// breaker runs locally, and says so once.
+#[cfg(feature = "redis")]
+pub(crate) fn join(sharing: Sharing, name: &'static str, quorum: u32) -> Option<Joined> {
+    let backend = match sharing {
+        Sharing::With(backend) => backend,
+        Sharing::Installed => match redis::installed() {
+            Some(backend) => backend.clone(),
+            None => {
+                warn_not_installed(name);
+                return None;
+            }
+        },
+    };
+    let link = backend.link(name, quorum);
+    Some(Joined { link, backend })
+}
+
+#[cfg(not(feature = "redis"))]
+pub(crate) fn join(sharing: Sharing, name: &'static str, _quorum: u32) -> Option<Joined> {
+    let Sharing::Installed = sharing;
+    warn_not_installed(name);
+    None
+}
+
+#[cfg(feature = "redis")]
+impl Joined {
+    pub(crate) fn link(&self) -> std::sync::Arc<Link> {
+        self.link.clone()
+    }
+
+    /// The built breaker takes its place in the fleet.
+    pub(crate) fn enroll(self, breaker: &crate::CircuitBreaker, rules: crate::builder::Rules) {
+        self.backend.enroll(self.link, breaker, rules);
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+impl Joined {
+    pub(crate) fn link(&self) -> std::sync::Arc<Link> {
+        match *self {}
+    }
+
+    pub(crate) fn enroll(self, _: &crate::CircuitBreaker, _: crate::builder::Rules) {
+        match self {}
+    }
+}
+
+/// Once per process: a shared breaker was built with no backend to share through.
+fn warn_not_installed(_name: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            breaker = _name,
+            "a shared circuit breaker has no fleet backend (enable the `redis` feature and call `breaker_runtime::shared::install`): it runs as a local breaker"
+        );
+    });
+}

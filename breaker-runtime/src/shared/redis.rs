@@ -1,0 +1,817 @@
+//! The Redis backend: one replica's connection to the fleet, and the background task
+//! that does all of its I/O.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use tokio::time::{timeout, Instant};
+
+use super::link::{Link, Ticket, Wake, WANT_PROBE, WANT_REFRESH, WANT_REPORT, WANT_VOTE};
+use super::scripts::Scripts;
+use crate::breaker::WeakBreaker;
+use crate::builder::Rules;
+use crate::{CircuitBreaker, State, Verdict};
+
+/// How long a command to Redis may take (on the background task only: callers never
+/// wait on Redis).
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The safety poll, for messages missed while the subscription was up.
+const POLL: Duration = Duration::from_secs(5);
+/// Reconnection backoff.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// One replica's connection to the fleet on Redis: build it with
+/// [`RedisBackend::builder`], join breakers to it with
+/// [`Builder::shared`](crate::Builder::shared), or [`install`] it for the
+/// `#[circuit_breaker(shared)]` functions.
+///
+/// Clones share the connection. Two backends built in one process are two replicas
+/// (each with its own identity, connections and background thread): that is how tests
+/// put a fleet in one process.
+///
+/// Its `Debug` and `Display` never show a password.
+#[derive(Clone)]
+pub struct RedisBackend {
+    inner: Arc<Backend>,
+}
+
+struct Backend {
+    client: redis::Client,
+    /// The URL with any password replaced by `***`.
+    shown: String,
+    namespace: String,
+    /// This replica's identity in votes and lease tokens.
+    rid: String,
+    wake: Arc<Wake>,
+    members: Mutex<Vec<Member>>,
+    task: OnceLock<()>,
+    scripts: Scripts,
+}
+
+/// A breaker of this replica that joined the fleet.
+struct Member {
+    link: Arc<Link>,
+    breaker: WeakBreaker,
+    rules: Rules,
+    key: String,
+}
+
+/// Configures a [`RedisBackend`]; from [`RedisBackend::builder`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RedisBackendBuilder {
+    url: String,
+    namespace: String,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// Why a [`RedisBackend`] could not be built. Its messages never show a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisBackendError {
+    message: String,
+}
+
+impl fmt::Display for RedisBackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RedisBackendError {}
+
+impl RedisBackend {
+    /// Starts configuring a backend for the Redis at `url`
+    /// (`redis://[user[:password]@]host[:port][/db]`, or `redis+unix:///path`).
+    pub fn builder(url: impl Into<String>) -> RedisBackendBuilder {
+        RedisBackendBuilder {
+            url: url.into(),
+            namespace: "breaker".to_string(),
+            username: None,
+            password: None,
+        }
+    }
+
+    /// The namespace its breakers' keys live in.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// Whether the last exchange with Redis succeeded.
+    pub fn is_healthy(&self) -> bool {
+        self.inner
+            .wake
+            .healthy
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Joins `breaker` (being built) to the fleet breaker of its name.
+    pub(crate) fn link(&self, name: &'static str, quorum: u32) -> Arc<Link> {
+        Arc::new(Link::new(name, quorum, self.inner.wake.clone()))
+    }
+
+    /// Enrolls a built breaker, and starts the background task on the first.
+    pub(crate) fn enroll(&self, link: Arc<Link>, breaker: &CircuitBreaker, rules: Rules) {
+        let key = format!("brk:v1:{{{}:{}}}", self.inner.namespace, link.name);
+        self.inner
+            .members
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Member {
+                link,
+                breaker: breaker.downgrade(),
+                rules,
+                key,
+            });
+        self.inner
+            .task
+            .get_or_init(|| spawn(Arc::downgrade(&self.inner)));
+        self.inner.wake.notify.notify_one();
+    }
+}
+
+impl RedisBackendBuilder {
+    /// The namespace of its breakers' keys (default `breaker`): two namespaces never
+    /// share state, even for breakers of the same name.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The ACL user to authenticate as (overrides one in the URL).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password to authenticate with (overrides one in the URL). Never shown.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Parses and validates; does no I/O, so it succeeds while Redis is down.
+    pub fn build(self) -> Result<RedisBackend, RedisBackendError> {
+        let shown = redact(&self.url);
+        if self.namespace.is_empty() || self.namespace.contains(['{', '}', ' ']) {
+            return Err(RedisBackendError {
+                message: format!(
+                    "the namespace {:?} is not valid: use a non-empty name without braces or spaces, e.g. \"checkout\"",
+                    self.namespace
+                ),
+            });
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(
+            |e| RedisBackendError {
+                message: format!(
+                    "{shown} is not a Redis URL ({:?}): write it like redis://127.0.0.1:6379 or redis://user:password@host:6379/0",
+                    e.kind()
+                ),
+            },
+        )?;
+        let mut settings = info.redis_settings().clone();
+        if let Some(username) = &self.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password);
+        }
+        let info = info.set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(|e| RedisBackendError {
+            message: format!("{shown}: {:?}", e.kind()),
+        })?;
+        Ok(RedisBackend {
+            inner: Arc::new(Backend {
+                client,
+                shown,
+                namespace: self.namespace,
+                rid: replica_id(),
+                wake: Arc::new(Wake::new()),
+                members: Mutex::new(Vec::new()),
+                task: OnceLock::new(),
+                scripts: Scripts::new(),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for RedisBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackendBuilder")
+            .field("url", &redact(&self.url))
+            .field("namespace", &self.namespace)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("url", &self.inner.shown)
+            .field("namespace", &self.inner.namespace)
+            .field("healthy", &self.is_healthy())
+            .finish()
+    }
+}
+
+impl fmt::Display for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (namespace {})",
+            self.inner.shown, self.inner.namespace
+        )
+    }
+}
+
+/// `url` with the password, if any, replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// 64 random bits, from the standard library's per-process random hasher keys and the
+/// time: enough to tell replicas apart.
+fn replica_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+static INSTALLED: OnceLock<RedisBackend> = OnceLock::new();
+
+/// Why [`install`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// A backend is installed already; it stays.
+    AlreadyInstalled,
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a fleet backend is installed already: install one per process, at start-up")
+    }
+}
+
+impl std::error::Error for InstallError {}
+
+/// Sets the process-wide backend that `#[circuit_breaker(shared)]` functions join.
+/// Install it at start-up, before their first call; a second install is refused.
+pub fn install(backend: RedisBackend) -> Result<(), InstallError> {
+    INSTALLED
+        .set(backend)
+        .map_err(|_| InstallError::AlreadyInstalled)
+}
+
+/// The installed backend, if any.
+pub(crate) fn installed() -> Option<&'static RedisBackend> {
+    INSTALLED.get()
+}
+
+// --- the background task ----------------------------------------------------------------
+
+fn spawn(backend: Weak<Backend>) {
+    let started = std::thread::Builder::new()
+        .name("breaker-fleet".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(Task::new(backend).run()),
+                Err(_error) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::error!(error = %_error, "could not start the breaker-fleet runtime: breakers stay local");
+                }
+            }
+        });
+    if let Err(_error) = started {
+        #[cfg(feature = "tracing")]
+        tracing::error!(error = %_error, "could not start the breaker-fleet thread: breakers stay local");
+    }
+}
+
+/// A view of a fleet record, as the scripts return it.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    state: State,
+    epoch: u64,
+    gen: u64,
+    open_remaining: Duration,
+}
+
+impl View {
+    fn parse(fields: &[redis::Value]) -> Option<View> {
+        let text = |v: &redis::Value| -> Option<String> { redis::from_redis_value_ref(v).ok() };
+        let number = |v: &redis::Value| -> Option<u64> { redis::from_redis_value_ref(v).ok() };
+        let state = match text(fields.first()?)?.as_str() {
+            "closed" => State::Closed,
+            "open" => State::Open,
+            "half_open" => State::HalfOpen,
+            _ => return None,
+        };
+        Some(View {
+            state,
+            epoch: number(fields.get(1)?)?,
+            gen: number(fields.get(2)?)?,
+            open_remaining: Duration::from_millis(number(fields.get(3)?)?),
+        })
+    }
+
+    /// A published event: `epoch gen state remaining_ms name`.
+    fn event(payload: &str) -> Option<(View, &str)> {
+        let mut parts = payload.splitn(5, ' ');
+        let epoch = parts.next()?.parse().ok()?;
+        let gen = parts.next()?.parse().ok()?;
+        let state = match parts.next()? {
+            "closed" => State::Closed,
+            "open" => State::Open,
+            "half_open" => State::HalfOpen,
+            _ => return None,
+        };
+        let remaining = parts.next()?.parse().ok()?;
+        let name = parts.next()?;
+        Some((
+            View {
+                state,
+                epoch,
+                gen,
+                open_remaining: Duration::from_millis(remaining),
+            },
+            name,
+        ))
+    }
+}
+
+/// The backend's health as its events have said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Unknown,
+    Healthy,
+    Degraded,
+}
+
+struct Task {
+    backend: Weak<Backend>,
+    wake: Arc<Wake>,
+    channel: String,
+    connection: Option<ConnectionManager>,
+    events: Option<redis::aio::PubSubStream>,
+    health: Health,
+    /// When to try (re)connecting next, and the backoff after that.
+    retry_at: Instant,
+    backoff: Duration,
+    next_poll: Instant,
+    /// Per breaker key: no probe request before this instant (the fleet said to wait).
+    probe_not_before: HashMap<String, Instant>,
+    /// Per breaker key: when this replica last tripped, to vote again after an outage.
+    tripped_at: HashMap<String, Instant>,
+    lease_seq: u64,
+}
+
+impl Task {
+    fn new(backend: Weak<Backend>) -> Task {
+        let (wake, channel) = match backend.upgrade() {
+            Some(b) => (b.wake.clone(), format!("brk:v1:ev:{}", b.namespace)),
+            None => (Arc::new(Wake::new()), String::new()),
+        };
+        let now = Instant::now();
+        Task {
+            backend,
+            wake,
+            channel,
+            connection: None,
+            events: None,
+            health: Health::Unknown,
+            retry_at: now,
+            backoff: BACKOFF_MIN,
+            next_poll: now + POLL,
+            probe_not_before: HashMap::new(),
+            tripped_at: HashMap::new(),
+            lease_seq: 0,
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let Some(backend) = self.backend.upgrade() else {
+                return; // every handle is gone
+            };
+            if self.events.is_none() && Instant::now() >= self.retry_at {
+                self.connect(&backend).await;
+            }
+            self.serve(&backend).await;
+            if Instant::now() >= self.next_poll && self.events.is_some() {
+                self.reconcile(&backend).await;
+            }
+            drop(backend);
+            self.wait().await;
+        }
+    }
+
+    /// Sleeps until a call asks for something, an event arrives, or a timer is due.
+    async fn wait(&mut self) {
+        let deadline = if self.events.is_some() {
+            self.next_poll
+        } else {
+            self.retry_at
+        }
+        .min(Instant::now() + Duration::from_millis(250));
+        let notified = self.wake.notify.notified();
+        match &mut self.events {
+            Some(events) => {
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    message = events.next() => match message {
+                        Some(message) => {
+                            if let Ok(payload) = message.get_payload::<String>() {
+                                if let Some(backend) = self.backend.upgrade() {
+                                    self.apply_event(&backend, &payload);
+                                }
+                            }
+                        }
+                        None => {
+                            // The subscription dropped: reconnect and reconcile.
+                            self.events = None;
+                            self.failed("the subscription ended");
+                        }
+                    },
+                }
+            }
+            None => {
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+        }
+    }
+
+    /// Opens the command connection (lazily) and the subscription, then reconciles.
+    async fn connect(&mut self, backend: &Backend) {
+        if self.connection.is_none() {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_response_timeout(Some(COMMAND_TIMEOUT))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_number_of_retries(1);
+            match ConnectionManager::new_lazy_with_config(backend.client.clone(), config) {
+                Ok(connection) => self.connection = Some(connection),
+                Err(e) => return self.failed(&format!("{:?}", e.kind())),
+            }
+        }
+        let subscribed = timeout(CONNECT_TIMEOUT, async {
+            let mut pubsub = backend.client.get_async_pubsub().await?;
+            pubsub.subscribe(&self.channel).await?;
+            Ok::<_, redis::RedisError>(pubsub.into_on_message())
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(events)) => {
+                self.events = Some(events);
+                self.reconcile(backend).await;
+            }
+            Ok(Err(e)) => self.failed(&format!("{:?}", e.kind())),
+            Err(_) => self.failed("timed out connecting"),
+        }
+    }
+
+    /// Every member's fleet state, read and applied; and this replica's recent trips
+    /// voted again (after an outage they were not heard).
+    async fn reconcile(&mut self, backend: &Backend) {
+        self.next_poll = Instant::now() + POLL;
+        let members = members(backend);
+        for (link, breaker, rules, key) in &members {
+            let Some(reply) = self
+                .script(&backend.scripts.snapshot, key, link, rules, &[])
+                .await
+            else {
+                return;
+            };
+            if let Some(view) = View::parse(&reply) {
+                apply(link, breaker, rules, view);
+            }
+            let recent = self
+                .tripped_at
+                .get(key)
+                .is_some_and(|at| at.elapsed() < rules_window(rules));
+            if recent && breaker.upgrade().is_some_and(|b| b.state() == State::Open) {
+                self.vote(backend, link, breaker, rules, key).await;
+            }
+        }
+    }
+
+    /// Does what each member's calls asked for.
+    async fn serve(&mut self, backend: &Backend) {
+        for (link, breaker, rules, key) in members(backend) {
+            let flags = link.take_flags();
+            if flags == 0 {
+                continue;
+            }
+            if flags & WANT_VOTE != 0 {
+                self.tripped_at.insert(key.clone(), Instant::now());
+                self.vote(backend, &link, &breaker, &rules, &key).await;
+            }
+            if flags & WANT_REPORT != 0 {
+                self.report(backend, &link, &breaker, &rules, &key).await;
+            }
+            if flags & WANT_PROBE != 0 {
+                self.acquire(backend, &link, &breaker, &rules, &key).await;
+            }
+            if flags & WANT_REFRESH != 0 {
+                if let Some(reply) = self
+                    .script(&backend.scripts.snapshot, &key, &link, &rules, &[])
+                    .await
+                {
+                    if let Some(view) = View::parse(&reply) {
+                        apply(&link, &breaker, &rules, view);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        backend: &Backend,
+        link: &Link,
+        breaker: &WeakBreaker,
+        rules: &Rules,
+        key: &str,
+    ) {
+        let args = [
+            backend.rid.clone(),
+            link.quorum.to_string(),
+            millis(rules_window(rules)).to_string(),
+            millis_of(rules.reset_timeout).to_string(),
+        ];
+        if let Some(reply) = self
+            .script(&backend.scripts.vote, key, link, rules, &args)
+            .await
+        {
+            if let Some(view) = View::parse(&reply) {
+                apply(link, breaker, rules, view);
+            }
+        }
+    }
+
+    async fn acquire(
+        &mut self,
+        backend: &Backend,
+        link: &Link,
+        breaker: &WeakBreaker,
+        rules: &Rules,
+        key: &str,
+    ) {
+        if self
+            .probe_not_before
+            .get(key)
+            .is_some_and(|at| Instant::now() < *at)
+        {
+            return;
+        }
+        self.lease_seq += 1;
+        let token = format!("{}:{}", backend.rid, self.lease_seq);
+        let args = [token.clone(), millis_of(fleet_lease(rules)).to_string()];
+        let Some(reply) = self
+            .script(&backend.scripts.acquire, key, link, rules, &args)
+            .await
+        else {
+            return;
+        };
+        let word = |i: usize| -> Option<String> {
+            reply
+                .get(i)
+                .and_then(|v| redis::from_redis_value_ref(v).ok())
+        };
+        match word(0).as_deref() {
+            Some("granted") => {
+                let gen = reply
+                    .get(2)
+                    .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok());
+                if let (Some(gen), Some(breaker)) = (gen, breaker.upgrade()) {
+                    link.granted(Ticket { token, gen });
+                    breaker.fleet_half_open();
+                }
+            }
+            Some("denied") => {
+                let wait = reply
+                    .get(1)
+                    .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
+                    .unwrap_or(0);
+                self.probe_not_before.insert(
+                    key.to_string(),
+                    Instant::now() + Duration::from_millis(wait.clamp(10, 1_000)),
+                );
+                if let Some(view) = View::parse(reply.get(2..).unwrap_or_default()) {
+                    apply(link, breaker, rules, view);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn report(
+        &mut self,
+        backend: &Backend,
+        link: &Link,
+        breaker: &WeakBreaker,
+        rules: &Rules,
+        key: &str,
+    ) {
+        let Some((ticket, verdict)) = link.take_report() else {
+            return;
+        };
+        let outcome = match verdict {
+            Verdict::Success => "success",
+            Verdict::Failure => "failure",
+            Verdict::Ignore => "neutral",
+        };
+        let args = [
+            ticket.token,
+            ticket.gen.to_string(),
+            outcome.to_string(),
+            rules.success_threshold.to_string(),
+            millis_of(rules.reset_timeout).to_string(),
+        ];
+        if let Some(reply) = self
+            .script(&backend.scripts.report, key, link, rules, &args)
+            .await
+        {
+            if let Some(view) = View::parse(reply.get(1..).unwrap_or_default()) {
+                apply(link, breaker, rules, view);
+            }
+        }
+    }
+
+    /// Runs `script` on `key` with the common arguments and `args`, within the command
+    /// timeout; `None` (the backend noted as failing) on any error.
+    async fn script(
+        &mut self,
+        script: &redis::Script,
+        key: &str,
+        link: &Link,
+        rules: &Rules,
+        args: &[String],
+    ) -> Option<Vec<redis::Value>> {
+        let connection = self.connection.as_mut()?;
+        let mut invocation = script.key(key);
+        invocation
+            .arg(&self.channel)
+            .arg(link.name)
+            .arg(millis(ttl(rules)));
+        for arg in args {
+            invocation.arg(arg);
+        }
+        match timeout(
+            COMMAND_TIMEOUT,
+            invocation.invoke_async::<Vec<redis::Value>>(connection),
+        )
+        .await
+        {
+            Ok(Ok(reply)) => {
+                self.succeeded();
+                Some(reply)
+            }
+            Ok(Err(e)) => {
+                self.failed(&format!("{:?}", e.kind()));
+                None
+            }
+            Err(_) => {
+                self.failed("a command timed out");
+                None
+            }
+        }
+    }
+
+    fn apply_event(&mut self, backend: &Backend, payload: &str) {
+        let Some((view, name)) = View::event(payload) else {
+            return; // not ours, or garbage: ignored
+        };
+        for (link, breaker, rules, _) in members(backend) {
+            if link.name == name {
+                apply(&link, &breaker, &rules, view);
+            }
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = BACKOFF_MIN;
+        if self.health != Health::Healthy {
+            let was = self.health;
+            self.health = Health::Healthy;
+            self.wake
+                .healthy
+                .store(true, std::sync::atomic::Ordering::Release);
+            if was == Health::Degraded {
+                #[cfg(feature = "tracing")]
+                tracing::info!(channel = %self.channel, "circuit breaker fleet backend recovered: breakers follow the fleet again");
+            }
+        }
+    }
+
+    fn failed(&mut self, _why: &str) {
+        // Drop the subscription too: it reconnects with the next attempt, then reconciles.
+        self.events = None;
+        self.retry_at = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        if self.health == Health::Degraded {
+            return;
+        }
+        self.health = Health::Degraded;
+        self.wake
+            .healthy
+            .store(false, std::sync::atomic::Ordering::Release);
+        #[cfg(feature = "tracing")]
+        tracing::warn!(channel = %self.channel, reason = _why, "circuit breaker fleet backend degraded: every breaker carries on locally");
+        if let Some(backend) = self.backend.upgrade() {
+            for (_, breaker, _, _) in members(&backend) {
+                if let Some(breaker) = breaker.upgrade() {
+                    breaker.fleet_released();
+                }
+            }
+        }
+    }
+}
+
+/// The members, copied out so that no lock is held across I/O.
+fn members(backend: &Backend) -> Vec<(Arc<Link>, WeakBreaker, Rules, String)> {
+    let mut members = backend
+        .members
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    members.retain(|m| m.breaker.is_alive());
+    members
+        .iter()
+        .map(|m| (m.link.clone(), m.breaker.clone(), m.rules, m.key.clone()))
+        .collect()
+}
+
+/// Applies a fleet view to the local breaker, if it is newer than what was applied.
+fn apply(link: &Link, breaker: &WeakBreaker, rules: &Rules, view: View) {
+    let Some(breaker) = breaker.upgrade() else {
+        return;
+    };
+    if !link.newer(view.epoch, view.gen) {
+        return;
+    }
+    match view.state {
+        State::Closed => {
+            link.forget_ticket();
+            breaker.fleet_closed();
+        }
+        State::Open | State::HalfOpen => {
+            // Never trusted beyond this replica's own reset timeout.
+            let longest = Duration::from_nanos(rules.reset_timeout);
+            breaker.fleet_opened(view.open_remaining.min(longest));
+        }
+    }
+}
+
+/// The vote window: `reset_timeout`.
+fn rules_window(rules: &Rules) -> Duration {
+    Duration::from_nanos(rules.reset_timeout)
+}
+
+/// The fleet's lease outlives the local one by a margin, so a replica gives up its probe
+/// before the fleet hands the lease to another.
+fn fleet_lease(rules: &Rules) -> u64 {
+    let lease = rules.probe_lease;
+    lease.saturating_add((lease / 10).max(10_000_000))
+}
+
+/// Every key lives at least ten minutes and twice a full open-and-probe cycle.
+fn ttl(rules: &Rules) -> Duration {
+    let cycle = Duration::from_nanos(rules.reset_timeout.saturating_add(fleet_lease(rules)));
+    (cycle * 2).max(Duration::from_secs(600))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn millis_of(nanos: u64) -> u64 {
+    millis(Duration::from_nanos(nanos))
+}

@@ -1,0 +1,189 @@
+//! The fleet's protocol, as the Lua scripts Redis runs atomically on one hash per
+//! breaker. Every script reads the server's clock (`TIME`), validates what it reads (a
+//! foreign or corrupted hash is replaced, never trusted), and ends by refreshing the
+//! key's TTL.
+//!
+//! The hash: `epoch` (server milliseconds when the record was created), `gen` (the
+//! fleet's generation, moved on by every fleet transition), `state` (`closed`, `open`
+//! or `half_open`), `open_until` and `probe_until` (server milliseconds), `probe` (the
+//! token of the lease holder, or empty), `probe_ok` (successful probes so far) and one
+//! `v:<replica>` field per recent vote (server milliseconds).
+//!
+//! Every reply that describes the record is a *view*:
+//! `{state, epoch, gen, open_remaining_ms}`; only durations leave the server.
+
+/// Read, validate, and helpers: shared by every script. `KEYS[1]` is the record,
+/// `ARGV[1]` the events channel, `ARGV[2]` the breaker's name, `ARGV[3]` the TTL in ms.
+const PRELUDE: &str = r#"
+local key = KEYS[1]
+local channel, name, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function num(v)
+  local n = tonumber(v)
+  if n == nil or n ~= n or n < 0 or n > 9007199254740991 then return nil end
+  return math.floor(n)
+end
+local kind = redis.call('TYPE', key)['ok']
+local raw = {}
+if kind == 'hash' then
+  raw = redis.call('HMGET', key, 'epoch', 'gen', 'state', 'open_until', 'probe', 'probe_until', 'probe_ok')
+end
+local r = {
+  epoch = num(raw[1]), gen = num(raw[2]), state = raw[3],
+  open_until = num(raw[4]) or 0, probe = raw[5] or '', probe_until = num(raw[6]) or 0,
+  probe_ok = num(raw[7]) or 0,
+}
+local known = r.epoch ~= nil and r.gen ~= nil
+  and (r.state == 'closed' or r.state == 'open' or r.state == 'half_open')
+-- Anything else under the key (another type, a foreign or corrupted hash) is ignored,
+-- and replaced by the first write.
+local foreign = kind ~= 'none' and not known
+if not known then
+  r = { epoch = now, gen = 0, state = 'closed', open_until = 0, probe = '', probe_until = 0, probe_ok = 0 }
+end
+local function claim()
+  if foreign then
+    redis.call('DEL', key)
+    foreign = false
+  end
+end
+local function save()
+  claim()
+  redis.call('HSET', key, 'epoch', r.epoch, 'gen', r.gen, 'state', r.state,
+    'open_until', r.open_until, 'probe', r.probe, 'probe_until', r.probe_until,
+    'probe_ok', r.probe_ok)
+  redis.call('PEXPIRE', key, ttl)
+end
+local function view()
+  return { r.state, r.epoch, r.gen, math.max(0, r.open_until - now) }
+end
+local function publish()
+  redis.call('PUBLISH', channel,
+    r.epoch .. ' ' .. r.gen .. ' ' .. r.state .. ' ' .. math.max(0, r.open_until - now) .. ' ' .. name)
+end
+local function open(reset)
+  r.gen = r.gen + 1
+  r.state = 'open'
+  r.open_until = now + reset
+  r.probe = ''
+  r.probe_until = 0
+  r.probe_ok = 0
+  save()
+  publish()
+end
+"#;
+
+/// `vote(rid, quorum, window_ms, reset_ms)`: this replica tripped. The fleet opens when
+/// `quorum` distinct replicas voted within `window_ms`. Returns the view.
+const VOTE: &str = r#"
+local rid, quorum, window, reset = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+claim()
+redis.call('HSET', key, 'v:' .. rid, now)
+local fields = redis.call('HGETALL', key)
+local votes = 0
+for i = 1, #fields, 2 do
+  local f = fields[i]
+  if string.sub(f, 1, 2) == 'v:' then
+    local at = num(fields[i + 1])
+    if at == nil or now - at > window or at > now then
+      redis.call('HDEL', key, f)
+    else
+      votes = votes + 1
+    end
+  end
+end
+if r.state == 'closed' and votes >= quorum then
+  open(reset)
+else
+  save()
+end
+return view()
+"#;
+
+/// `acquire(token, lease_ms)`: a replica asks for the fleet's probe. Returns
+/// `{'granted', epoch, gen}` or `{'denied', wait_ms, view...}`.
+const ACQUIRE: &str = r#"
+local token, lease = ARGV[4], tonumber(ARGV[5])
+if r.state == 'open' and now >= r.open_until then
+  r.state = 'half_open'
+  r.probe = ''
+end
+if r.state == 'half_open' and (r.probe == '' or now >= r.probe_until) then
+  r.probe = token
+  r.probe_until = now + lease
+  save()
+  return { 'granted', r.epoch, r.gen }
+end
+local wait = 0
+if r.state == 'open' then wait = r.open_until - now end
+if r.state == 'half_open' then wait = r.probe_until - now end
+if known then redis.call('PEXPIRE', key, ttl) end
+local v = view()
+return { 'denied', math.max(0, wait), v[1], v[2], v[3], v[4] }
+"#;
+
+/// `report(token, gen, outcome, success_threshold, reset_ms)`: the lease holder's
+/// verdict, fenced by its token and the generation it was granted in. Returns
+/// `{'ok' | 'stale', view...}`.
+const REPORT: &str = r#"
+local token, gen, outcome = ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local threshold, reset = tonumber(ARGV[7]), tonumber(ARGV[8])
+if r.state ~= 'half_open' or r.probe ~= token or r.gen ~= gen then
+  local v = view()
+  return { 'stale', v[1], v[2], v[3], v[4] }
+end
+if outcome == 'failure' then
+  open(reset)
+elseif outcome == 'success' then
+  r.probe = ''
+  r.probe_ok = r.probe_ok + 1
+  if r.probe_ok >= threshold then
+    r.gen = r.gen + 1
+    r.state = 'closed'
+    r.probe_ok = 0
+    r.open_until = 0
+    local fields = redis.call('HKEYS', key)
+    for _, f in ipairs(fields) do
+      if string.sub(f, 1, 2) == 'v:' then redis.call('HDEL', key, f) end
+    end
+    save()
+    publish()
+  else
+    save()
+  end
+else
+  r.probe = ''
+  save()
+end
+local v = view()
+return { 'ok', v[1], v[2], v[3], v[4] }
+"#;
+
+/// `snapshot()`: the view, or an empty reply for a missing record (which reads as
+/// closed, and is not created by reading it).
+const SNAPSHOT: &str = r#"
+if not known then return {} end
+redis.call('PEXPIRE', key, ttl)
+return view()
+"#;
+
+/// The scripts, compiled once (their SHA1 computed) per process.
+pub(super) struct Scripts {
+    pub(super) vote: redis::Script,
+    pub(super) acquire: redis::Script,
+    pub(super) report: redis::Script,
+    pub(super) snapshot: redis::Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        let with_prelude = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
+        Scripts {
+            vote: with_prelude(VOTE),
+            acquire: with_prelude(ACQUIRE),
+            report: with_prelude(REPORT),
+            snapshot: with_prelude(SNAPSHOT),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! A `redis-server` of the test's own, on a free loopback port with persistence off, so a
+//! test can stop, freeze and flush it without touching anyone else's.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `redis-server`, killed when dropped.
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    args: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts a server, or `None` when `redis-server` is not installed (outside CI,
+    /// where the tests that need it then skip; with `CI` set, that is a failure).
+    pub fn start() -> Option<RedisServer> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (`["--requirepass", "secret"]`).
+    pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server is missing; CI must install the Debian package `redis-server`"
+            );
+            eprintln!("skipped: install the Debian package `redis-server` to run the fleet tests");
+            return None;
+        }
+        let port = free_port();
+        let args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let child = spawn(port, &args);
+        let server = RedisServer { child, port, args };
+        server.await_ready();
+        Some(server)
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sends one command (words without spaces inside) and returns the raw reply.
+    pub fn command(&self, words: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut request = format!("*{}\r\n", words.len());
+        for word in words {
+            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        }
+        stream.write_all(request.as_bytes()).unwrap();
+        read_reply(&mut BufReader::new(stream))
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        signal("STOP", self.child.id());
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        signal("CONT", self.child.id());
+    }
+
+    /// Kills the server; [`restart`](Self::restart) starts an empty one on the same port.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new, empty server on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port, &self.args);
+        self.await_ready();
+    }
+
+    fn await_ready(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() {
+                    let mut buf = [0u8; 64];
+                    if let Ok(n) = s.read(&mut buf) {
+                        // +PONG, or -NOAUTH from a server with a password: either way up.
+                        if n > 0 {
+                            return;
+                        }
+                    }
+                }
+            }
+            std::thread::yield_now();
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        signal("CONT", self.child.id());
+        self.kill();
+    }
+}
+
+fn spawn(port: u16, extra: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string()])
+        .args(["--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--daemonize", "no", "--logfile", ""])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn signal(name: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status();
+}
+
+/// One RESP reply, flattened to text: bulk strings and arrays joined by spaces.
+fn read_reply(reader: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "$" => {
+            let len: i64 = rest.parse().unwrap();
+            if len < 0 {
+                return "(nil)".into();
+            }
+            let mut data = vec![0u8; len as usize + 2];
+            reader.read_exact(&mut data).unwrap();
+            String::from_utf8_lossy(&data[..len as usize]).into_owned()
+        }
+        "*" => {
+            let n: i64 = rest.parse().unwrap();
+            (0..n.max(0))
+                .map(|_| read_reply(reader))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        _ => rest.to_string(),
+    }
+}
