@@ -132,3 +132,192 @@ fn replicas_open_together_on_one_replicas_trip() {
         );
     }
 }
+
+/// Calls through every replica, two threads each, at a client's pace, until stopped.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(
+        fleet: &Arc<Vec<Replica>>,
+        call: impl Fn(&CircuitBreaker) + Send + Sync + 'static,
+    ) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let call = Arc::new(call);
+        let threads = (0..fleet.len() * 2)
+            .map(|i| {
+                let (fleet, call, stop) = (fleet.clone(), call.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        call(&fleet[i / 2].breaker);
+                        pause();
+                    }
+                })
+            })
+            .collect();
+        Traffic { stop, threads }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.threads.into_iter().for_each(|t| t.join().unwrap());
+    }
+}
+
+/// A dependency that records when each call reached it.
+#[derive(Default)]
+struct Recorded {
+    at: std::sync::Mutex<Vec<std::time::Instant>>,
+    down: AtomicBool,
+}
+
+#[test]
+fn the_fleet_sends_one_probe_per_cycle_and_closes_together() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let reset = Duration::from_millis(200);
+    let fleet = Arc::new(replicas(&server, "probes", "inventory", 4, 3, reset, 1));
+    let downstream = Arc::new(Downstream::default());
+    downstream.down.store(true, Ordering::SeqCst);
+    // Trip the fleet through replica 0.
+    for _ in 0..3 {
+        let _ = fleet[0].breaker.call(|| downstream.call());
+    }
+    poll_until(Duration::from_secs(5), || {
+        fleet.iter().all(|r| r.breaker.state() == State::Open)
+    })
+    .expect("the fleet opens");
+
+    // Twenty cycles with the dependency still down: one probe each, for the whole fleet.
+    let probes = Arc::new(Recorded::default());
+    probes.down.store(true, Ordering::SeqCst);
+    let probing = {
+        let probes = probes.clone();
+        Traffic::start(&fleet, move |breaker| {
+            let _ = breaker.call(|| {
+                probes.at.lock().unwrap().push(std::time::Instant::now());
+                if probes.down.load(Ordering::SeqCst) {
+                    Err(E::Down)
+                } else {
+                    Ok(())
+                }
+            });
+        })
+    };
+    poll_until(Duration::from_secs(20), || {
+        probes.at.lock().unwrap().len() >= 20
+    })
+    .expect("twenty cycles");
+    let at = probes.at.lock().unwrap().clone();
+    for pair in at.windows(2).take(19) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= reset - Duration::from_millis(20),
+            "two probes {gap:?} apart: more than one in a cycle ({} probes)",
+            at.len()
+        );
+    }
+
+    // The dependency recovers: the next probe closes every replica.
+    probes.down.store(false, Ordering::SeqCst);
+    poll_until(Duration::from_secs(5), || {
+        fleet.iter().any(|r| r.breaker.state() == State::Closed)
+    })
+    .expect("the probe closes a replica");
+    let together = poll_until(Duration::from_secs(5), || {
+        fleet.iter().all(|r| r.breaker.state() == State::Closed)
+    })
+    .expect("every replica closes");
+    probing.stop();
+    assert!(
+        together <= Duration::from_millis(200),
+        "the last replica closed {together:?} after the first"
+    );
+}
+
+#[test]
+fn one_bad_replica_alone_does_not_open_a_fleet_with_quorum_two() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(
+        &server,
+        "quorum",
+        "search",
+        3,
+        2,
+        Duration::from_secs(60),
+        2,
+    );
+    let downstream = Downstream::default();
+    downstream.down.store(true, Ordering::SeqCst);
+    for _ in 0..2 {
+        let _ = fleet[0].breaker.call(|| downstream.call());
+    }
+    assert_eq!(fleet[0].breaker.state(), State::Open, "it trips locally");
+    // Its vote is in; the others stay closed (checked once the vote has landed).
+    poll_until(Duration::from_secs(5), || {
+        server
+            .command(&["HKEYS", "brk:v1:{quorum:search}"])
+            .contains("v:")
+    })
+    .expect("the vote reaches Redis");
+    assert_eq!(fleet[1].breaker.state(), State::Closed);
+    assert_eq!(fleet[2].breaker.state(), State::Closed);
+    // A second replica tripping makes the quorum: every replica opens.
+    for _ in 0..2 {
+        let _ = fleet[1].breaker.call(|| downstream.call());
+    }
+    poll_until(Duration::from_secs(5), || {
+        fleet[2].breaker.state() == State::Open
+    })
+    .expect("the quorum opens the fleet");
+}
+
+#[test]
+fn names_and_namespaces_never_share_state() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = replicas(&server, "ns-a", "profile", 2, 1, Duration::from_secs(60), 1);
+    let same_name_other_ns = replicas(&server, "ns-b", "profile", 1, 1, Duration::from_secs(60), 1);
+    let other_name = replicas(&server, "ns-a", "billing", 1, 1, Duration::from_secs(60), 1);
+    let downstream = Downstream::default();
+    downstream.down.store(true, Ordering::SeqCst);
+    let _ = a[0].breaker.call(|| downstream.call());
+    poll_until(Duration::from_secs(5), || {
+        a[1].breaker.state() == State::Open
+    })
+    .expect("its own fleet opens");
+    // Give the others every chance to hear something they should not: a full refresh.
+    let _ = same_name_other_ns[0].breaker.call(|| Ok::<_, E>(()));
+    assert_eq!(same_name_other_ns[0].breaker.state(), State::Closed);
+    assert_eq!(other_name[0].breaker.state(), State::Closed);
+    let keys = server.command(&["KEYS", "brk:*"]);
+    assert!(keys.contains("brk:v1:{ns-a:profile}"), "{keys}");
+    assert!(!keys.contains("ns-b"), "reading creates no key: {keys}");
+}
+
+#[test]
+fn every_key_has_a_ttl() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(&server, "ttl", "orders", 2, 1, Duration::from_secs(30), 1);
+    let downstream = Downstream::default();
+    downstream.down.store(true, Ordering::SeqCst);
+    let _ = fleet[0].breaker.call(|| downstream.call());
+    poll_until(Duration::from_secs(5), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the fleet opens");
+    let keys = server.command(&["KEYS", "*"]);
+    assert!(!keys.is_empty());
+    for key in keys.split(' ') {
+        let ttl: i64 = server.command(&["PTTL", key]).parse().unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+}
