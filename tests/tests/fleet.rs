@@ -321,3 +321,123 @@ fn every_key_has_a_ttl() {
         assert!(ttl > 0, "{key} has no TTL ({ttl})");
     }
 }
+
+#[test]
+fn with_redis_frozen_every_replica_carries_on_locally_and_converges_after() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(
+        &server,
+        "down",
+        "shipping",
+        2,
+        3,
+        Duration::from_secs(60),
+        1,
+    );
+    server.freeze();
+    let downstream = Downstream::default();
+    // Closed calls do not wait on Redis, and no error reaches a caller.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..200 {
+        let started = std::time::Instant::now();
+        assert_eq!(fleet[0].breaker.call(|| downstream.call()), Ok(()));
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(5),
+        "a closed call took {slowest:?}"
+    );
+    // The local breaker trips exactly at fail_max, as an unshared one would.
+    downstream.down.store(true, Ordering::SeqCst);
+    let before = downstream.hits.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(fleet[0].breaker.call(|| downstream.call()), Err(E::Down));
+    }
+    assert_eq!(fleet[0].breaker.state(), State::Open);
+    assert_eq!(
+        fleet[0].breaker.call(|| downstream.call()),
+        Err(E::rejected(ErrorKind::Open, "shipping"))
+    );
+    assert_eq!(downstream.hits.load(Ordering::SeqCst) - before, 3);
+    poll_until(Duration::from_secs(5), || !fleet[0].backend.is_healthy())
+        .expect("the backend notices it cannot reach Redis");
+    assert_eq!(
+        fleet[1].breaker.state(),
+        State::Closed,
+        "nothing was shared"
+    );
+    // Redis returns: the recent trip is voted again and the fleet converges.
+    server.thaw();
+    poll_until(Duration::from_secs(15), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the fleet converges once Redis is back");
+    assert!(fleet.iter().all(|r| r.backend.is_healthy()));
+}
+
+#[test]
+fn a_backend_built_before_its_server_starts_joins_it_later() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    server.kill();
+    let fleet = [0, 1].map(|_| {
+        let backend = RedisBackend::builder(server.url())
+            .namespace("late")
+            .build()
+            .expect("no I/O at build: fine with no server");
+        let breaker = CircuitBreaker::builder("late-start")
+            .fail_max(1)
+            .shared(&backend)
+            .unregistered()
+            .build();
+        Replica { backend, breaker }
+    });
+    // Calls work locally meanwhile.
+    assert_eq!(fleet[0].breaker.call(|| Ok::<_, E>(7)), Ok(7));
+    server.restart();
+    poll_until(Duration::from_secs(15), || {
+        fleet.iter().all(|r| r.backend.is_healthy())
+    })
+    .expect("both replicas connect once the server is up");
+    let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(5), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("and share from then on");
+}
+
+#[test]
+fn a_restart_with_empty_data_changes_nothing_local() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(
+        &server,
+        "restart",
+        "pricing",
+        2,
+        1,
+        Duration::from_secs(60),
+        1,
+    );
+    let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(5), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the fleet opens");
+    server.restart();
+    // The record is gone: it reads as closed, but the replicas' opens keep their
+    // deadlines, and nothing fails.
+    poll_until(Duration::from_secs(15), || {
+        fleet.iter().all(|r| r.backend.is_healthy())
+    })
+    .expect("both reconnect");
+    assert!(fleet.iter().all(|r| r.breaker.state() == State::Open));
+    assert_eq!(
+        fleet[1].breaker.call(|| Ok::<_, E>(())),
+        Err(E::rejected(ErrorKind::Open, "pricing"))
+    );
+}
