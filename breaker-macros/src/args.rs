@@ -28,6 +28,8 @@ pub(crate) enum Key {
     Name,
     /// `crate = "..."`
     Crate,
+    /// `shared` or `shared(quorum = N)`: no `= value`.
+    Shared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +60,7 @@ pub(crate) enum ExprKey {
 
 impl Key {
     /// In the order the documentation lists them.
-    pub(crate) const ALL: [Key; 12] = [
+    pub(crate) const ALL: [Key; 13] = [
         Key::Count(CountKey::FailMax),
         Key::Duration(DurationKey::ResetTimeout),
         Key::Count(CountKey::SuccessThreshold),
@@ -71,6 +73,7 @@ impl Key {
         Key::Expr(ExprKey::Breaker),
         Key::Expr(ExprKey::Fallback),
         Key::Crate,
+        Key::Shared,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Key {
             Key::Expr(ExprKey::Fallback) => "fallback",
             Key::Name => "name",
             Key::Crate => "crate",
+            Key::Shared => "shared",
         }
     }
 
@@ -118,7 +122,7 @@ impl Key {
     fn configures_own_breaker(self) -> bool {
         matches!(
             self,
-            Key::Count(_) | Key::Duration(DurationKey::ResetTimeout) | Key::Name
+            Key::Count(_) | Key::Duration(DurationKey::ResetTimeout) | Key::Name | Key::Shared
         )
     }
 }
@@ -129,6 +133,8 @@ impl Key {
 /// without a failing test.
 const MAX_FAIL_MAX: u64 = (1 << 20) - 1;
 const MAX_SUCCESS_THRESHOLD: u64 = (1 << 12) - 1;
+/// A quorum larger than any fleet is a typo.
+const MAX_QUORUM: u64 = 1000;
 
 /// A value and the token it came from.
 pub(crate) struct Spanned<T> {
@@ -153,6 +159,9 @@ pub(crate) struct Args {
     pub(crate) breaker: Option<Expr>,
     pub(crate) fallback: Option<Path>,
     pub(crate) krate: Option<Path>,
+    /// `shared`: the breaker joins the fleet through the installed backend, with this
+    /// quorum.
+    pub(crate) shared: Option<Spanned<u32>>,
 }
 
 /// A bracketed list of patterns: `[E::NotFound, E::Status(400..=499)]`.
@@ -192,6 +201,8 @@ enum Raw {
     Expr(ExprKey, Expr),
     Name(Value),
     Crate(Value),
+    /// The quorum, as written, or none for a bare `shared`.
+    Shared(Ident, Option<(Ident, Value)>),
 }
 
 /// Pass 1: the shape `key = value, ...`, with each key known.
@@ -203,20 +214,32 @@ impl Parse for RawArgs {
         while !input.is_empty() {
             let ident = input.call(Ident::parse_any)?;
             let key = Key::of(&ident)?;
-            if !input.peek(Token![=]) {
-                return Err(syn::Error::new_spanned(
-                    &ident,
-                    format!("expected `{ident} = ...`: every argument is a `key = value` pair"),
-                ));
-            }
-            input.parse::<Token![=]>()?;
             let value = match key {
-                Key::Count(k) => Raw::Count(k, ident.clone(), input.parse()?),
-                Key::Duration(k) => Raw::Duration(k, ident.clone(), input.parse()?),
-                Key::Patterns(k) => Raw::Patterns(k, pattern_list(&ident, input)?),
-                Key::Expr(k) => Raw::Expr(k, input.parse()?),
-                Key::Name => Raw::Name(input.parse()?),
-                Key::Crate => Raw::Crate(input.parse()?),
+                Key::Count(k) => {
+                    equals(&ident, input)?;
+                    Raw::Count(k, ident.clone(), input.parse()?)
+                }
+                Key::Duration(k) => {
+                    equals(&ident, input)?;
+                    Raw::Duration(k, ident.clone(), input.parse()?)
+                }
+                Key::Patterns(k) => {
+                    equals(&ident, input)?;
+                    Raw::Patterns(k, pattern_list(&ident, input)?)
+                }
+                Key::Expr(k) => {
+                    equals(&ident, input)?;
+                    Raw::Expr(k, input.parse()?)
+                }
+                Key::Name => {
+                    equals(&ident, input)?;
+                    Raw::Name(input.parse()?)
+                }
+                Key::Crate => {
+                    equals(&ident, input)?;
+                    Raw::Crate(input.parse()?)
+                }
+                Key::Shared => Raw::Shared(ident.clone(), shared_options(&ident, input)?),
             };
             raw.push((key, ident, value));
             if input.is_empty() {
@@ -226,6 +249,46 @@ impl Parse for RawArgs {
         }
         Ok(RawArgs(raw))
     }
+}
+
+/// The `=` of `key = value`.
+fn equals(key: &Ident, input: ParseStream) -> syn::Result<()> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new_spanned(
+            key,
+            format!("expected `{key} = ...`: every argument is a `key = value` pair"),
+        ));
+    }
+    input.parse::<Token![=]>().map(drop)
+}
+
+/// `shared` alone, or `shared(quorum = N)`.
+fn shared_options(key: &Ident, input: ParseStream) -> syn::Result<Option<(Ident, Value)>> {
+    if input.peek(Token![=]) {
+        let eq: Token![=] = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            eq,
+            format!("`{key}` takes no value: write `{key}`, or `{key}(quorum = 2)` to open the fleet only when 2 replicas trip"),
+        ));
+    }
+    if !input.peek(syn::token::Paren) {
+        return Ok(None);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let option = content.call(Ident::parse_any)?;
+    if option != "quorum" {
+        return Err(syn::Error::new_spanned(
+            &option,
+            format!("`{key}(...)` takes one option, `quorum`: write `{key}(quorum = 2)`"),
+        ));
+    }
+    equals(&option, &content)?;
+    let value = content.parse()?;
+    if !content.is_empty() {
+        return Err(content.error("`shared(...)` takes only `quorum = N`"));
+    }
+    Ok(Some((option, value)))
 }
 
 fn pattern_list(key: &Ident, input: ParseStream) -> syn::Result<Patterns> {
@@ -330,6 +393,16 @@ impl Args {
             Raw::Expr(ExprKey::Fallback, expr) => self.fallback = Some(function_path(expr)?),
             Raw::Name(value) => self.name = Some(name_value(value)?),
             Raw::Crate(value) => self.krate = Some(crate_path(value)?),
+            Raw::Shared(key, None) => {
+                self.shared = Some(Spanned {
+                    value: 1,
+                    span: key.span(),
+                })
+            }
+            Raw::Shared(_, Some((quorum, value))) => {
+                let meaning = "replicas that must trip for the fleet to open";
+                self.shared = Some(count(&quorum, value, MAX_QUORUM, meaning)?);
+            }
         }
         Ok(())
     }

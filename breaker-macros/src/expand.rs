@@ -157,7 +157,7 @@ fn rejection_as_return(plan: &Plan, at_ret: &TokenStream) -> TokenStream {
 /// the first read of the registry). Unset settings go to the runtime as `None`, which
 /// applies its defaults.
 fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
-    let (fail_max, reset_timeout_nanos, success_threshold, name) = match &plan.breaker {
+    let (fail_max, reset_timeout_nanos, success_threshold, name, shared) = match &plan.breaker {
         BreakerSource::Shared(shared) => {
             let at = respanned(private.clone(), shared.span());
             return quote_spanned! {shared.span()=> {
@@ -171,7 +171,14 @@ fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
             reset_timeout_nanos,
             success_threshold,
             name,
-        } => (fail_max, reset_timeout_nanos, success_threshold, name),
+            shared,
+        } => (
+            fail_max,
+            reset_timeout_nanos,
+            success_threshold,
+            name,
+            shared,
+        ),
     };
     let option = |value: Option<TokenStream>| match value {
         Some(value) => quote!(::core::option::Option::Some(#value)),
@@ -181,12 +188,14 @@ fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
     let reset_timeout_nanos = option(reset_timeout_nanos.map(|n| quote!(#n)));
     let success_threshold = option(success_threshold.map(|n| quote!(#n)));
     let name = option(name.as_ref().map(|name| quote!(#name)));
+    let shared = option(shared.map(|quorum| quote!(#quorum)));
     quote! {{
         static __CB_BREAKER: #private::StaticBreaker = #private::StaticBreaker::new(
             #fail_max,
             #reset_timeout_nanos,
             #success_threshold,
             #name,
+            #shared,
         );
         fn __cb_locator() {}
         fn __cb_name() -> &'static str {

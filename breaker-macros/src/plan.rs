@@ -32,6 +32,8 @@ pub(crate) enum BreakerSource {
         reset_timeout_nanos: Option<u64>,
         success_threshold: Option<u32>,
         name: Option<LitStr>,
+        /// `shared`: the quorum with which it joins the installed fleet backend.
+        shared: Option<u32>,
     },
     /// `breaker = expr`.
     Shared(Expr),
@@ -124,6 +126,7 @@ impl Plan {
                 reset_timeout_nanos: args.reset_timeout.map(|s| nanos(s.value)),
                 success_threshold: args.success_threshold.map(|s| s.value),
                 name: args.name,
+                shared: args.shared.map(|s| s.value),
             },
         };
         let strategy = match shape {

@@ -19,6 +19,8 @@ pub struct StaticBreaker {
     cell: OnceLock<CircuitBreaker>,
     config: Config,
     name: Option<&'static str>,
+    /// `shared`: the quorum with which it joins the installed fleet backend.
+    shared: Option<u32>,
 }
 
 impl StaticBreaker {
@@ -35,6 +37,7 @@ impl StaticBreaker {
         reset_timeout_nanos: Option<u64>,
         success_threshold: Option<u32>,
         name: Option<&'static str>,
+        shared: Option<u32>,
     ) -> Self {
         let mut config = Config::DEFAULT;
         if let Some(fail_max) = fail_max {
@@ -56,6 +59,7 @@ impl StaticBreaker {
             cell: OnceLock::new(),
             config,
             name,
+            shared,
         }
     }
 
@@ -74,7 +78,11 @@ impl StaticBreaker {
         self.cell.get_or_init(|| {
             let name = self.name.unwrap_or_else(locate);
             // The macro validated every value at compile time.
-            CircuitBreaker::builder(name).config(self.config).build()
+            let builder = CircuitBreaker::builder(name).config(self.config);
+            match self.shared {
+                Some(quorum) => builder.shared_installed().quorum(quorum).build(),
+                None => builder.build(),
+            }
         })
     }
 }

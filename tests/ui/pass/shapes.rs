@@ -53,3 +53,13 @@ fn main() {
     let _ = lifetimes("x");
     let _ = impl_in_ok(3).map(|i| i.count());
 }
+
+#[circuit_breaker(fail_max = 3, shared)]
+pub fn shared_bare() -> Result<(), BoxError> {
+    Ok(())
+}
+
+#[circuit_breaker(shared(quorum = 2), reset_timeout = "30s")]
+pub async fn shared_with_quorum() -> Result<(), BoxError> {
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `#[circuit_breaker(shared)]`: the function's breaker joins the fleet through the
+//! backend installed for the process. A second replica, built by hand with a backend of
+//! its own, trips the fleet; the annotated function's breaker follows.
+
+use std::time::Duration;
+
+use breaker_runtime::shared::{self, InstallError, RedisBackend};
+use breaker_runtime::{circuit_breaker, registry, CircuitBreaker, ErrorKind, State};
+use breaker_tests::redis_server::RedisServer;
+use breaker_tests::{poll_until, TestError as E};
+
+#[circuit_breaker(name = "fleet-attribute", fail_max = 2, reset_timeout = "60s", shared)]
+fn fetch() -> Result<&'static str, E> {
+    Ok("answer")
+}
+
+#[test]
+fn an_annotated_function_follows_the_fleet() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let installed = RedisBackend::builder(server.url())
+        .namespace("attribute")
+        .build()
+        .unwrap();
+    shared::install(installed.clone()).unwrap();
+    let again = RedisBackend::builder(server.url()).build().unwrap();
+    assert_eq!(shared::install(again), Err(InstallError::AlreadyInstalled));
+
+    // The function's breaker is built now (its first call, or the registry's first
+    // read), so it joins the installed backend.
+    assert_eq!(fetch(), Ok("answer"));
+    let other = RedisBackend::builder(server.url())
+        .namespace("attribute")
+        .build()
+        .unwrap();
+    let other_replica = CircuitBreaker::builder("fleet-attribute")
+        .fail_max(2)
+        .shared(&other)
+        .unregistered()
+        .build();
+    poll_until(Duration::from_secs(10), || {
+        installed.is_healthy() && other.is_healthy()
+    })
+    .expect("both replicas reach Redis");
+    for _ in 0..2 {
+        let _ = other_replica.call(|| Err::<(), _>(E::Down));
+    }
+    poll_until(Duration::from_secs(5), || {
+        registry::get("fleet-attribute").unwrap().state() == State::Open
+    })
+    .expect("the function's breaker opens with the fleet");
+    assert_eq!(
+        fetch(),
+        Err(E::rejected(ErrorKind::Open, "fleet-attribute"))
+    );
+}
