@@ -6,7 +6,8 @@
 //! - `shared_breaker`: several functions behind one breaker;
 //! - `fallback`: answering from a cache while the dependency is down;
 //! - `registry_control`: inspecting breakers and forcing one open for maintenance;
-//! - `observability`: an axum service exposing `/metrics` and `/breakers`.
+//! - `observability`: an axum service exposing `/metrics` and `/breakers`;
+//! - `fleet`: three replicas sharing one breaker through Redis.
 
 pub mod observability;
 pub mod timeline;
