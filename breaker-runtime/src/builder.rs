@@ -250,6 +250,7 @@ impl Builder {
         if self.quorum == 0 {
             return Err(ConfigError::ZeroQuorum);
         }
+        let asked = self.sharing.is_some();
         let joined = self
             .sharing
             .and_then(|sharing| crate::shared::join(sharing, self.name, self.quorum));
@@ -257,7 +258,11 @@ impl Builder {
             self.name,
             self.config,
             ClockCell::new(self.clock),
-            Sinks::new(self.listeners, joined.as_ref().map(|j| j.link())),
+            Sinks::new(
+                self.listeners,
+                joined.as_ref().map(|j| j.link()),
+                asked && joined.is_none(),
+            ),
         );
         registry::enroll(&breaker, self.listed);
         if let Some(joined) = joined {

@@ -16,18 +16,31 @@ pub(crate) struct Sinks {
     listeners: Box<[Arc<dyn Listener>]>,
     /// For a shared breaker: its link to the fleet.
     fleet: Option<Arc<Link>>,
+    /// It asked to be shared, and no backend was there to join.
+    unjoined: bool,
     #[cfg(feature = "metrics")]
     counters: crate::metrics::Counters,
 }
 
 impl Sinks {
-    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>, fleet: Option<Arc<Link>>) -> Self {
+    pub(crate) fn new(
+        listeners: Vec<Arc<dyn Listener>>,
+        fleet: Option<Arc<Link>>,
+        unjoined: bool,
+    ) -> Self {
         Sinks {
             listeners: listeners.into_boxed_slice(),
             fleet,
+            unjoined,
             #[cfg(feature = "metrics")]
             counters: crate::metrics::Counters::new(),
         }
+    }
+
+    /// A shared breaker's place in the fleet; `None` for an unshared one.
+    pub(crate) fn fleet_info(&self) -> Option<crate::shared::FleetInfo> {
+        (self.fleet.is_some() || self.unjoined)
+            .then(|| crate::shared::FleetInfo::of(self.fleet.as_deref()))
     }
 
     /// Whether the breaker has listeners of its own (global ones come and go).

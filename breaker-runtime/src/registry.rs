@@ -28,6 +28,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::breaker::WeakBreaker;
+use crate::shared::FleetInfo;
 use crate::{listener, CircuitBreaker, Config, State};
 
 /// Every breaker in the process, registered or not, by weak handle. Names sit beside
@@ -116,6 +117,9 @@ pub struct BreakerInfo {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub calls: crate::metrics::Calls,
+    /// For a shared breaker: the fleet's state and the backend's health (its `state`
+    /// above is this replica's).
+    pub fleet: Option<FleetInfo>,
 }
 
 impl BreakerInfo {
@@ -131,6 +135,7 @@ impl BreakerInfo {
             config: *breaker.config(),
             #[cfg(feature = "metrics")]
             calls: breaker.calls(),
+            fleet: breaker.sinks().fleet_info(),
         }
     }
 }
@@ -177,16 +182,24 @@ impl fmt::Display for Snapshot {
             .unwrap_or(7);
         writeln!(
             f,
-            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}",
+            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}  fleet",
             "breaker", "state", "failures", "successes", "retry after", "since change"
         )?;
         for b in &self.breakers {
             let retry = b
                 .retry_after
                 .map_or_else(|| "-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()));
+            let fleet = match &b.fleet {
+                None => "-".to_string(),
+                Some(fleet) => format!(
+                    "{} ({})",
+                    fleet.fleet_state.map_or("unknown", State::as_str),
+                    fleet.backend.as_str()
+                ),
+            };
             writeln!(
                 f,
-                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s",
+                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s  {fleet}",
                 b.name,
                 b.state.as_str(),
                 b.fail_counter,
@@ -224,9 +237,19 @@ mod serialize {
         }
     }
 
+    /// `{"state": "open" | ... | null, "backend": "healthy" | "degraded" | "not installed"}`.
+    impl Serialize for crate::shared::FleetInfo {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut f = s.serialize_struct("FleetInfo", 2)?;
+            f.serialize_field("state", &self.fleet_state)?;
+            f.serialize_field("backend", self.backend.as_str())?;
+            f.end()
+        }
+    }
+
     impl Serialize for BreakerInfo {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut b = s.serialize_struct("BreakerInfo", 8)?;
+            let mut b = s.serialize_struct("BreakerInfo", 9)?;
             b.serialize_field("name", self.name)?;
             b.serialize_field("state", &self.state)?;
             b.serialize_field("fail_counter", &self.fail_counter)?;
@@ -242,6 +265,7 @@ mod serialize {
             b.serialize_field("config", &self.config)?;
             #[cfg(feature = "metrics")]
             b.serialize_field("calls", &self.calls)?;
+            b.serialize_field("fleet", &self.fleet)?;
             b.end()
         }
     }

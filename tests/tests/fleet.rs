@@ -68,13 +68,21 @@ impl Downstream {
     }
 }
 
-/// A client's pace: about 500 calls a second per thread.
+/// A client's pace: about 200 calls a second per thread.
 fn pause() {
-    std::thread::park_timeout(Duration::from_millis(2));
+    std::thread::park_timeout(Duration::from_millis(5));
+}
+
+/// The fleet tests take turns: each runs a Redis and a dozen threads, and their timing
+/// bounds are about the fleet, not about two cores shared by every test at once.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]
 fn replicas_open_together_on_one_replicas_trip() {
+    let _turn = turn();
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -175,6 +183,7 @@ struct Recorded {
 
 #[test]
 fn the_fleet_sends_one_probe_per_cycle_and_closes_together() {
+    let _turn = turn();
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -240,6 +249,7 @@ fn the_fleet_sends_one_probe_per_cycle_and_closes_together() {
 
 #[test]
 fn one_bad_replica_alone_does_not_open_a_fleet_with_quorum_two() {
+    let _turn = turn();
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -279,6 +289,7 @@ fn one_bad_replica_alone_does_not_open_a_fleet_with_quorum_two() {
 
 #[test]
 fn names_and_namespaces_never_share_state() {
+    let _turn = turn();
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -303,6 +314,7 @@ fn names_and_namespaces_never_share_state() {
 
 #[test]
 fn every_key_has_a_ttl() {
+    let _turn = turn();
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -324,6 +336,7 @@ fn every_key_has_a_ttl() {
 
 #[test]
 fn with_redis_frozen_every_replica_carries_on_locally_and_converges_after() {
+    let _turn = turn();
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -379,6 +392,7 @@ fn with_redis_frozen_every_replica_carries_on_locally_and_converges_after() {
 
 #[test]
 fn a_backend_built_before_its_server_starts_joins_it_later() {
+    let _turn = turn();
     let Some(mut server) = RedisServer::start() else {
         return;
     };
@@ -411,6 +425,7 @@ fn a_backend_built_before_its_server_starts_joins_it_later() {
 
 #[test]
 fn a_restart_with_empty_data_changes_nothing_local() {
+    let _turn = turn();
     let Some(mut server) = RedisServer::start() else {
         return;
     };
@@ -439,5 +454,57 @@ fn a_restart_with_empty_data_changes_nothing_local() {
     assert_eq!(
         fleet[1].breaker.call(|| Ok::<_, E>(())),
         Err(E::rejected(ErrorKind::Open, "pricing"))
+    );
+}
+
+#[test]
+fn the_snapshot_shows_the_local_state_the_fleet_state_and_the_backend() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let backend = RedisBackend::builder(server.url())
+        .namespace("snapshot")
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::builder("fleet-snapshot")
+        .fail_max(1)
+        .shared(&backend)
+        .build();
+    poll_until(Duration::from_secs(10), || backend.is_healthy()).expect("connected");
+    let _ = breaker.call(|| Err::<(), _>(E::Down));
+    let info = || {
+        breaker_runtime::registry::snapshot()
+            .breakers
+            .into_iter()
+            .find(|b| b.name == "fleet-snapshot")
+            .unwrap()
+    };
+    poll_until(Duration::from_secs(5), || {
+        info()
+            .fleet
+            .is_some_and(|f| f.fleet_state == Some(State::Open))
+    })
+    .expect("the fleet's state is heard");
+    let fleet = info().fleet.unwrap();
+    assert_eq!(
+        fleet.backend,
+        breaker_runtime::shared::BackendHealth::Healthy
+    );
+    assert_eq!(info().state, State::Open);
+    let table = breaker_runtime::registry::snapshot().to_string();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("fleet-snapshot"))
+        .unwrap();
+    assert!(line.ends_with("open (healthy)"), "{line}");
+    // A breaker that asked to be shared with no backend installed says so.
+    let alone = CircuitBreaker::builder("fleet-snapshot-alone")
+        .shared_installed()
+        .build();
+    let alone = breaker_runtime::registry::BreakerInfo::of(&alone);
+    assert_eq!(
+        alone.fleet.map(|f| f.backend),
+        Some(breaker_runtime::shared::BackendHealth::NotInstalled)
     );
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::Verdict;
+use crate::{State, Verdict};
 
 /// The flags the call path raises for the task.
 pub(crate) const WANT_VOTE: u32 = 1;
@@ -66,8 +66,8 @@ pub(crate) struct Link {
     ticket: Mutex<Option<Ticket>>,
     /// The ticket of the probe running, and then its verdict, until reported.
     report: Mutex<Option<(Ticket, Option<Verdict>)>>,
-    /// The newest fleet state applied here, as `(epoch, gen)`.
-    applied: Mutex<(u64, u64)>,
+    /// The newest fleet state applied here: `(epoch, gen)` and the state.
+    applied: Mutex<((u64, u64), Option<State>)>,
     /// When the last refresh was asked for (milliseconds of the task's clock), so that
     /// rejected calls ask at most every 250 ms.
     last_refresh: AtomicU64,
@@ -82,7 +82,7 @@ impl Link {
             flags: AtomicU32::new(0),
             ticket: Mutex::new(None),
             report: Mutex::new(None),
-            applied: Mutex::new((0, 0)),
+            applied: Mutex::new(((0, 0), None)),
             last_refresh: AtomicU64::new(0),
         }
     }
@@ -169,15 +169,24 @@ impl Link {
         }
     }
 
-    /// Whether `(epoch, gen)` is newer than what was applied here; if so, it is from now on.
-    pub(crate) fn newer(&self, epoch: u64, gen: u64) -> bool {
+    /// Whether `(epoch, gen)` is newer than what was applied here; if so, `state` is
+    /// the fleet's from now on.
+    pub(crate) fn newer(&self, epoch: u64, gen: u64, state: State) -> bool {
         let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
-        if (epoch, gen) > *applied {
-            *applied = (epoch, gen);
+        if (epoch, gen) > applied.0 {
+            *applied = ((epoch, gen), Some(state));
             true
         } else {
             false
         }
+    }
+
+    /// The fleet's state as last heard, if anything was.
+    pub(crate) fn fleet_state(&self) -> Option<State> {
+        self.applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
     }
 
     /// Forgets any ticket: the fleet moved on (closed, or reopened).

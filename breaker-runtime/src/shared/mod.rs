@@ -53,6 +53,61 @@ mod redis;
 mod scripts;
 
 pub(crate) use link::{Link, ProbeTurn};
+
+use crate::State;
+
+/// A shared breaker's place in the fleet, in a [`snapshot`](crate::registry::snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetInfo {
+    /// The fleet's state as this replica last heard it (`None` before it heard any).
+    pub fleet_state: Option<State>,
+    /// Whether this replica reaches the fleet.
+    pub backend: BackendHealth,
+}
+
+/// Whether a shared breaker reaches its fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendHealth {
+    /// Its last exchange with the backend succeeded.
+    Healthy,
+    /// The backend cannot be reached: the breaker runs as a local one meanwhile.
+    Degraded,
+    /// It asked to be shared, but no backend was installed when it was built: it runs as
+    /// a local breaker.
+    NotInstalled,
+}
+
+impl BackendHealth {
+    /// `healthy`, `degraded` or `not installed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendHealth::Healthy => "healthy",
+            BackendHealth::Degraded => "degraded",
+            BackendHealth::NotInstalled => "not installed",
+        }
+    }
+}
+
+impl FleetInfo {
+    pub(crate) fn of(link: Option<&Link>) -> FleetInfo {
+        match link {
+            Some(link) => FleetInfo {
+                fleet_state: link.fleet_state(),
+                backend: if link.healthy() {
+                    BackendHealth::Healthy
+                } else {
+                    BackendHealth::Degraded
+                },
+            },
+            None => FleetInfo {
+                fleet_state: None,
+                backend: BackendHealth::NotInstalled,
+            },
+        }
+    }
+}
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{install, InstallError, RedisBackend, RedisBackendBuilder, RedisBackendError};

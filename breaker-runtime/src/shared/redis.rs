@@ -774,7 +774,7 @@ fn apply(link: &Link, breaker: &WeakBreaker, rules: &Rules, view: View) {
     let Some(breaker) = breaker.upgrade() else {
         return;
     };
-    if !link.newer(view.epoch, view.gen) {
+    if !link.newer(view.epoch, view.gen, view.state) {
         return;
     }
     match view.state {
