@@ -508,3 +508,170 @@ fn the_snapshot_shows_the_local_state_the_fleet_state_and_the_backend() {
         Some(breaker_runtime::shared::BackendHealth::NotInstalled)
     );
 }
+
+#[test]
+fn a_hung_probe_loses_its_lease_and_its_late_result_changes_nothing() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet: Arc<Vec<Replica>> = Arc::new(
+        (0..2)
+            .map(|_| {
+                let backend = RedisBackend::builder(server.url())
+                    .namespace("hung")
+                    .build()
+                    .unwrap();
+                let breaker = CircuitBreaker::builder("catalog")
+                    .fail_max(1)
+                    .reset_timeout(Duration::from_millis(200))
+                    .probe_lease(Duration::from_millis(300))
+                    .shared(&backend)
+                    .unregistered()
+                    .build();
+                Replica { backend, breaker }
+            })
+            .collect(),
+    );
+    poll_until(Duration::from_secs(10), || {
+        fleet.iter().all(|r| r.backend.is_healthy())
+    })
+    .expect("connected");
+    let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(5), || {
+        fleet.iter().all(|r| r.breaker.state() == State::Open)
+    })
+    .expect("the fleet opens");
+
+    // The first probe hangs until released (and would then succeed); any later one fails.
+    let probes = Arc::new(AtomicU32::new(0));
+    let release = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (probes, release) = (probes.clone(), release.clone());
+        Traffic::start(&fleet, move |breaker| {
+            let _ = breaker.call(|| {
+                if probes.fetch_add(1, Ordering::SeqCst) == 0 {
+                    poll_until(Duration::from_secs(10), || release.load(Ordering::SeqCst));
+                    Ok(())
+                } else {
+                    Err(E::Down)
+                }
+            });
+        })
+    };
+    poll_until(Duration::from_secs(5), || {
+        probes.load(Ordering::SeqCst) >= 2
+    })
+    .expect("a new probe once the hung one's lease expired");
+    let after_lease = probes.load(Ordering::SeqCst);
+    release.store(true, Ordering::SeqCst);
+    traffic.stop();
+    assert!(after_lease <= 3, "{after_lease} probes: one per lease");
+    // The hung probe's late success closed nothing.
+    let state = server.command(&["HGET", "brk:v1:{hung:catalog}", "state"]);
+    assert_ne!(state, "closed");
+    assert!(fleet.iter().all(|r| r.breaker.state() != State::Closed));
+}
+
+#[test]
+fn a_killed_subscription_is_reconnected_and_reconciled() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(
+        &server,
+        "resubscribe",
+        "search",
+        2,
+        1,
+        Duration::from_secs(60),
+        1,
+    );
+    assert!(
+        server
+            .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+            .parse::<u32>()
+            .unwrap()
+            >= 2
+    );
+    let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(10), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the other replica hears of the opening after resubscribing");
+}
+
+#[test]
+fn a_flushed_record_reads_as_closed_and_local_opens_keep_their_deadlines() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(&server, "flush", "stock", 2, 1, Duration::from_secs(60), 1);
+    let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(5), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the fleet opens");
+    assert_eq!(server.command(&["FLUSHALL"]), "OK");
+    // A refresh (asked by the rejected call) finds no record: nothing changes locally.
+    assert_eq!(
+        fleet[1].breaker.call(|| Ok::<_, E>(())),
+        Err(E::rejected(ErrorKind::Open, "stock"))
+    );
+    assert!(fleet.iter().all(|r| r.breaker.state() == State::Open));
+    assert_eq!(
+        server.command(&["EXISTS", "brk:v1:{flush:stock}"]),
+        "0",
+        "reading creates nothing"
+    );
+}
+
+#[test]
+fn a_password_is_used_and_never_shown() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start_with(&["--requirepass", "s3cret-pass"]) else {
+        return;
+    };
+    let url = format!("redis://:s3cret-pass@127.0.0.1:{}", server.port());
+    let right = RedisBackend::builder(&url)
+        .namespace("auth")
+        .build()
+        .unwrap();
+    let shown = format!("{right:?} {right}");
+    assert!(!shown.contains("s3cret-pass"), "{shown}");
+    assert!(shown.contains("***"), "{shown}");
+    let wrong = RedisBackend::builder(server.url())
+        .password("not-the-password")
+        .namespace("auth")
+        .build()
+        .unwrap();
+    assert!(!format!("{wrong:?}").contains("not-the-password"));
+    let a = CircuitBreaker::builder("auth-shared")
+        .fail_max(1)
+        .shared(&right)
+        .unregistered()
+        .build();
+    let b = CircuitBreaker::builder("auth-shared")
+        .fail_max(1)
+        .shared(&wrong)
+        .unregistered()
+        .build();
+    poll_until(Duration::from_secs(10), || right.is_healthy())
+        .expect("the right password connects");
+    // The wrong one never does; its breaker works locally, with no error of Redis's.
+    assert_eq!(b.call(|| Ok::<_, E>(1)), Ok(1));
+    assert!(!wrong.is_healthy());
+    let _ = a.call(|| Err::<(), _>(E::Down));
+    assert_eq!(a.state(), State::Open);
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "a replica that cannot authenticate stays local"
+    );
+    assert!(
+        !server.command(&["AUTH", "s3cret-pass"]).is_empty(),
+        "the server was reachable all along"
+    );
+}
