@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::builder::{Builder, Config, Rules};
 use crate::clock::ClockCell;
-use crate::events::{self, Counted, Sinks};
+use crate::events::{self, Counted, Manual, Sinks};
 use crate::listener::{CallError, CallOutcome};
 use crate::permit::{Permit, Verdict};
 use crate::shared::ProbeTurn;
@@ -501,8 +501,10 @@ impl CircuitBreaker {
             return;
         }
         self.inner.changed_at.fetch_max(now, Relaxed);
-        // A trip on this replica's own evidence, not one the fleet told it of.
-        let tripped_here = from.state() == State::Closed && !to.defers_to_fleet();
+        // A trip on this replica's own evidence (a call's outcome), not one the fleet
+        // told it of, nor a manual transition.
+        let tripped_here =
+            cause.is_some() && from.state() == State::Closed && !to.defers_to_fleet();
         events::transition(
             self,
             from.state(),
@@ -536,6 +538,18 @@ impl CircuitBreaker {
                 _ => w.enter(State::Open),
             };
             Some(next.with_fleet(true))
+        });
+    }
+
+    /// The fleet was opened by hand (or set half-open: `remaining` zero): open here too,
+    /// held by the fleet, until `remaining` from now, whatever the deadline was.
+    pub(crate) fn fleet_opened_by_hand(&self, remaining: Duration) {
+        let now = self.now();
+        let until = now.saturating_add(crate::clock::duration_to_nanos(remaining));
+        self.inner.open_until.store(until, Relaxed);
+        self.transition_manually(now, |w| {
+            let next = w.moved_to(State::Open).with_fleet(true);
+            (next != w).then_some(next)
         });
     }
 
@@ -587,34 +601,28 @@ impl CircuitBreaker {
     /// Opens the breaker now, whatever its state, and restarts its reset timer: calls are
     /// rejected for `reset_timeout` from now. Counters are kept. Calling it while open
     /// only restarts the timer.
+    ///
+    /// On a [shared](crate::shared) breaker, this and the other manual transitions act on
+    /// the whole fleet (every replica follows, as fast as it hears of fleet transitions);
+    /// [`this_replica`](Self::this_replica) acts on this replica alone.
     pub fn open(&self) {
-        let now = self.now();
-        self.inner
-            .open_until
-            .fetch_max(now.saturating_add(self.inner.rules.reset_timeout), Relaxed);
-        self.transition_manually(now, |w| {
-            let next = w.moved_to(State::Open);
-            (next != w).then_some(next)
-        });
+        self.this_replica().open();
+        events::manual(self, Manual::Open);
     }
 
     /// Moves the breaker to half-open: the next call is a probe. The success count
     /// restarts from zero; any probe running is forgotten (its result is discarded).
     pub fn half_open(&self) {
-        self.transition_manually(self.now(), |w| {
-            let next = w.moved_to(State::HalfOpen).with_successes(0);
-            (next != w).then_some(next)
-        });
+        self.this_replica().half_open();
+        events::manual(self, Manual::HalfOpen);
     }
 
     /// Closes the breaker and resets both counters. Calls in flight from before are
     /// discarded when they finish. Also ends [`force_open`](Self::force_open) and
     /// [`disable`](Self::disable).
     pub fn close(&self) {
-        self.transition_manually(self.now(), |w| {
-            let next = w.moved_to(State::Closed).with_failures(0).with_successes(0);
-            (next != w).then_some(next)
-        });
+        self.this_replica().close();
+        events::manual(self, Manual::Close);
     }
 
     /// Opens the breaker and keeps it open: every call is rejected and no probe is let
@@ -634,16 +642,33 @@ impl CircuitBreaker {
     /// assert!(breaker.try_acquire().is_ok());
     /// ```
     pub fn force_open(&self) {
-        self.transition_manually(self.now(), |w| {
-            (!w.is_forced_open()).then(|| w.forced_open())
-        });
+        self.this_replica().force_open();
+        events::manual(self, Manual::ForceOpen);
     }
 
     /// Turns the breaker into a pass-through: every call is admitted and no outcome is
     /// counted (Resilience4j's `DISABLED`), until [`close`](Self::close) (or
     /// [`open`](Self::open), [`half_open`](Self::half_open)). Its state reads `closed`.
     pub fn disable(&self) {
-        self.transition_manually(self.now(), |w| (!w.is_disabled()).then(|| w.disabled()));
+        self.this_replica().disable();
+        events::manual(self, Manual::Disable);
+    }
+
+    /// The manual transitions for this replica alone: for a [shared](crate::shared)
+    /// breaker, to take one replica out (say, while its host is drained) without
+    /// touching the fleet. For an unshared breaker they are the breaker's own methods.
+    ///
+    /// ```
+    /// use breaker_runtime::{CircuitBreaker, State};
+    ///
+    /// let breaker = CircuitBreaker::builder("this-replica-doc").build();
+    /// breaker.this_replica().force_open();
+    /// assert!(breaker.is_forced_open());
+    /// breaker.this_replica().close();
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn this_replica(&self) -> ThisReplica<'_> {
+        ThisReplica { breaker: self }
     }
 
     /// True between [`force_open`](Self::force_open) and the next manual transition.
@@ -654,6 +679,58 @@ impl CircuitBreaker {
     /// True between [`disable`](Self::disable) and the next manual transition.
     pub fn is_disabled(&self) -> bool {
         self.word().is_disabled()
+    }
+}
+
+/// Manual transitions of one replica of a shared breaker, leaving the fleet alone; from
+/// [`CircuitBreaker::this_replica`].
+#[derive(Debug, Clone, Copy)]
+pub struct ThisReplica<'a> {
+    breaker: &'a CircuitBreaker,
+}
+
+impl ThisReplica<'_> {
+    /// [`CircuitBreaker::open`], here only.
+    pub fn open(&self) {
+        let b = self.breaker;
+        let now = b.now();
+        b.inner
+            .open_until
+            .fetch_max(now.saturating_add(b.inner.rules.reset_timeout), Relaxed);
+        b.transition_manually(now, |w| {
+            let next = w.moved_to(State::Open);
+            (next != w).then_some(next)
+        });
+    }
+
+    /// [`CircuitBreaker::half_open`], here only.
+    pub fn half_open(&self) {
+        let b = self.breaker;
+        b.transition_manually(b.now(), |w| {
+            let next = w.moved_to(State::HalfOpen).with_successes(0);
+            (next != w).then_some(next)
+        });
+    }
+
+    /// [`CircuitBreaker::close`], here only.
+    pub fn close(&self) {
+        let b = self.breaker;
+        b.transition_manually(b.now(), |w| {
+            let next = w.moved_to(State::Closed).with_failures(0).with_successes(0);
+            (next != w).then_some(next)
+        });
+    }
+
+    /// [`CircuitBreaker::force_open`], here only.
+    pub fn force_open(&self) {
+        let b = self.breaker;
+        b.transition_manually(b.now(), |w| (!w.is_forced_open()).then(|| w.forced_open()));
+    }
+
+    /// [`CircuitBreaker::disable`], here only.
+    pub fn disable(&self) {
+        let b = self.breaker;
+        b.transition_manually(b.now(), |w| (!w.is_disabled()).then(|| w.disabled()));
     }
 }
 

@@ -186,6 +186,23 @@ pub(crate) fn transition(
     }
 }
 
+/// A manual transition, applied here, to pass on to the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Manual {
+    Open,
+    HalfOpen,
+    Close,
+    ForceOpen,
+    Disable,
+}
+
+/// A manual transition of a breaker: a shared one passes it on to the whole fleet.
+pub(crate) fn manual(breaker: &CircuitBreaker, transition: Manual) {
+    if let Some(link) = &breaker.sinks().fleet {
+        link.manual(transition);
+    }
+}
+
 /// A caller of a breaker the fleet holds found its probe due: whether it may probe.
 #[cold]
 pub(crate) fn fleet_probe_turn(breaker: &CircuitBreaker) -> ProbeTurn {

@@ -99,7 +99,7 @@ pub mod shared;
 mod state;
 mod sync;
 
-pub use breaker::CircuitBreaker;
+pub use breaker::{CircuitBreaker, ThisReplica};
 #[doc = include_str!("attribute.md")]
 pub use breaker_macros::circuit_breaker;
 pub use builder::{Builder, Config};

@@ -675,3 +675,54 @@ fn a_password_is_used_and_never_shown() {
         "the server was reachable all along"
     );
 }
+
+#[test]
+fn manual_transitions_act_on_the_fleet_and_this_replica_on_one() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(
+        &server,
+        "manual",
+        "reports",
+        3,
+        5,
+        Duration::from_secs(60),
+        1,
+    );
+    let all = |test: &dyn Fn(&CircuitBreaker) -> bool| {
+        poll_until(Duration::from_secs(5), || {
+            fleet.iter().all(|r| test(&r.breaker))
+        })
+    };
+    fleet[0].breaker.force_open();
+    all(&|b| b.is_forced_open()).expect("force_open reaches every replica");
+    assert_eq!(
+        fleet[2].breaker.call(|| Ok::<_, E>(())),
+        Err(E::rejected(ErrorKind::ForcedOpen, "reports"))
+    );
+    fleet[1].breaker.close();
+    all(&|b| b.state() == State::Closed && !b.is_forced_open())
+        .expect("close reaches every replica");
+    fleet[2].breaker.disable();
+    all(&|b| b.is_disabled()).expect("disable reaches every replica");
+    fleet[0].breaker.close();
+    all(&|b| !b.is_disabled()).expect("and close ends it everywhere");
+    fleet[1].breaker.open();
+    all(&|b| b.state() == State::Open).expect("open reaches every replica");
+    fleet[1].breaker.close();
+    all(&|b| b.state() == State::Closed).expect("closed again");
+
+    // One replica alone.
+    fleet[2].breaker.this_replica().force_open();
+    assert!(fleet[2].breaker.is_forced_open());
+    // The others hear nothing of it (a refresh of theirs finds the fleet closed).
+    let _ = fleet[0].breaker.call(|| Ok::<_, E>(()));
+    assert_eq!(
+        server.command(&["HGET", "brk:v1:{manual:reports}", "cause"]),
+        "manual",
+        "the fleet's last transition is still the close"
+    );
+    assert!(!fleet[0].breaker.is_forced_open() && !fleet[1].breaker.is_forced_open());
+}

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::events::Manual;
 use crate::{State, Verdict};
 
 /// The flags the call path raises for the task.
@@ -14,6 +15,7 @@ pub(crate) const WANT_VOTE: u32 = 1;
 pub(crate) const WANT_PROBE: u32 = 1 << 1;
 pub(crate) const WANT_REPORT: u32 = 1 << 2;
 pub(crate) const WANT_REFRESH: u32 = 1 << 3;
+pub(crate) const WANT_MANUAL: u32 = 1 << 4;
 
 /// Whether a caller of a fleet-held breaker may probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub(crate) struct Link {
     report: Mutex<Option<(Ticket, Option<Verdict>)>>,
     /// The newest fleet state applied here: `(epoch, gen)` and the state.
     applied: Mutex<((u64, u64), Option<State>)>,
+    /// A manual transition to pass on to the fleet (the latest wins).
+    manual: Mutex<Option<Manual>>,
     /// When the last refresh was asked for (milliseconds of the task's clock), so that
     /// rejected calls ask at most every 250 ms.
     last_refresh: AtomicU64,
@@ -83,6 +87,7 @@ impl Link {
             ticket: Mutex::new(None),
             report: Mutex::new(None),
             applied: Mutex::new(((0, 0), None)),
+            manual: Mutex::new(None),
             last_refresh: AtomicU64::new(0),
         }
     }
@@ -187,6 +192,19 @@ impl Link {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .1
+    }
+
+    /// A manual transition was applied here: pass it on to the fleet.
+    pub(crate) fn manual(&self, transition: Manual) {
+        *self.manual.lock().unwrap_or_else(PoisonError::into_inner) = Some(transition);
+        self.want(WANT_MANUAL);
+    }
+
+    pub(crate) fn take_manual(&self) -> Option<Manual> {
+        self.manual
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Forgets any ticket: the fleet moved on (closed, or reopened).

@@ -10,10 +10,13 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use tokio::time::{timeout, Instant};
 
-use super::link::{Link, Ticket, Wake, WANT_PROBE, WANT_REFRESH, WANT_REPORT, WANT_VOTE};
+use super::link::{
+    Link, Ticket, Wake, WANT_MANUAL, WANT_PROBE, WANT_REFRESH, WANT_REPORT, WANT_VOTE,
+};
 use super::scripts::Scripts;
 use crate::breaker::WeakBreaker;
 use crate::builder::Rules;
+use crate::events::Manual;
 use crate::{CircuitBreaker, State, Verdict};
 
 /// How long a command to Redis may take (on the background task only: callers never
@@ -320,38 +323,64 @@ struct View {
     epoch: u64,
     gen: u64,
     open_remaining: Duration,
+    cause: Cause,
+}
+
+/// What made the fleet's last transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The breakers' own evidence: votes, probes.
+    Auto,
+    /// `open()`, `half_open()` or `close()` on a replica.
+    Manual,
+    /// `force_open()`: sticky.
+    Forced,
+    /// `disable()`: sticky.
+    Disabled,
+}
+
+impl Cause {
+    fn parse(text: &str) -> Option<Cause> {
+        Some(match text {
+            "auto" => Cause::Auto,
+            "manual" => Cause::Manual,
+            "forced" => Cause::Forced,
+            "disabled" => Cause::Disabled,
+            _ => return None,
+        })
+    }
+}
+
+fn state(text: &str) -> Option<State> {
+    Some(match text {
+        "closed" => State::Closed,
+        "open" => State::Open,
+        "half_open" => State::HalfOpen,
+        _ => return None,
+    })
 }
 
 impl View {
     fn parse(fields: &[redis::Value]) -> Option<View> {
         let text = |v: &redis::Value| -> Option<String> { redis::from_redis_value_ref(v).ok() };
         let number = |v: &redis::Value| -> Option<u64> { redis::from_redis_value_ref(v).ok() };
-        let state = match text(fields.first()?)?.as_str() {
-            "closed" => State::Closed,
-            "open" => State::Open,
-            "half_open" => State::HalfOpen,
-            _ => return None,
-        };
         Some(View {
-            state,
+            state: state(&text(fields.first()?)?)?,
             epoch: number(fields.get(1)?)?,
             gen: number(fields.get(2)?)?,
             open_remaining: Duration::from_millis(number(fields.get(3)?)?),
+            cause: Cause::parse(&text(fields.get(4)?)?)?,
         })
     }
 
-    /// A published event: `epoch gen state remaining_ms name`.
+    /// A published event: `epoch gen state remaining_ms cause name`.
     fn event(payload: &str) -> Option<(View, &str)> {
-        let mut parts = payload.splitn(5, ' ');
+        let mut parts = payload.splitn(6, ' ');
         let epoch = parts.next()?.parse().ok()?;
         let gen = parts.next()?.parse().ok()?;
-        let state = match parts.next()? {
-            "closed" => State::Closed,
-            "open" => State::Open,
-            "half_open" => State::HalfOpen,
-            _ => return None,
-        };
+        let state = state(parts.next()?)?;
         let remaining = parts.next()?.parse().ok()?;
+        let cause = Cause::parse(parts.next()?)?;
         let name = parts.next()?;
         Some((
             View {
@@ -359,6 +388,7 @@ impl View {
                 epoch,
                 gen,
                 open_remaining: Duration::from_millis(remaining),
+                cause,
             },
             name,
         ))
@@ -529,6 +559,29 @@ impl Task {
             let flags = link.take_flags();
             if flags == 0 {
                 continue;
+            }
+            if flags & WANT_MANUAL != 0 {
+                if let Some(transition) = link.take_manual() {
+                    let transition = match transition {
+                        Manual::Open => "open",
+                        Manual::HalfOpen => "half_open",
+                        Manual::Close => "close",
+                        Manual::ForceOpen => "force_open",
+                        Manual::Disable => "disable",
+                    };
+                    let args = [
+                        transition.to_string(),
+                        millis_of(rules.reset_timeout).to_string(),
+                    ];
+                    if let Some(reply) = self
+                        .script(&backend.scripts.force, &key, &link, &rules, &args)
+                        .await
+                    {
+                        if let Some(view) = View::parse(&reply) {
+                            apply(&link, &breaker, &rules, view);
+                        }
+                    }
+                }
             }
             if flags & WANT_VOTE != 0 {
                 self.tripped_at.insert(key.clone(), Instant::now());
@@ -777,16 +830,22 @@ fn apply(link: &Link, breaker: &WeakBreaker, rules: &Rules, view: View) {
     if !link.newer(view.epoch, view.gen, view.state) {
         return;
     }
-    match view.state {
-        State::Closed => {
-            link.forget_ticket();
-            breaker.fleet_closed();
-        }
-        State::Open | State::HalfOpen => {
-            // Never trusted beyond this replica's own reset timeout.
-            let longest = Duration::from_nanos(rules.reset_timeout);
-            breaker.fleet_opened(view.open_remaining.min(longest));
-        }
+    // Never trusted beyond this replica's own reset timeout.
+    let remaining = view
+        .open_remaining
+        .min(Duration::from_nanos(rules.reset_timeout));
+    if view.state == State::Closed || view.cause != Cause::Auto {
+        link.forget_ticket();
+    }
+    let here = breaker.this_replica();
+    match (view.cause, view.state) {
+        (Cause::Forced, _) => here.force_open(),
+        (Cause::Disabled, _) => here.disable(),
+        (Cause::Manual, State::Closed) => here.close(),
+        (Cause::Manual, State::Open) => breaker.fleet_opened_by_hand(remaining),
+        (Cause::Manual, State::HalfOpen) => breaker.fleet_opened_by_hand(Duration::ZERO),
+        (Cause::Auto, State::Closed) => breaker.fleet_closed(),
+        (Cause::Auto, _) => breaker.fleet_opened(remaining),
     }
 }
 

@@ -6,11 +6,12 @@
 //! The hash: `epoch` (server milliseconds when the record was created), `gen` (the
 //! fleet's generation, moved on by every fleet transition), `state` (`closed`, `open`
 //! or `half_open`), `open_until` and `probe_until` (server milliseconds), `probe` (the
-//! token of the lease holder, or empty), `probe_ok` (successful probes so far) and one
-//! `v:<replica>` field per recent vote (server milliseconds).
+//! token of the lease holder, or empty), `probe_ok` (successful probes so far), `cause`
+//! (`auto`, or for a manual transition `manual`, `forced` or `disabled`: the last two are
+//! sticky) and one `v:<replica>` field per recent vote (server milliseconds).
 //!
 //! Every reply that describes the record is a *view*:
-//! `{state, epoch, gen, open_remaining_ms}`; only durations leave the server.
+//! `{state, epoch, gen, open_remaining_ms, cause}`; only durations leave the server.
 
 /// Read, validate, and helpers: shared by every script. `KEYS[1]` is the record,
 /// `ARGV[1]` the events channel, `ARGV[2]` the breaker's name, `ARGV[3]` the TTL in ms.
@@ -27,20 +28,22 @@ end
 local kind = redis.call('TYPE', key)['ok']
 local raw = {}
 if kind == 'hash' then
-  raw = redis.call('HMGET', key, 'epoch', 'gen', 'state', 'open_until', 'probe', 'probe_until', 'probe_ok')
+  raw = redis.call('HMGET', key, 'epoch', 'gen', 'state', 'open_until', 'probe', 'probe_until', 'probe_ok', 'cause')
 end
 local r = {
   epoch = num(raw[1]), gen = num(raw[2]), state = raw[3],
   open_until = num(raw[4]) or 0, probe = raw[5] or '', probe_until = num(raw[6]) or 0,
-  probe_ok = num(raw[7]) or 0,
+  probe_ok = num(raw[7]) or 0, cause = raw[8],
 }
 local known = r.epoch ~= nil and r.gen ~= nil
   and (r.state == 'closed' or r.state == 'open' or r.state == 'half_open')
+  and (r.cause == 'auto' or r.cause == 'manual' or r.cause == 'forced' or r.cause == 'disabled')
+local sticky = r.cause == 'forced' or r.cause == 'disabled'
 -- Anything else under the key (another type, a foreign or corrupted hash) is ignored,
 -- and replaced by the first write.
 local foreign = kind ~= 'none' and not known
 if not known then
-  r = { epoch = now, gen = 0, state = 'closed', open_until = 0, probe = '', probe_until = 0, probe_ok = 0 }
+  r = { epoch = now, gen = 0, state = 'closed', open_until = 0, probe = '', probe_until = 0, probe_ok = 0, cause = 'auto' }
 end
 local function claim()
   if foreign then
@@ -52,18 +55,25 @@ local function save()
   claim()
   redis.call('HSET', key, 'epoch', r.epoch, 'gen', r.gen, 'state', r.state,
     'open_until', r.open_until, 'probe', r.probe, 'probe_until', r.probe_until,
-    'probe_ok', r.probe_ok)
+    'probe_ok', r.probe_ok, 'cause', r.cause)
   redis.call('PEXPIRE', key, ttl)
 end
 local function view()
-  return { r.state, r.epoch, r.gen, math.max(0, r.open_until - now) }
+  return { r.state, r.epoch, r.gen, math.max(0, r.open_until - now), r.cause }
 end
 local function publish()
   redis.call('PUBLISH', channel,
-    r.epoch .. ' ' .. r.gen .. ' ' .. r.state .. ' ' .. math.max(0, r.open_until - now) .. ' ' .. name)
+    r.epoch .. ' ' .. r.gen .. ' ' .. r.state .. ' ' .. math.max(0, r.open_until - now)
+      .. ' ' .. r.cause .. ' ' .. name)
+end
+local function clear_votes()
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, 2) == 'v:' then redis.call('HDEL', key, f) end
+  end
 end
 local function open(reset)
   r.gen = r.gen + 1
+  r.cause = 'auto'
   r.state = 'open'
   r.open_until = now + reset
   r.probe = ''
@@ -93,7 +103,7 @@ for i = 1, #fields, 2 do
     end
   end
 end
-if r.state == 'closed' and votes >= quorum then
+if r.state == 'closed' and not sticky and votes >= quorum then
   open(reset)
 else
   save()
@@ -105,6 +115,10 @@ return view()
 /// `{'granted', epoch, gen}` or `{'denied', wait_ms, view...}`.
 const ACQUIRE: &str = r#"
 local token, lease = ARGV[4], tonumber(ARGV[5])
+if sticky then
+  local v = view()
+  return { 'denied', 1000, v[1], v[2], v[3], v[4], v[5] }
+end
 if r.state == 'open' and now >= r.open_until then
   r.state = 'half_open'
   r.probe = ''
@@ -120,7 +134,7 @@ if r.state == 'open' then wait = r.open_until - now end
 if r.state == 'half_open' then wait = r.probe_until - now end
 if known then redis.call('PEXPIRE', key, ttl) end
 local v = view()
-return { 'denied', math.max(0, wait), v[1], v[2], v[3], v[4] }
+return { 'denied', math.max(0, wait), v[1], v[2], v[3], v[4], v[5] }
 "#;
 
 /// `report(token, gen, outcome, success_threshold, reset_ms)`: the lease holder's
@@ -131,7 +145,7 @@ local token, gen, outcome = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local threshold, reset = tonumber(ARGV[7]), tonumber(ARGV[8])
 if r.state ~= 'half_open' or r.probe ~= token or r.gen ~= gen then
   local v = view()
-  return { 'stale', v[1], v[2], v[3], v[4] }
+  return { 'stale', v[1], v[2], v[3], v[4], v[5] }
 end
 if outcome == 'failure' then
   open(reset)
@@ -140,13 +154,11 @@ elseif outcome == 'success' then
   r.probe_ok = r.probe_ok + 1
   if r.probe_ok >= threshold then
     r.gen = r.gen + 1
+    r.cause = 'auto'
     r.state = 'closed'
     r.probe_ok = 0
     r.open_until = 0
-    local fields = redis.call('HKEYS', key)
-    for _, f in ipairs(fields) do
-      if string.sub(f, 1, 2) == 'v:' then redis.call('HDEL', key, f) end
-    end
+    clear_votes()
     save()
     publish()
   else
@@ -157,7 +169,33 @@ else
   save()
 end
 local v = view()
-return { 'ok', v[1], v[2], v[3], v[4] }
+return { 'ok', v[1], v[2], v[3], v[4], v[5] }
+"#;
+
+/// `force(transition, reset_ms)`: a manual transition for the whole fleet (`open`,
+/// `half_open`, `close`, `force_open`, `disable`). Returns the view.
+const FORCE: &str = r#"
+local transition, reset = ARGV[4], tonumber(ARGV[5])
+r.gen = r.gen + 1
+r.probe = ''
+r.probe_until = 0
+r.probe_ok = 0
+if transition == 'open' then
+  r.state, r.cause, r.open_until = 'open', 'manual', now + reset
+elseif transition == 'half_open' then
+  r.state, r.cause, r.open_until = 'half_open', 'manual', now
+elseif transition == 'force_open' then
+  r.state, r.cause, r.open_until = 'open', 'forced', 0
+elseif transition == 'disable' then
+  r.state, r.cause, r.open_until = 'closed', 'disabled', 0
+  clear_votes()
+else
+  r.state, r.cause, r.open_until = 'closed', 'manual', 0
+  clear_votes()
+end
+save()
+publish()
+return view()
 "#;
 
 /// `snapshot()`: the view, or an empty reply for a missing record (which reads as
@@ -174,6 +212,7 @@ pub(super) struct Scripts {
     pub(super) acquire: redis::Script,
     pub(super) report: redis::Script,
     pub(super) snapshot: redis::Script,
+    pub(super) force: redis::Script,
 }
 
 impl Scripts {
@@ -184,6 +223,7 @@ impl Scripts {
             acquire: with_prelude(ACQUIRE),
             report: with_prelude(REPORT),
             snapshot: with_prelude(SNAPSHOT),
+            force: with_prelude(FORCE),
         }
     }
 }
