@@ -250,23 +250,15 @@ impl Builder {
         if self.quorum == 0 {
             return Err(ConfigError::ZeroQuorum);
         }
-        let asked = self.sharing.is_some();
-        let joined = self
-            .sharing
-            .and_then(|sharing| crate::shared::join(sharing, self.name, self.quorum));
         let breaker = CircuitBreaker::new(
             self.name,
             self.config,
             ClockCell::new(self.clock),
-            Sinks::new(
-                self.listeners,
-                joined.as_ref().map(|j| j.link()),
-                asked && joined.is_none(),
-            ),
+            Sinks::new(self.listeners, self.sharing.is_some()),
         );
         registry::enroll(&breaker, self.listed);
-        if let Some(joined) = joined {
-            joined.enroll(&breaker, Rules::from(&self.config));
+        if let Some(sharing) = self.sharing {
+            crate::shared::join(sharing, &breaker, self.quorum, Rules::from(&self.config));
         }
         Ok(breaker)
     }

@@ -4,7 +4,7 @@
 //! nothing of features; this is the one module that does. A new consumer of events
 //! (the fleet backend, say) plugs in here.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::listener::{self, CallOutcome, Listener};
 use crate::shared::{Link, ProbeTurn};
@@ -14,24 +14,21 @@ use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
 /// with `metrics`, its counters.
 pub(crate) struct Sinks {
     listeners: Box<[Arc<dyn Listener>]>,
-    /// For a shared breaker: its link to the fleet.
-    fleet: Option<Arc<Link>>,
-    /// It asked to be shared, and no backend was there to join.
-    unjoined: bool,
+    /// For a shared breaker: its link to the fleet, once it joined (at build, or when a
+    /// backend is installed later).
+    fleet: OnceLock<Arc<Link>>,
+    /// It asked to be shared.
+    shared: bool,
     #[cfg(feature = "metrics")]
     counters: crate::metrics::Counters,
 }
 
 impl Sinks {
-    pub(crate) fn new(
-        listeners: Vec<Arc<dyn Listener>>,
-        fleet: Option<Arc<Link>>,
-        unjoined: bool,
-    ) -> Self {
+    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>, shared: bool) -> Self {
         Sinks {
             listeners: listeners.into_boxed_slice(),
-            fleet,
-            unjoined,
+            fleet: OnceLock::new(),
+            shared,
             #[cfg(feature = "metrics")]
             counters: crate::metrics::Counters::new(),
         }
@@ -39,8 +36,14 @@ impl Sinks {
 
     /// A shared breaker's place in the fleet; `None` for an unshared one.
     pub(crate) fn fleet_info(&self) -> Option<crate::shared::FleetInfo> {
-        (self.fleet.is_some() || self.unjoined)
-            .then(|| crate::shared::FleetInfo::of(self.fleet.as_deref()))
+        self.shared
+            .then(|| crate::shared::FleetInfo::of(self.fleet.get().map(|l| &**l)))
+    }
+
+    /// The breaker joins the fleet through `link`; `false` if it had joined already.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn join(&self, link: Arc<Link>) -> bool {
+        self.fleet.set(link).is_ok()
     }
 
     /// Whether the breaker has listeners of its own (global ones come and go).
@@ -127,7 +130,7 @@ pub(crate) fn rejected(
     now: u64,
 ) {
     counted(breaker, Counted::Rejected);
-    if let Some(link) = &breaker.sinks().fleet {
+    if let Some(link) = breaker.sinks().fleet.get() {
         link.rejected(now / 1_000_000);
     }
     #[cfg(feature = "tracing")]
@@ -159,7 +162,7 @@ pub(crate) fn transition(
     listening: bool,
     tripped_here: bool,
 ) {
-    if let (Some(link), true) = (&breaker.sinks().fleet, tripped_here) {
+    if let (Some(link), true) = (breaker.sinks().fleet.get(), tripped_here) {
         link.tripped();
     }
     #[cfg(feature = "metrics")]
@@ -198,7 +201,7 @@ pub(crate) enum Manual {
 
 /// A manual transition of a breaker: a shared one passes it on to the whole fleet.
 pub(crate) fn manual(breaker: &CircuitBreaker, transition: Manual) {
-    if let Some(link) = &breaker.sinks().fleet {
+    if let Some(link) = breaker.sinks().fleet.get() {
         link.manual(transition);
     }
 }
@@ -206,7 +209,7 @@ pub(crate) fn manual(breaker: &CircuitBreaker, transition: Manual) {
 /// A caller of a breaker the fleet holds found its probe due: whether it may probe.
 #[cold]
 pub(crate) fn fleet_probe_turn(breaker: &CircuitBreaker) -> ProbeTurn {
-    match &breaker.sinks().fleet {
+    match breaker.sinks().fleet.get() {
         Some(link) => link.probe_turn(),
         None => ProbeTurn::Local,
     }
@@ -215,7 +218,7 @@ pub(crate) fn fleet_probe_turn(breaker: &CircuitBreaker) -> ProbeTurn {
 /// The fleet's probe that ran here ended.
 #[cold]
 pub(crate) fn fleet_probe_settled(breaker: &CircuitBreaker, verdict: Verdict) {
-    if let Some(link) = &breaker.sinks().fleet {
+    if let Some(link) = breaker.sinks().fleet.get() {
         link.settled(verdict);
     }
 }

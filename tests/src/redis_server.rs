@@ -52,18 +52,27 @@ impl RedisServer {
         self.port
     }
 
-    /// Sends one command (words without spaces inside) and returns the raw reply.
+    /// Sends one command and returns its reply, flattened to text.
     pub fn command(&self, words: &[&str]) -> String {
+        self.commands(&[words]).pop().unwrap_or_default()
+    }
+
+    /// Sends commands on one connection (`AUTH` first, say) and returns their replies.
+    pub fn commands(&self, commands: &[&[&str]]) -> Vec<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let mut request = format!("*{}\r\n", words.len());
-        for word in words {
-            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        let mut request = String::new();
+        for words in commands {
+            request.push_str(&format!("*{}\r\n", words.len()));
+            for word in words.iter() {
+                request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+            }
         }
         stream.write_all(request.as_bytes()).unwrap();
-        read_reply(&mut BufReader::new(stream))
+        let mut reader = BufReader::new(stream);
+        commands.iter().map(|_| read_reply(&mut reader)).collect()
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers.

@@ -726,3 +726,59 @@ fn manual_transitions_act_on_the_fleet_and_this_replica_on_one() {
     );
     assert!(!fleet[0].breaker.is_forced_open() && !fleet[1].breaker.is_forced_open());
 }
+
+#[test]
+fn an_acl_user_authenticates_and_a_wrong_one_stays_local() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start_with(&[
+        "--user",
+        "default",
+        "off",
+        "--user",
+        "fleet",
+        "on",
+        ">fleet-pw",
+        "~brk:*",
+        "&brk:*",
+        "+@all",
+    ]) else {
+        return;
+    };
+    let user = RedisBackend::builder(server.url())
+        .username("fleet")
+        .password("fleet-pw")
+        .namespace("acl")
+        .build()
+        .unwrap();
+    let wrong = RedisBackend::builder(format!("redis://fleet:nope@127.0.0.1:{}", server.port()))
+        .namespace("acl")
+        .build()
+        .unwrap();
+    assert!(!format!("{wrong:?} {wrong}").contains("nope"));
+    let a = CircuitBreaker::builder("acl-shared")
+        .fail_max(1)
+        .shared(&user)
+        .unregistered()
+        .build();
+    let b = CircuitBreaker::builder("acl-shared")
+        .fail_max(1)
+        .shared(&wrong)
+        .unregistered()
+        .build();
+    poll_until(Duration::from_secs(10), || user.is_healthy()).expect("the ACL user connects");
+    let _ = a.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(5), || {
+        let replies = server.commands(&[
+            &["AUTH", "fleet", "fleet-pw"],
+            &["EXISTS", "brk:v1:{acl:acl-shared}"],
+        ]);
+        replies[1] == "1"
+    })
+    .expect("its vote is written under the user's key pattern");
+    assert!(!wrong.is_healthy());
+    assert_eq!(
+        b.call(|| Ok::<_, E>(2)),
+        Ok(2),
+        "the other replica works locally"
+    );
+}

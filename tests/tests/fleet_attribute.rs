@@ -1,10 +1,11 @@
 //! `#[circuit_breaker(shared)]`: the function's breaker joins the fleet through the
-//! backend installed for the process. A second replica, built by hand with a backend of
-//! its own, trips the fleet; the annotated function's breaker follows.
+//! backend installed for the process, even one installed after the breaker was built. A
+//! second replica, built by hand with a backend of its own, trips the fleet; the
+//! annotated function's breaker follows.
 
 use std::time::Duration;
 
-use breaker_runtime::shared::{self, InstallError, RedisBackend};
+use breaker_runtime::shared::{self, BackendHealth, InstallError, RedisBackend};
 use breaker_runtime::{circuit_breaker, registry, CircuitBreaker, ErrorKind, State};
 use breaker_tests::redis_server::RedisServer;
 use breaker_tests::{poll_until, TestError as E};
@@ -19,6 +20,16 @@ fn an_annotated_function_follows_the_fleet() {
     let Some(server) = RedisServer::start() else {
         return;
     };
+    // The function's breaker is built before any backend is installed (its first call):
+    // it runs locally, and says so in the snapshot...
+    assert_eq!(fetch(), Ok("answer"));
+    let fleet_of = || {
+        breaker_runtime::registry::BreakerInfo::of(&registry::get("fleet-attribute").unwrap())
+            .fleet
+            .map(|f| f.backend)
+    };
+    assert_eq!(fleet_of(), Some(BackendHealth::NotInstalled));
+    // ...until one is installed: then it joins.
     let installed = RedisBackend::builder(server.url())
         .namespace("attribute")
         .build()
@@ -26,10 +37,11 @@ fn an_annotated_function_follows_the_fleet() {
     shared::install(installed.clone()).unwrap();
     let again = RedisBackend::builder(server.url()).build().unwrap();
     assert_eq!(shared::install(again), Err(InstallError::AlreadyInstalled));
+    poll_until(Duration::from_secs(10), || {
+        fleet_of() == Some(BackendHealth::Healthy)
+    })
+    .expect("it joined the installed backend");
 
-    // The function's breaker is built now (its first call, or the registry's first
-    // read), so it joins the installed backend.
-    assert_eq!(fetch(), Ok("answer"));
     let other = RedisBackend::builder(server.url())
         .namespace("attribute")
         .build()

@@ -121,63 +121,35 @@ pub(crate) enum Sharing {
     Installed,
 }
 
-/// A breaker's membership of the fleet, from the builder to its enrolment.
+/// `breaker`, just built, joins the fleet as `sharing` asks: now, through a given or an
+/// installed backend; or, with none installed yet, when one is (it runs locally until
+/// then, and says so once).
 #[cfg(feature = "redis")]
-pub(crate) struct Joined {
-    link: std::sync::Arc<Link>,
-    backend: RedisBackend,
-}
-
-/// Without a transport, no breaker can join a fleet.
-#[cfg(not(feature = "redis"))]
-pub(crate) enum Joined {}
-
-/// The membership `sharing` asks for, or `None` when there is no backend to join: the
-/// breaker runs locally, and says so once.
-#[cfg(feature = "redis")]
-pub(crate) fn join(sharing: Sharing, name: &'static str, quorum: u32) -> Option<Joined> {
+pub(crate) fn join(
+    sharing: Sharing,
+    breaker: &crate::CircuitBreaker,
+    quorum: u32,
+    rules: crate::builder::Rules,
+) {
     let backend = match sharing {
         Sharing::With(backend) => backend,
-        Sharing::Installed => match redis::installed() {
-            Some(backend) => backend.clone(),
-            None => {
-                warn_not_installed(name);
-                return None;
-            }
+        Sharing::Installed => match redis::installed_or_wait(breaker, quorum, rules) {
+            Some(backend) => backend,
+            None => return warn_not_installed(breaker.name()),
         },
     };
-    let link = backend.link(name, quorum);
-    Some(Joined { link, backend })
+    backend.join(breaker, quorum, rules);
 }
 
 #[cfg(not(feature = "redis"))]
-pub(crate) fn join(sharing: Sharing, name: &'static str, _quorum: u32) -> Option<Joined> {
+pub(crate) fn join(
+    sharing: Sharing,
+    breaker: &crate::CircuitBreaker,
+    _quorum: u32,
+    _rules: crate::builder::Rules,
+) {
     let Sharing::Installed = sharing;
-    warn_not_installed(name);
-    None
-}
-
-#[cfg(feature = "redis")]
-impl Joined {
-    pub(crate) fn link(&self) -> std::sync::Arc<Link> {
-        self.link.clone()
-    }
-
-    /// The built breaker takes its place in the fleet.
-    pub(crate) fn enroll(self, breaker: &crate::CircuitBreaker, rules: crate::builder::Rules) {
-        self.backend.enroll(self.link, breaker, rules);
-    }
-}
-
-#[cfg(not(feature = "redis"))]
-impl Joined {
-    pub(crate) fn link(&self) -> std::sync::Arc<Link> {
-        match *self {}
-    }
-
-    pub(crate) fn enroll(self, _: &crate::CircuitBreaker, _: crate::builder::Rules) {
-        match self {}
-    }
+    warn_not_installed(breaker.name());
 }
 
 /// Once per process: a shared breaker was built with no backend to share through.

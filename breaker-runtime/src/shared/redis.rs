@@ -113,13 +113,13 @@ impl RedisBackend {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Joins `breaker` (being built) to the fleet breaker of its name.
-    pub(crate) fn link(&self, name: &'static str, quorum: u32) -> Arc<Link> {
-        Arc::new(Link::new(name, quorum, self.inner.wake.clone()))
-    }
-
-    /// Enrolls a built breaker, and starts the background task on the first.
-    pub(crate) fn enroll(&self, link: Arc<Link>, breaker: &CircuitBreaker, rules: Rules) {
+    /// Joins `breaker` to the fleet breaker of its name, and starts the background task
+    /// with the first.
+    pub(crate) fn join(&self, breaker: &CircuitBreaker, quorum: u32, rules: Rules) {
+        let link = Arc::new(Link::new(breaker.name(), quorum, self.inner.wake.clone()));
+        if !breaker.sinks().join(link.clone()) {
+            return;
+        }
         let key = format!("brk:v1:{{{}:{}}}", self.inner.namespace, link.name);
         self.inner
             .members
@@ -264,6 +264,9 @@ fn replica_id() -> String {
 
 static INSTALLED: OnceLock<RedisBackend> = OnceLock::new();
 
+/// Shared breakers built before a backend was installed: they join it when it is.
+static WAITING: Mutex<Vec<(WeakBreaker, u32, Rules)>> = Mutex::new(Vec::new());
+
 /// Why [`install`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -283,14 +286,32 @@ impl std::error::Error for InstallError {}
 /// Sets the process-wide backend that `#[circuit_breaker(shared)]` functions join.
 /// Install it at start-up, before their first call; a second install is refused.
 pub fn install(backend: RedisBackend) -> Result<(), InstallError> {
+    let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
     INSTALLED
-        .set(backend)
-        .map_err(|_| InstallError::AlreadyInstalled)
+        .set(backend.clone())
+        .map_err(|_| InstallError::AlreadyInstalled)?;
+    for (breaker, quorum, rules) in waiting.drain(..) {
+        if let Some(breaker) = breaker.upgrade() {
+            backend.join(&breaker, quorum, rules);
+        }
+    }
+    Ok(())
 }
 
-/// The installed backend, if any.
-pub(crate) fn installed() -> Option<&'static RedisBackend> {
-    INSTALLED.get()
+/// The installed backend; or, with none yet, `None`, and `breaker` joins the one
+/// installed later.
+pub(crate) fn installed_or_wait(
+    breaker: &CircuitBreaker,
+    quorum: u32,
+    rules: Rules,
+) -> Option<RedisBackend> {
+    let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(backend) = INSTALLED.get() {
+        return Some(backend.clone());
+    }
+    waiting.retain(|(b, _, _)| b.is_alive());
+    waiting.push((breaker.downgrade(), quorum, rules));
+    None
 }
 
 // --- the background task ----------------------------------------------------------------
