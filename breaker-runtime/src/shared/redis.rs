@@ -283,8 +283,10 @@ impl fmt::Display for InstallError {
 
 impl std::error::Error for InstallError {}
 
-/// Sets the process-wide backend that `#[circuit_breaker(shared)]` functions join.
-/// Install it at start-up, before their first call; a second install is refused.
+/// Sets the process-wide backend that `#[circuit_breaker(shared)]` functions (and
+/// breakers built with [`Builder::shared_installed`](crate::Builder::shared_installed))
+/// join. Breakers of that kind built before it run locally until it is installed, then
+/// join it. A second install is refused.
 pub fn install(backend: RedisBackend) -> Result<(), InstallError> {
     let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
     INSTALLED
