@@ -149,6 +149,22 @@ impl CapturedEvent {
     }
 }
 
+/// Captures every event of every thread from now on (background threads included),
+/// through a global subscriber installed once per test binary.
+pub fn capture_global_events() -> Arc<Mutex<Vec<CapturedEvent>>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    static EVENTS: std::sync::OnceLock<Arc<Mutex<Vec<CapturedEvent>>>> = std::sync::OnceLock::new();
+    EVENTS
+        .get_or_init(|| {
+            let events = Arc::new(Mutex::new(Vec::new()));
+            let subscriber = tracing_subscriber::registry().with(Capture(events.clone()));
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+            events
+        })
+        .clone()
+}
+
 /// Runs `f` under a subscriber that captures every event (all levels), and returns them.
 pub fn capture_events(f: impl FnOnce()) -> Vec<CapturedEvent> {
     use tracing_subscriber::layer::SubscriberExt;

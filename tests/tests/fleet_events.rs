@@ -1,0 +1,52 @@
+//! A backend that loses Redis says so once, and once when it recovers: never an event
+//! per call (litellm's lesson: one latency blip must not log a traceback per request).
+
+use std::time::Duration;
+
+use breaker_runtime::shared::RedisBackend;
+use breaker_runtime::CircuitBreaker;
+use breaker_tests::redis_server::RedisServer;
+use breaker_tests::{capture_global_events, poll_until, TestError as E};
+use tracing::Level;
+
+#[test]
+fn one_event_when_degraded_and_one_when_recovered() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let events = capture_global_events();
+    let backend = RedisBackend::builder(server.url())
+        .namespace("events")
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::builder("fleet-events")
+        .fail_max(1)
+        .shared(&backend)
+        .unregistered()
+        .build();
+    poll_until(Duration::from_secs(10), || backend.is_healthy()).expect("connected");
+    let count = |level: Level, words: &str| {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.level == level && e.field("message").is_some_and(|m| m.contains(words)))
+            .count()
+    };
+    server.freeze();
+    let _ = breaker.call(|| Err::<(), _>(E::Down)); // the vote cannot be delivered
+    poll_until(Duration::from_secs(5), || !backend.is_healthy()).expect("degraded");
+    for _ in 0..500 {
+        let _ = breaker.call(|| Ok::<_, E>(()));
+    }
+    breaker.close();
+    for _ in 0..500 {
+        let _ = breaker.call(|| Ok::<_, E>(()));
+    }
+    assert_eq!(count(Level::WARN, "fleet backend degraded"), 1);
+    server.thaw();
+    poll_until(Duration::from_secs(15), || backend.is_healthy()).expect("recovered");
+    poll_until(Duration::from_secs(5), || count(Level::INFO, "fleet backend recovered") == 1)
+        .expect("one event says so");
+    assert_eq!(count(Level::WARN, "fleet backend degraded"), 1, "still one");
+}
