@@ -46,7 +46,9 @@ fn one_event_when_degraded_and_one_when_recovered() {
     assert_eq!(count(Level::WARN, "fleet backend degraded"), 1);
     server.thaw();
     poll_until(Duration::from_secs(15), || backend.is_healthy()).expect("recovered");
-    poll_until(Duration::from_secs(5), || count(Level::INFO, "fleet backend recovered") == 1)
-        .expect("one event says so");
+    poll_until(Duration::from_secs(5), || {
+        count(Level::INFO, "fleet backend recovered") == 1
+    })
+    .expect("one event says so");
     assert_eq!(count(Level::WARN, "fleet backend degraded"), 1, "still one");
 }
