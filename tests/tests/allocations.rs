@@ -243,3 +243,35 @@ fn the_counter_sees_allocations() {
         "the harness itself works"
     );
 }
+
+#[test]
+fn a_shared_breaker_allocates_nothing_per_call_either() {
+    // No Redis at this address: the breaker runs locally, its backend degraded; the call
+    // path is the same as with one (no I/O on it either way).
+    let backend = breaker_runtime::shared::RedisBackend::builder("redis://127.0.0.1:9")
+        .namespace("alloc")
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::builder("alloc-shared")
+        .fail_max(1)
+        .reset_timeout(Duration::from_secs(3600))
+        .shared(&backend)
+        .build();
+    warm_up(&b);
+    assert_eq!(
+        allocations(|| {
+            let _ = b.call(|| Ok::<u32, E>(1));
+        }),
+        0,
+        "closed success"
+    );
+    let _ = b.call(|| Err::<u32, E>(E)); // trips: the vote is the background thread's
+    assert_eq!(b.state(), breaker_runtime::State::Open);
+    assert_eq!(
+        allocations(|| {
+            let _ = b.call(|| Ok::<u32, E>(1));
+        }),
+        0,
+        "open rejection (asking the fleet for a refresh)"
+    );
+}

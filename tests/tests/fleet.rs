@@ -782,3 +782,87 @@ fn an_acl_user_authenticates_and_a_wrong_one_stays_local() {
         "the other replica works locally"
     );
 }
+
+#[test]
+fn a_garbage_record_is_ignored_then_overwritten_and_never_trusted() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // A hash someone else wrote under our key: absurd numbers, unknown state.
+    let key = "brk:v1:{garbage:ledger}";
+    server.command(&[
+        "HSET",
+        key,
+        "epoch",
+        "99999999999999999999",
+        "gen",
+        "-3",
+        "state",
+        "exploded",
+        "open_until",
+        "1e308",
+        "probe",
+        "x",
+        "cause",
+        "nonsense",
+    ]);
+    let fleet = replicas(
+        &server,
+        "garbage",
+        "ledger",
+        2,
+        1,
+        Duration::from_secs(60),
+        1,
+    );
+    // Read as nothing: the replicas stay closed and work.
+    assert_eq!(fleet[1].breaker.call(|| Ok::<_, E>(3)), Ok(3));
+    assert!(fleet.iter().all(|r| r.breaker.state() == State::Closed));
+    // The next transition overwrites it with a record of ours.
+    let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(5), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the fleet opens over the garbage");
+    assert_eq!(server.command(&["HGET", key, "state"]), "open");
+    assert!(fleet[1].breaker.retry_after().unwrap() <= Duration::from_secs(60));
+    // A key of another type entirely is replaced the same way.
+    server.command(&["DEL", key]);
+    server.command(&["SET", key, "not a hash"]);
+    fleet[1].breaker.close();
+    poll_until(Duration::from_secs(5), || {
+        server.command(&["TYPE", key]) == "hash"
+    })
+    .expect("overwritten by the close");
+}
+
+#[test]
+fn a_paused_server_is_a_slow_one_and_no_caller_waits() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(&server, "pause", "feeds", 2, 2, Duration::from_secs(60), 1);
+    assert_eq!(server.command(&["CLIENT", "PAUSE", "1500", "ALL"]), "OK");
+    let mut slowest = Duration::ZERO;
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+        slowest = slowest.max(started.elapsed());
+    }
+    assert_eq!(
+        fleet[0].breaker.state(),
+        State::Open,
+        "tripped locally, at once"
+    );
+    assert!(
+        slowest < Duration::from_millis(5),
+        "a call took {slowest:?}"
+    );
+    // Once the pause ends, the trip reaches the fleet.
+    poll_until(Duration::from_secs(15), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the fleet converges after the pause");
+}
