@@ -11,6 +11,8 @@ pub struct RedisServer {
     child: Child,
     port: u16,
     args: Vec<String>,
+    /// TLS only: readiness is an accepted connection, not a PONG.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -20,8 +22,30 @@ impl RedisServer {
         Self::start_with(&[])
     }
 
+    /// Starts a server that speaks TLS only, with the certificate and key in `dir`
+    /// (`server.crt`, `server.key`, `ca.crt`); clients need not present certificates.
+    pub fn start_tls(dir: &std::path::Path) -> Option<RedisServer> {
+        let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let tls: Vec<String> = vec![
+            "--tls-cert-file".into(),
+            file("server.crt"),
+            "--tls-key-file".into(),
+            file("server.key"),
+            "--tls-ca-cert-file".into(),
+            file("ca.crt"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+        Self::start_inner(&tls, true)
+    }
+
     /// Starts a server with extra arguments (`["--requirepass", "secret"]`).
     pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
+        Self::start_inner(extra, false)
+    }
+
+    fn start_inner(extra: &[&str], tls: bool) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -36,8 +60,13 @@ impl RedisServer {
         }
         let port = free_port();
         let args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
-        let child = spawn(port, &args);
-        let server = RedisServer { child, port, args };
+        let child = spawn(port, &args, tls);
+        let server = RedisServer {
+            child,
+            port,
+            args,
+            tls,
+        };
         server.await_ready();
         Some(server)
     }
@@ -94,7 +123,7 @@ impl RedisServer {
     /// Starts a new, empty server on the same port.
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn(self.port, &self.args);
+        self.child = spawn(self.port, &self.args, self.tls);
         self.await_ready();
     }
 
@@ -102,6 +131,9 @@ impl RedisServer {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                if self.tls {
+                    return;
+                }
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                 if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() {
                     let mut buf = [0u8; 64];
@@ -126,9 +158,15 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, extra: &[String]) -> Child {
+fn spawn(port: u16, extra: &[String], tls: bool) -> Child {
+    let port = port.to_string();
+    let ports = if tls {
+        ["--port", "0", "--tls-port", &port]
+    } else {
+        ["--port", &port, "--tls-port", "0"]
+    };
     Command::new("redis-server")
-        .args(["--port", &port.to_string()])
+        .args(ports)
         .args(["--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
         .args(["--daemonize", "no", "--logfile", ""])

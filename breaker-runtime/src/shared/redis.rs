@@ -72,6 +72,9 @@ pub struct RedisBackendBuilder {
     namespace: String,
     username: Option<String>,
     password: Option<String>,
+    /// For `rediss://`: the root certificate to trust instead of the system's.
+    #[cfg(feature = "redis-tls")]
+    tls_root: Option<Vec<u8>>,
 }
 
 /// Why a [`RedisBackend`] could not be built. Its messages never show a password.
@@ -97,6 +100,8 @@ impl RedisBackend {
             namespace: "breaker".to_string(),
             username: None,
             password: None,
+            #[cfg(feature = "redis-tls")]
+            tls_root: None,
         }
     }
 
@@ -158,9 +163,26 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// For a `rediss://` URL (feature `redis-tls`): trust this root certificate (PEM)
+    /// instead of the system's, as for a managed Redis with its own certificate authority.
+    #[cfg(feature = "redis-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-tls")))]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root = Some(pem.into());
+        self
+    }
+
     /// Parses and validates; does no I/O, so it succeeds while Redis is down.
     pub fn build(self) -> Result<RedisBackend, RedisBackendError> {
         let shown = redact(&self.url);
+        if self.url.starts_with("rediss://") && !cfg!(feature = "redis-tls") {
+            return Err(RedisBackendError {
+                message: format!(
+                    "{shown}: a rediss:// URL needs TLS, the `redis-tls` feature of breaker-runtime: \
+                     breaker-runtime = {{ version = \"0.1\", features = [\"redis-tls\"] }}"
+                ),
+            });
+        }
         if self.namespace.is_empty() || self.namespace.contains(['{', '}', ' ']) {
             return Err(RedisBackendError {
                 message: format!(
@@ -185,7 +207,7 @@ impl RedisBackendBuilder {
             settings = settings.set_password(password);
         }
         let info = info.set_redis_settings(settings);
-        let client = redis::Client::open(info).map_err(|e| RedisBackendError {
+        let client = client(info, &self).map_err(|e| RedisBackendError {
             message: format!("{shown}: {:?}", e.kind()),
         })?;
         Ok(RedisBackend {
@@ -232,6 +254,33 @@ impl fmt::Display for RedisBackend {
             self.inner.shown, self.inner.namespace
         )
     }
+}
+
+#[cfg(feature = "redis-tls")]
+fn client(
+    info: redis::ConnectionInfo,
+    builder: &RedisBackendBuilder,
+) -> redis::RedisResult<redis::Client> {
+    // rustls needs a process-wide crypto provider; ring's, unless one is installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match &builder.tls_root {
+        Some(root) => redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root.clone()),
+            },
+        ),
+        None => redis::Client::open(info),
+    }
+}
+
+#[cfg(not(feature = "redis-tls"))]
+fn client(
+    info: redis::ConnectionInfo,
+    _: &RedisBackendBuilder,
+) -> redis::RedisResult<redis::Client> {
+    redis::Client::open(info)
 }
 
 /// `url` with the password, if any, replaced by `***`.
@@ -896,4 +945,68 @@ fn millis(d: Duration) -> u64 {
 
 fn millis_of(nanos: u64) -> u64 {
     millis(Duration::from_nanos(nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_never_shown() {
+        assert_eq!(
+            redact("redis://user:hunter2@cache:6379/0"),
+            "redis://user:***@cache:6379/0"
+        );
+        assert_eq!(redact("redis://:hunter2@cache"), "redis://:***@cache");
+        assert_eq!(redact("redis://cache:6379"), "redis://cache:6379");
+        let backend = RedisBackend::builder("redis://:hunter2@127.0.0.1:6379")
+            .password("swordfish")
+            .build()
+            .unwrap();
+        let shown = format!("{backend:?} {backend}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+        let builder = RedisBackend::builder("redis://u:hunter2@h").password("swordfish");
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_what_to_write() {
+        let e = RedisBackend::builder("http://:hunter2@cache")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("is not a Redis URL"), "{e}");
+        assert!(e.to_string().contains("redis://127.0.0.1:6379"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = RedisBackend::builder("redis://cache")
+            .namespace("a{b}")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("without braces or spaces"), "{e}");
+        assert!(RedisBackend::builder("redis://cache")
+            .namespace("")
+            .build()
+            .is_err());
+    }
+
+    #[test]
+    fn events_and_views_are_parsed_strictly() {
+        let (view, name) = View::event("1700000000000 3 open 59000 auto user profile").unwrap();
+        assert_eq!(name, "user profile");
+        assert_eq!(
+            (view.state, view.gen, view.cause),
+            (State::Open, 3, Cause::Auto)
+        );
+        assert_eq!(view.open_remaining, Duration::from_secs(59));
+        assert!(View::event("x 3 open 1 auto n").is_none());
+        assert!(View::event("1 3 exploded 1 auto n").is_none());
+        assert!(View::event("1 3 open 1 sideways n").is_none());
+        assert!(View::event("1 3 open").is_none());
+    }
 }
