@@ -1,5 +1,6 @@
 //! Shared helpers for the workspace's integration, behaviour and compile-fail tests.
 
+pub mod proxy;
 pub mod redis_server;
 
 use std::sync::{Arc, Mutex};

@@ -866,3 +866,50 @@ fn a_paused_server_is_a_slow_one_and_no_caller_waits() {
     })
     .expect("the fleet converges after the pause");
 }
+
+#[test]
+fn a_partition_of_one_leaves_that_replica_local_and_the_others_sharing() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let proxy = breaker_tests::proxy::Proxy::start(server.port());
+    let cut_off = RedisBackend::builder(proxy.url())
+        .namespace("partition")
+        .build()
+        .unwrap();
+    let lonely = CircuitBreaker::builder("partitioned")
+        .fail_max(1)
+        .shared(&cut_off)
+        .unregistered()
+        .build();
+    let others = replicas(
+        &server,
+        "partition",
+        "partitioned",
+        2,
+        1,
+        Duration::from_secs(60),
+        1,
+    );
+    poll_until(Duration::from_secs(10), || cut_off.is_healthy())
+        .expect("connected through the proxy");
+    proxy.blackhole();
+    // The cut-off replica trips: its vote cannot get out, and nothing waits for it.
+    let started = std::time::Instant::now();
+    let _ = lonely.call(|| Err::<(), _>(E::Down));
+    assert!(started.elapsed() < Duration::from_millis(5));
+    assert_eq!(lonely.state(), State::Open);
+    poll_until(Duration::from_secs(5), || !cut_off.is_healthy()).expect("it notices");
+    assert!(others.iter().all(|r| r.breaker.state() == State::Closed));
+    // The others still reach Redis and serve calls.
+    assert!(others.iter().all(|r| r.backend.is_healthy()));
+    assert_eq!(others[0].breaker.call(|| Ok::<_, E>(1)), Ok(1));
+    // Healed: the cut-off replica reconnects, and its recent trip is voted again.
+    proxy.heal();
+    poll_until(Duration::from_secs(15), || cut_off.is_healthy()).expect("reconnected");
+    poll_until(Duration::from_secs(5), || {
+        others.iter().all(|r| r.breaker.state() == State::Open)
+    })
+    .expect("its trip reaches the fleet once healed");
+}

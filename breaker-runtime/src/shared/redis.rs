@@ -820,11 +820,15 @@ impl Task {
                 self.succeeded();
                 Some(reply)
             }
+            // Either way, start over on a new connection: a late reply would answer the
+            // next request, and a connection that failed may not recover on its own.
             Ok(Err(e)) => {
+                self.connection = None;
                 self.failed(&format!("{:?}", e.kind()));
                 None
             }
             Err(_) => {
+                self.connection = None;
                 self.failed("a command timed out");
                 None
             }
