@@ -278,12 +278,58 @@ fn asynchronous(c: &mut Criterion) {
     group.finish();
 }
 
+/// A shared breaker's calls against a local one's, in one run: the call path is the
+/// same (no Redis I/O on it), so the rows should match. Its backend points at a port with
+/// no Redis, so its background thread idles in backoff.
+#[cfg(feature = "redis")]
+fn fleet(c: &mut Criterion) {
+    use breaker_runtime::shared::RedisBackend;
+    let local = ours("bench-fleet-local", 5);
+    let backend = RedisBackend::builder("redis://127.0.0.1:9")
+        .namespace("bench")
+        .build()
+        .unwrap();
+    let shared = CircuitBreaker::builder("bench-fleet-shared")
+        .fail_max(5)
+        .reset_timeout(Duration::from_secs(3600))
+        .shared(&backend)
+        .unregistered()
+        .build();
+    for (state, open) in [("closed success", false), ("open rejection", true)] {
+        if open {
+            local.open();
+            shared.open();
+        }
+        for threads in [1, 2] {
+            let cases: Vec<Case<'_>> = vec![
+                (
+                    "local CircuitBreaker::call",
+                    Box::new(|i| drop(black_box(local.call(|| bare(i))))),
+                ),
+                (
+                    "shared CircuitBreaker::call",
+                    Box::new(|i| drop(black_box(shared.call(|| bare(i))))),
+                ),
+            ];
+            contenders(
+                c,
+                &format!("fleet {state}/{threads} thread(s)"),
+                threads,
+                cases,
+            );
+        }
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn fleet(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    targets = closed, open, mixed, asynchronous
+    targets = closed, open, mixed, asynchronous, fleet
 }
 criterion_main!(benches);
