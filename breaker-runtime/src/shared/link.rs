@@ -53,7 +53,7 @@ impl Wake {
 }
 
 /// The fleet's grant of the probe to this replica: fences the report.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Ticket {
     pub(crate) token: String,
     pub(crate) gen: u64,

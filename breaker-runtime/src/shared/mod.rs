@@ -49,6 +49,8 @@
 mod link;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+mod replica;
 #[cfg(feature = "redis")]
 mod scripts;
 

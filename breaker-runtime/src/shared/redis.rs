@@ -1,7 +1,6 @@
 //! The Redis backend: one replica's connection to the fleet, and the background task
 //! that does all of its I/O.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
@@ -10,14 +9,15 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use tokio::time::{timeout, Instant};
 
-use super::link::{
-    Link, Ticket, Wake, WANT_MANUAL, WANT_PROBE, WANT_REFRESH, WANT_REPORT, WANT_VOTE,
+use super::link::{Link, Wake};
+use super::replica::{
+    apply, fleet_lease_ms, millis_of, outcome, parse_state, transition, ttl_ms, Cause, Member,
+    Replica, Reply, Request, View,
 };
 use super::scripts::Scripts;
 use crate::breaker::WeakBreaker;
 use crate::builder::Rules;
-use crate::events::Manual;
-use crate::{CircuitBreaker, State, Verdict};
+use crate::CircuitBreaker;
 
 /// How long a command to Redis may take (on the background task only: callers never
 /// wait on Redis).
@@ -55,14 +55,6 @@ struct Backend {
     members: Mutex<Vec<Member>>,
     task: OnceLock<()>,
     scripts: Scripts,
-}
-
-/// A breaker of this replica that joined the fleet.
-struct Member {
-    link: Arc<Link>,
-    breaker: WeakBreaker,
-    rules: Rules,
-    key: String,
 }
 
 /// Configures a [`RedisBackend`]; from [`RedisBackend::builder`].
@@ -388,82 +380,62 @@ fn spawn(backend: Weak<Backend>) {
     }
 }
 
-/// A view of a fleet record, as the scripts return it.
-#[derive(Debug, Clone, Copy)]
-struct View {
-    state: State,
-    epoch: u64,
-    gen: u64,
-    open_remaining: Duration,
-    cause: Cause,
-}
-
-/// What made the fleet's last transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cause {
-    /// The breakers' own evidence: votes, probes.
-    Auto,
-    /// `open()`, `half_open()` or `close()` on a replica.
-    Manual,
-    /// `force_open()`: sticky.
-    Forced,
-    /// `disable()`: sticky.
-    Disabled,
-}
-
-impl Cause {
-    fn parse(text: &str) -> Option<Cause> {
-        Some(match text {
-            "auto" => Cause::Auto,
-            "manual" => Cause::Manual,
-            "forced" => Cause::Forced,
-            "disabled" => Cause::Disabled,
-            _ => return None,
-        })
-    }
-}
-
-fn state(text: &str) -> Option<State> {
-    Some(match text {
-        "closed" => State::Closed,
-        "open" => State::Open,
-        "half_open" => State::HalfOpen,
-        _ => return None,
+/// A view from a script's reply: `{state, epoch, gen, open_remaining_ms, cause}`.
+fn parse_view(fields: &[redis::Value]) -> Option<View> {
+    let text = |v: &redis::Value| -> Option<String> { redis::from_redis_value_ref(v).ok() };
+    let number = |v: &redis::Value| -> Option<u64> { redis::from_redis_value_ref(v).ok() };
+    Some(View {
+        state: parse_state(&text(fields.first()?)?)?,
+        epoch: number(fields.get(1)?)?,
+        gen: number(fields.get(2)?)?,
+        open_remaining: Duration::from_millis(number(fields.get(3)?)?),
+        cause: Cause::parse(&text(fields.get(4)?)?)?,
     })
 }
 
-impl View {
-    fn parse(fields: &[redis::Value]) -> Option<View> {
-        let text = |v: &redis::Value| -> Option<String> { redis::from_redis_value_ref(v).ok() };
-        let number = |v: &redis::Value| -> Option<u64> { redis::from_redis_value_ref(v).ok() };
-        Some(View {
-            state: state(&text(fields.first()?)?)?,
-            epoch: number(fields.get(1)?)?,
-            gen: number(fields.get(2)?)?,
-            open_remaining: Duration::from_millis(number(fields.get(3)?)?),
-            cause: Cause::parse(&text(fields.get(4)?)?)?,
-        })
-    }
+/// A published event: `epoch gen state remaining_ms cause name`.
+fn parse_event(payload: &str) -> Option<(View, &str)> {
+    let mut parts = payload.splitn(6, ' ');
+    let epoch = parts.next()?.parse().ok()?;
+    let gen = parts.next()?.parse().ok()?;
+    let state = parse_state(parts.next()?)?;
+    let remaining = parts.next()?.parse().ok()?;
+    let cause = Cause::parse(parts.next()?)?;
+    let name = parts.next()?;
+    Some((
+        View {
+            state,
+            epoch,
+            gen,
+            open_remaining: Duration::from_millis(remaining),
+            cause,
+        },
+        name,
+    ))
+}
 
-    /// A published event: `epoch gen state remaining_ms cause name`.
-    fn event(payload: &str) -> Option<(View, &str)> {
-        let mut parts = payload.splitn(6, ' ');
-        let epoch = parts.next()?.parse().ok()?;
-        let gen = parts.next()?.parse().ok()?;
-        let state = state(parts.next()?)?;
-        let remaining = parts.next()?.parse().ok()?;
-        let cause = Cause::parse(parts.next()?)?;
-        let name = parts.next()?;
-        Some((
-            View {
-                state,
-                epoch,
-                gen,
-                open_remaining: Duration::from_millis(remaining),
-                cause,
+/// A script's reply to `request`.
+fn parse_reply(request: &Request, values: &[redis::Value]) -> Reply {
+    let word = |i: usize| -> Option<String> {
+        values
+            .get(i)
+            .and_then(|v| redis::from_redis_value_ref(v).ok())
+    };
+    let number = |i: usize| -> Option<u64> {
+        values
+            .get(i)
+            .and_then(|v| redis::from_redis_value_ref(v).ok())
+    };
+    match request {
+        Request::Acquire(_) => match (word(0).as_deref(), number(2), number(1)) {
+            (Some("granted"), Some(gen), _) => Reply::Granted { gen },
+            (_, _, wait) => Reply::Denied {
+                wait_ms: wait.unwrap_or(0),
+                view: parse_view(values.get(2..).unwrap_or_default()),
             },
-            name,
-        ))
+        },
+        Request::Report(..) => Reply::View(parse_view(values.get(1..).unwrap_or_default())),
+        Request::Force(_) | Request::Vote | Request::Snapshot => Reply::View(parse_view(values)),
     }
 }
 
@@ -486,18 +458,20 @@ struct Task {
     retry_at: Instant,
     backoff: Duration,
     next_poll: Instant,
-    /// Per breaker key: no probe request before this instant (the fleet said to wait).
-    probe_not_before: HashMap<String, Instant>,
-    /// Per breaker key: when this replica last tripped, to vote again after an outage.
-    tripped_at: HashMap<String, Instant>,
-    lease_seq: u64,
+    /// When the task started: its clock's origin, for the replica's bookkeeping.
+    started: Instant,
+    replica: Replica,
 }
 
 impl Task {
     fn new(backend: Weak<Backend>) -> Task {
-        let (wake, channel) = match backend.upgrade() {
-            Some(b) => (b.wake.clone(), format!("brk:v1:ev:{}", b.namespace)),
-            None => (Arc::new(Wake::new()), String::new()),
+        let (wake, channel, rid) = match backend.upgrade() {
+            Some(b) => (
+                b.wake.clone(),
+                format!("brk:v1:ev:{}", b.namespace),
+                b.rid.clone(),
+            ),
+            None => (Arc::new(Wake::new()), String::new(), String::new()),
         };
         let now = Instant::now();
         Task {
@@ -510,9 +484,8 @@ impl Task {
             retry_at: now,
             backoff: BACKOFF_MIN,
             next_poll: now + POLL,
-            probe_not_before: HashMap::new(),
-            tripped_at: HashMap::new(),
-            lease_seq: 0,
+            started: now,
+            replica: Replica::new(rid),
         }
     }
 
@@ -600,195 +573,79 @@ impl Task {
         }
     }
 
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Every member's fleet state, read and applied; and this replica's recent trips
     /// voted again (after an outage they were not heard).
     async fn reconcile(&mut self, backend: &Backend) {
         self.next_poll = Instant::now() + POLL;
-        let members = members(backend);
-        for (link, breaker, rules, key) in &members {
-            let Some(reply) = self
-                .script(&backend.scripts.snapshot, key, link, rules, &[])
-                .await
-            else {
+        for member in members(backend) {
+            if !self.send(backend, &member, Request::Snapshot).await {
                 return;
-            };
-            if let Some(view) = View::parse(&reply) {
-                apply(link, breaker, rules, view);
             }
-            let recent = self
-                .tripped_at
-                .get(key)
-                .is_some_and(|at| at.elapsed() < rules_window(rules));
-            if recent && breaker.upgrade().is_some_and(|b| b.state() == State::Open) {
-                self.vote(backend, link, breaker, rules, key).await;
+            if self.replica.revote(&member, self.now_ms())
+                && !self.send(backend, &member, Request::Vote).await
+            {
+                return;
             }
         }
     }
 
     /// Does what each member's calls asked for.
     async fn serve(&mut self, backend: &Backend) {
-        for (link, breaker, rules, key) in members(backend) {
-            let flags = link.take_flags();
-            if flags == 0 {
-                continue;
-            }
-            if flags & WANT_MANUAL != 0 {
-                if let Some(transition) = link.take_manual() {
-                    let transition = match transition {
-                        Manual::Open => "open",
-                        Manual::HalfOpen => "half_open",
-                        Manual::Close => "close",
-                        Manual::ForceOpen => "force_open",
-                        Manual::Disable => "disable",
-                    };
-                    let args = [
-                        transition.to_string(),
-                        millis_of(rules.reset_timeout).to_string(),
-                    ];
-                    if let Some(reply) = self
-                        .script(&backend.scripts.force, &key, &link, &rules, &args)
-                        .await
-                    {
-                        if let Some(view) = View::parse(&reply) {
-                            apply(&link, &breaker, &rules, view);
-                        }
-                    }
-                }
-            }
-            if flags & WANT_VOTE != 0 {
-                self.tripped_at.insert(key.clone(), Instant::now());
-                self.vote(backend, &link, &breaker, &rules, &key).await;
-            }
-            if flags & WANT_REPORT != 0 {
-                self.report(backend, &link, &breaker, &rules, &key).await;
-            }
-            if flags & WANT_PROBE != 0 {
-                self.acquire(backend, &link, &breaker, &rules, &key).await;
-            }
-            if flags & WANT_REFRESH != 0 {
-                if let Some(reply) = self
-                    .script(&backend.scripts.snapshot, &key, &link, &rules, &[])
-                    .await
-                {
-                    if let Some(view) = View::parse(&reply) {
-                        apply(&link, &breaker, &rules, view);
-                    }
+        for member in members(backend) {
+            let now = self.now_ms();
+            for request in self.replica.requests(&member, now) {
+                if !self.send(backend, &member, request).await {
+                    return;
                 }
             }
         }
     }
 
-    async fn vote(
-        &mut self,
-        backend: &Backend,
-        link: &Link,
-        breaker: &WeakBreaker,
-        rules: &Rules,
-        key: &str,
-    ) {
-        let args = [
-            backend.rid.clone(),
-            link.quorum.to_string(),
-            millis(rules_window(rules)).to_string(),
-            millis_of(rules.reset_timeout).to_string(),
-        ];
-        if let Some(reply) = self
-            .script(&backend.scripts.vote, key, link, rules, &args)
-            .await
-        {
-            if let Some(view) = View::parse(&reply) {
-                apply(link, breaker, rules, view);
-            }
-        }
-    }
-
-    async fn acquire(
-        &mut self,
-        backend: &Backend,
-        link: &Link,
-        breaker: &WeakBreaker,
-        rules: &Rules,
-        key: &str,
-    ) {
-        if self
-            .probe_not_before
-            .get(key)
-            .is_some_and(|at| Instant::now() < *at)
-        {
-            return;
-        }
-        self.lease_seq += 1;
-        let token = format!("{}:{}", backend.rid, self.lease_seq);
-        let args = [token.clone(), millis_of(fleet_lease(rules)).to_string()];
-        let Some(reply) = self
-            .script(&backend.scripts.acquire, key, link, rules, &args)
-            .await
-        else {
-            return;
+    /// Sends one request and applies its reply; `false` when the backend failed.
+    async fn send(&mut self, backend: &Backend, member: &Member, request: Request) -> bool {
+        let rules = &member.rules;
+        let reset = millis_of(rules.reset_timeout).to_string();
+        let (script, args) = match &request {
+            Request::Force(manual) => (
+                &backend.scripts.force,
+                vec![transition(*manual).to_string(), reset],
+            ),
+            Request::Vote => (
+                &backend.scripts.vote,
+                vec![
+                    backend.rid.clone(),
+                    member.link.quorum.to_string(),
+                    reset.clone(),
+                    reset,
+                ],
+            ),
+            Request::Report(ticket, verdict) => (
+                &backend.scripts.report,
+                vec![
+                    ticket.token.clone(),
+                    ticket.gen.to_string(),
+                    outcome(*verdict).to_string(),
+                    rules.success_threshold.to_string(),
+                    reset,
+                ],
+            ),
+            Request::Acquire(token) => (
+                &backend.scripts.acquire,
+                vec![token.clone(), fleet_lease_ms(rules).to_string()],
+            ),
+            Request::Snapshot => (&backend.scripts.snapshot, Vec::new()),
         };
-        let word = |i: usize| -> Option<String> {
-            reply
-                .get(i)
-                .and_then(|v| redis::from_redis_value_ref(v).ok())
+        let Some(values) = self.script(script, member, &args).await else {
+            return false;
         };
-        match word(0).as_deref() {
-            Some("granted") => {
-                let gen = reply
-                    .get(2)
-                    .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok());
-                if let (Some(gen), Some(breaker)) = (gen, breaker.upgrade()) {
-                    link.granted(Ticket { token, gen });
-                    breaker.fleet_half_open();
-                }
-            }
-            Some("denied") => {
-                let wait = reply
-                    .get(1)
-                    .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
-                    .unwrap_or(0);
-                self.probe_not_before.insert(
-                    key.to_string(),
-                    Instant::now() + Duration::from_millis(wait.clamp(10, 1_000)),
-                );
-                if let Some(view) = View::parse(reply.get(2..).unwrap_or_default()) {
-                    apply(link, breaker, rules, view);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    async fn report(
-        &mut self,
-        backend: &Backend,
-        link: &Link,
-        breaker: &WeakBreaker,
-        rules: &Rules,
-        key: &str,
-    ) {
-        let Some((ticket, verdict)) = link.take_report() else {
-            return;
-        };
-        let outcome = match verdict {
-            Verdict::Success => "success",
-            Verdict::Failure => "failure",
-            Verdict::Ignore => "neutral",
-        };
-        let args = [
-            ticket.token,
-            ticket.gen.to_string(),
-            outcome.to_string(),
-            rules.success_threshold.to_string(),
-            millis_of(rules.reset_timeout).to_string(),
-        ];
-        if let Some(reply) = self
-            .script(&backend.scripts.report, key, link, rules, &args)
-            .await
-        {
-            if let Some(view) = View::parse(reply.get(1..).unwrap_or_default()) {
-                apply(link, breaker, rules, view);
-            }
-        }
+        let reply = parse_reply(&request, &values);
+        let now = self.now_ms();
+        self.replica.on_reply(member, &request, reply, now);
+        true
     }
 
     /// Runs `script` on `key` with the common arguments and `args`, within the command
@@ -796,17 +653,15 @@ impl Task {
     async fn script(
         &mut self,
         script: &redis::Script,
-        key: &str,
-        link: &Link,
-        rules: &Rules,
+        member: &Member,
         args: &[String],
     ) -> Option<Vec<redis::Value>> {
         let connection = self.connection.as_mut()?;
-        let mut invocation = script.key(key);
+        let mut invocation = script.key(&member.key);
         invocation
             .arg(&self.channel)
-            .arg(link.name)
-            .arg(millis(ttl(rules)));
+            .arg(member.link.name)
+            .arg(ttl_ms(&member.rules));
         for arg in args {
             invocation.arg(arg);
         }
@@ -836,12 +691,12 @@ impl Task {
     }
 
     fn apply_event(&mut self, backend: &Backend, payload: &str) {
-        let Some((view, name)) = View::event(payload) else {
+        let Some((view, name)) = parse_event(payload) else {
             return; // not ours, or garbage: ignored
         };
-        for (link, breaker, rules, _) in members(backend) {
-            if link.name == name {
-                apply(&link, &breaker, &rules, view);
+        for member in members(backend) {
+            if member.link.name == name {
+                apply(&member, view);
             }
         }
     }
@@ -876,8 +731,8 @@ impl Task {
         #[cfg(feature = "tracing")]
         tracing::warn!(channel = %self.channel, reason = _why, "circuit breaker fleet backend degraded: every breaker carries on locally");
         if let Some(backend) = self.backend.upgrade() {
-            for (_, breaker, _, _) in members(&backend) {
-                if let Some(breaker) = breaker.upgrade() {
+            for member in members(&backend) {
+                if let Some(breaker) = member.breaker.upgrade() {
                     breaker.fleet_released();
                 }
             }
@@ -886,74 +741,19 @@ impl Task {
 }
 
 /// The members, copied out so that no lock is held across I/O.
-fn members(backend: &Backend) -> Vec<(Arc<Link>, WeakBreaker, Rules, String)> {
+fn members(backend: &Backend) -> Vec<Member> {
     let mut members = backend
         .members
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     members.retain(|m| m.breaker.is_alive());
-    members
-        .iter()
-        .map(|m| (m.link.clone(), m.breaker.clone(), m.rules, m.key.clone()))
-        .collect()
-}
-
-/// Applies a fleet view to the local breaker, if it is newer than what was applied.
-fn apply(link: &Link, breaker: &WeakBreaker, rules: &Rules, view: View) {
-    let Some(breaker) = breaker.upgrade() else {
-        return;
-    };
-    if !link.newer(view.epoch, view.gen, view.state) {
-        return;
-    }
-    // Never trusted beyond this replica's own reset timeout.
-    let remaining = view
-        .open_remaining
-        .min(Duration::from_nanos(rules.reset_timeout));
-    if view.state == State::Closed || view.cause != Cause::Auto {
-        link.forget_ticket();
-    }
-    let here = breaker.this_replica();
-    match (view.cause, view.state) {
-        (Cause::Forced, _) => here.force_open(),
-        (Cause::Disabled, _) => here.disable(),
-        (Cause::Manual, State::Closed) => here.close(),
-        (Cause::Manual, State::Open) => breaker.fleet_opened_by_hand(remaining),
-        (Cause::Manual, State::HalfOpen) => breaker.fleet_opened_by_hand(Duration::ZERO),
-        (Cause::Auto, State::Closed) => breaker.fleet_closed(),
-        (Cause::Auto, _) => breaker.fleet_opened(remaining),
-    }
-}
-
-/// The vote window: `reset_timeout`.
-fn rules_window(rules: &Rules) -> Duration {
-    Duration::from_nanos(rules.reset_timeout)
-}
-
-/// The fleet's lease outlives the local one by a margin, so a replica gives up its probe
-/// before the fleet hands the lease to another.
-fn fleet_lease(rules: &Rules) -> u64 {
-    let lease = rules.probe_lease;
-    lease.saturating_add((lease / 10).max(10_000_000))
-}
-
-/// Every key lives at least ten minutes and twice a full open-and-probe cycle.
-fn ttl(rules: &Rules) -> Duration {
-    let cycle = Duration::from_nanos(rules.reset_timeout.saturating_add(fleet_lease(rules)));
-    (cycle * 2).max(Duration::from_secs(600))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-fn millis_of(nanos: u64) -> u64 {
-    millis(Duration::from_nanos(nanos))
+    members.clone()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::State;
 
     #[test]
     fn passwords_are_never_shown() {
@@ -1001,16 +801,16 @@ mod tests {
 
     #[test]
     fn events_and_views_are_parsed_strictly() {
-        let (view, name) = View::event("1700000000000 3 open 59000 auto user profile").unwrap();
+        let (view, name) = parse_event("1700000000000 3 open 59000 auto user profile").unwrap();
         assert_eq!(name, "user profile");
         assert_eq!(
             (view.state, view.gen, view.cause),
             (State::Open, 3, Cause::Auto)
         );
         assert_eq!(view.open_remaining, Duration::from_secs(59));
-        assert!(View::event("x 3 open 1 auto n").is_none());
-        assert!(View::event("1 3 exploded 1 auto n").is_none());
-        assert!(View::event("1 3 open 1 sideways n").is_none());
-        assert!(View::event("1 3 open").is_none());
+        assert!(parse_event("x 3 open 1 auto n").is_none());
+        assert!(parse_event("1 3 exploded 1 auto n").is_none());
+        assert!(parse_event("1 3 open 1 sideways n").is_none());
+        assert!(parse_event("1 3 open").is_none());
     }
 }
