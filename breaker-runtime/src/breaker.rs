@@ -215,6 +215,12 @@ impl CircuitBreaker {
         &self.inner.sinks
     }
 
+    /// Whether the fleet holds this breaker's open or half-open state (for tests).
+    #[cfg(test)]
+    pub(crate) fn held_by_fleet(&self) -> bool {
+        self.word().defers_to_fleet()
+    }
+
     /// Sets or clears the listening flag: listeners were attached or removed (globally),
     /// so calls must, or need no longer, take the path that tells them.
     pub(crate) fn listen(&self, global: bool) {

@@ -47,12 +47,16 @@
 
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod link;
+#[cfg(test)]
+mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod replica;
 #[cfg(feature = "redis")]
 mod scripts;
+#[cfg(all(test, not(loom)))]
+mod simulation;
 
 pub(crate) use link::{Link, ProbeTurn};
 
