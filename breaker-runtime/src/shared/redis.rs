@@ -814,3 +814,177 @@ mod tests {
         assert!(parse_event("1 3 open").is_none());
     }
 }
+
+/// The Lua scripts and the in-memory model (`memory.rs`) agree, request for request, on
+/// a real Redis: what the property tests prove of the model holds of the scripts.
+#[cfg(all(test, not(loom)))]
+mod scripts_agree_with_the_model {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::events::Manual;
+    use crate::shared::link::Ticket;
+    use crate::shared::memory::{Args, Server};
+    use crate::Verdict;
+
+    struct RedisProcess(std::process::Child, u16);
+
+    impl Drop for RedisProcess {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn redis_server() -> Option<RedisProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--logfile", ""])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            assert!(std::env::var_os("CI").is_none(), "CI installs redis-server");
+            eprintln!("skipped: install the Debian package `redis-server`");
+            return None;
+        };
+        let server = RedisProcess(child, port);
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server starts"
+            );
+            std::thread::yield_now();
+        }
+        Some(server)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Vote(u8),
+        Acquire,
+        /// Report the last granted lease (or a made-up stale one) with this verdict.
+        Report(bool, Option<bool>),
+        Snapshot,
+        Force(u8),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0u8..3).prop_map(Step::Vote),
+            2 => Just(Step::Acquire),
+            2 => (any::<bool>(), prop::option::of(any::<bool>())).prop_map(|(l, v)| Step::Report(l, v)),
+            1 => Just(Step::Snapshot),
+            2 => (0u8..5).prop_map(Step::Force),
+        ]
+    }
+
+    /// The parts of a reply that do not depend on which clock read the time.
+    fn shape(reply: &Reply) -> String {
+        let view = |v: &Option<View>| v.map(|v| (v.state, v.gen, v.cause));
+        match reply {
+            Reply::View(v) => format!("view {:?}", view(v)),
+            Reply::Granted { gen } => format!("granted {gen}"),
+            Reply::Denied { view: v, .. } => format!("denied {:?}", view(v)),
+        }
+    }
+
+    #[test]
+    fn request_for_request() {
+        let Some(server) = redis_server() else {
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", server.1)).unwrap();
+        let connection = runtime
+            .block_on(client.get_multiplexed_async_connection())
+            .unwrap();
+        let scripts = Scripts::new();
+        let case = std::sync::atomic::AtomicU32::new(0);
+        proptest!(ProptestConfig::with_cases(64), |(steps in prop::collection::vec(step(), 1..40))| {
+            let case = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut connection = connection.clone();
+            let key = format!("brk:v1:{{agree:{case}}}");
+            let name = format!("{case}");
+            let mut model = Server::default();
+            let mut granted: Option<Ticket> = None;
+            let mut seq = 0u32;
+            for step in steps {
+                seq += 1;
+                let request = match &step {
+                    Step::Vote(_) => Request::Vote,
+                    Step::Acquire => Request::Acquire(format!("t{seq}")),
+                    Step::Report(last, verdict) => {
+                        let ticket = match (last, &granted) {
+                            (true, Some(ticket)) => ticket.clone(),
+                            _ => Ticket { token: "stale".into(), gen: 7 },
+                        };
+                        let verdict = match verdict {
+                            Some(true) => Verdict::Success,
+                            Some(false) => Verdict::Failure,
+                            None => Verdict::Ignore,
+                        };
+                        Request::Report(ticket, verdict)
+                    }
+                    Step::Snapshot => Request::Snapshot,
+                    Step::Force(n) => Request::Force(
+                        [Manual::Open, Manual::HalfOpen, Manual::Close, Manual::ForceOpen, Manual::Disable]
+                            [usize::from(*n)],
+                    ),
+                };
+                let rid = match step { Step::Vote(r) => format!("r{r}"), _ => "r0".into() };
+                // A long reset and lease: no deadline passes between the two clocks.
+                let (reset, lease) = (60_000u64, 30_000u64);
+                let args: Vec<String> = match &request {
+                    Request::Force(m) => vec![transition(*m).into(), reset.to_string()],
+                    Request::Vote => vec![rid.clone(), "2".into(), reset.to_string(), reset.to_string()],
+                    Request::Report(t, v) => vec![t.token.clone(), t.gen.to_string(), outcome(*v).into(), "1".into(), reset.to_string()],
+                    Request::Acquire(token) => vec![token.clone(), lease.to_string()],
+                    Request::Snapshot => vec![],
+                };
+                let script = match &request {
+                    Request::Force(_) => &scripts.force,
+                    Request::Vote => &scripts.vote,
+                    Request::Report(..) => &scripts.report,
+                    Request::Acquire(_) => &scripts.acquire,
+                    Request::Snapshot => &scripts.snapshot,
+                };
+                let mut invocation = script.key(&key);
+                invocation.arg("brk:v1:ev:agree").arg(&name).arg(600_000u64);
+                for arg in &args {
+                    invocation.arg(arg);
+                }
+                let values: Vec<redis::Value> = runtime
+                    .block_on(invocation.invoke_async(&mut connection))
+                    .unwrap();
+                let from_redis = parse_reply(&request, &values);
+                let from_model = model.handle(&name, &request, &Args {
+                    rid: &rid,
+                    quorum: 2,
+                    reset_ms: reset,
+                    lease_ms: lease,
+                    success_threshold: 1,
+                });
+                prop_assert_eq!(shape(&from_redis), shape(&from_model), "{:?}", step);
+                if let (Reply::Granted { gen }, Request::Acquire(token)) = (&from_redis, &request) {
+                    granted = Some(Ticket { token: token.clone(), gen: *gen });
+                }
+            }
+        });
+    }
+}
