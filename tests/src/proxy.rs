@@ -1,9 +1,9 @@
-//! A TCP proxy on loopback in front of one replica's Redis connections, to cut that
-//! replica off (a partition of one) while the others keep their connections.
+//! A TCP proxy on loopback in front of one replica's Redis connections, to slow that
+//! replica down or cut it off (a partition of one) while the others keep theirs.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use std::time::Duration;
 pub struct Proxy {
     port: u16,
     blackholed: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
     stopped: Arc<AtomicBool>,
 }
 
@@ -22,8 +23,9 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let blackholed = Arc::new(AtomicBool::new(false));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let stopped = Arc::new(AtomicBool::new(false));
-        let (hole, stop) = (blackholed.clone(), stopped.clone());
+        let (hole, delay, stop) = (blackholed.clone(), delay_ms.clone(), stopped.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -31,8 +33,13 @@ impl Proxy {
                         let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                             continue;
                         };
-                        pump(&client, &server, &hole, &stop);
-                        pump(&server, &client, &hole, &stop);
+                        let faults = Faults {
+                            hole: hole.clone(),
+                            delay: delay.clone(),
+                            stop: stop.clone(),
+                        };
+                        pump(&client, &server, faults.clone());
+                        pump(&server, &client, faults);
                     }
                     Err(_) => std::thread::park_timeout(Duration::from_millis(2)),
                 }
@@ -41,6 +48,7 @@ impl Proxy {
         Proxy {
             port,
             blackholed,
+            delay_ms,
             stopped,
         }
     }
@@ -48,6 +56,14 @@ impl Proxy {
     /// `redis://127.0.0.1:<proxy port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// From now on every chunk of bytes waits `delay` before it is passed on.
+    pub fn delay(&self, delay: Duration) {
+        self.delay_ms.store(
+            u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
     }
 
     /// From now on nothing gets through, in either direction.
@@ -59,6 +75,7 @@ impl Proxy {
     /// replaced by the client).
     pub fn heal(&self) {
         self.blackholed.store(false, Ordering::SeqCst);
+        self.delay_ms.store(0, Ordering::SeqCst);
     }
 }
 
@@ -68,12 +85,20 @@ impl Drop for Proxy {
     }
 }
 
+/// The faults a proxy applies, shared by its pumps.
+#[derive(Clone)]
+struct Faults {
+    hole: Arc<AtomicBool>,
+    delay: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
 /// Copies `from` to `to` on a thread of its own until either closes or the proxy stops.
-fn pump(from: &TcpStream, to: &TcpStream, hole: &Arc<AtomicBool>, stop: &Arc<AtomicBool>) {
+fn pump(from: &TcpStream, to: &TcpStream, faults: Faults) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
-    let (hole, stop) = (hole.clone(), stop.clone());
+    let Faults { hole, delay, stop } = faults;
     let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
@@ -81,6 +106,11 @@ fn pump(from: &TcpStream, to: &TcpStream, hole: &Arc<AtomicBool>, stop: &Arc<Ato
             match from.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) if !hole.load(Ordering::SeqCst) => {
+                    let wait = delay.load(Ordering::SeqCst);
+                    if wait > 0 {
+                        // Injected latency: this pump's bytes arrive late.
+                        std::thread::park_timeout(Duration::from_millis(wait));
+                    }
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }

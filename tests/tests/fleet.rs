@@ -913,3 +913,42 @@ fn a_partition_of_one_leaves_that_replica_local_and_the_others_sharing() {
     })
     .expect("its trip reaches the fleet once healed");
 }
+
+#[test]
+fn a_slow_link_to_redis_is_a_degraded_one_and_no_caller_waits_for_it() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let proxy = breaker_tests::proxy::Proxy::start(server.port());
+    let slow = RedisBackend::builder(proxy.url())
+        .namespace("slow")
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::builder("slowed")
+        .fail_max(1)
+        .shared(&slow)
+        .unregistered()
+        .build();
+    let others = replicas(&server, "slow", "slowed", 1, 1, Duration::from_secs(60), 1);
+    poll_until(Duration::from_secs(10), || slow.is_healthy()).expect("connected");
+    // Every reply now takes longer than the task's 200 ms command timeout.
+    proxy.delay(Duration::from_millis(400));
+    let started = std::time::Instant::now();
+    let _ = breaker.call(|| Err::<(), _>(E::Down));
+    assert!(
+        started.elapsed() < Duration::from_millis(5),
+        "the caller did not wait"
+    );
+    poll_until(Duration::from_secs(5), || !slow.is_healthy()).expect("degraded by slowness");
+    assert_eq!(
+        breaker.call(|| Ok::<_, E>(())),
+        Err(E::rejected(ErrorKind::Open, "slowed"))
+    );
+    proxy.heal();
+    poll_until(Duration::from_secs(15), || slow.is_healthy()).expect("healthy once fast again");
+    poll_until(Duration::from_secs(5), || {
+        others[0].breaker.state() == State::Open
+    })
+    .expect("and its trip is the fleet's");
+}
