@@ -253,3 +253,70 @@ pub fn poll_until(
         std::thread::park_timeout(std::time::Duration::from_millis(1));
     }
 }
+
+/// A dependency on loopback: a TCP service that counts the requests reaching it and
+/// answers each line with `200` while up and `503` while down.
+pub struct LoopbackService {
+    port: u16,
+    /// Requests that reached the service.
+    pub hits: Arc<std::sync::atomic::AtomicU32>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LoopbackService {
+    /// Starts the service on `127.0.0.1`, on a port of its own; up.
+    pub fn start() -> LoopbackService {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (h, d) = (hits.clone(), down.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (h, d) = (h.clone(), d.clone());
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    for line in BufReader::new(stream).lines() {
+                        if line.is_err() {
+                            break;
+                        }
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let answer = if d.load(Ordering::SeqCst) {
+                            "503\n"
+                        } else {
+                            "200\n"
+                        };
+                        if writer.write_all(answer.as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        LoopbackService { port, hits, down }
+    }
+
+    /// Makes it answer `503` (`true`) or `200` (`false`).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// One request over a new connection: `Ok` for `200`, [`TestError::Down`] otherwise.
+    pub fn call(&self) -> Result<(), TestError> {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).map_err(|_| TestError::Down)?;
+        stream.write_all(b"GET\n").map_err(|_| TestError::Down)?;
+        let mut answer = String::new();
+        BufReader::new(stream)
+            .read_line(&mut answer)
+            .map_err(|_| TestError::Down)?;
+        if answer.trim() == "200" {
+            Ok(())
+        } else {
+            Err(TestError::Down)
+        }
+    }
+}

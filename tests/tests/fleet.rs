@@ -95,8 +95,8 @@ fn replicas_open_together_on_one_replicas_trip() {
         Duration::from_secs(60),
         1,
     ));
-    let downstream = Arc::new(Downstream::default());
-    downstream.down.store(true, Ordering::SeqCst);
+    let downstream = Arc::new(breaker_tests::LoopbackService::start());
+    downstream.set_down(true);
     let stop = Arc::new(AtomicBool::new(false));
     // Replica 0 takes the first failures (its traffic arrives first); the others start
     // calling once it has tripped on its own evidence.
@@ -132,7 +132,10 @@ fn replicas_open_together_on_one_replicas_trip() {
         "every replica rejected {together:?} after the opening"
     );
     let hits = downstream.hits.load(Ordering::SeqCst);
-    assert!(hits <= 5 + 8, "{hits} calls reached the failing dependency");
+    assert!(
+        hits <= 5 + 8,
+        "{hits} requests reached the failing dependency"
+    );
     for replica in fleet.iter() {
         assert_eq!(
             replica.breaker.call(|| downstream.call()),
