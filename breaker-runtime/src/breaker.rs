@@ -356,7 +356,14 @@ impl CircuitBreaker {
                     self.announce(word, next, now, None);
                     return Ok(self.admit(next.generation(), true, next.is_listening()));
                 }
-                Err(actual) => word = Word(actual),
+                Err(actual) => {
+                    if next.defers_to_fleet() {
+                        // The fleet's ticket was claimed for a probe that did not happen:
+                        // give it back for the next attempt.
+                        events::fleet_probe_unclaimed(self);
+                    }
+                    word = Word(actual);
+                }
             }
         }
     }

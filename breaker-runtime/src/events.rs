@@ -215,6 +215,14 @@ pub(crate) fn fleet_probe_turn(breaker: &CircuitBreaker) -> ProbeTurn {
     }
 }
 
+/// A claimed fleet ticket went unused (the probe's compare-and-swap lost).
+#[cold]
+pub(crate) fn fleet_probe_unclaimed(breaker: &CircuitBreaker) {
+    if let Some(link) = breaker.sinks().fleet.get() {
+        link.unclaim();
+    }
+}
+
 /// The fleet's probe that ran here ended.
 #[cold]
 pub(crate) fn fleet_probe_settled(breaker: &CircuitBreaker, verdict: Verdict) {

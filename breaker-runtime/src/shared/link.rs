@@ -134,6 +134,15 @@ impl Link {
         }
     }
 
+    /// A ticket claimed by [`probe_turn`](Self::probe_turn) for a probe that did not
+    /// happen: back to the slot, for the next caller.
+    pub(crate) fn unclaim(&self) {
+        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((ticket, None)) = report.take() {
+            *self.ticket.lock().unwrap_or_else(PoisonError::into_inner) = Some(ticket);
+        }
+    }
+
     /// The task got the probe for this replica.
     pub(crate) fn granted(&self, ticket: Ticket) {
         *self.ticket.lock().unwrap_or_else(PoisonError::into_inner) = Some(ticket);
