@@ -616,7 +616,8 @@ impl CircuitBreaker {
     /// only restarts the timer.
     ///
     /// On a [shared](crate::shared) breaker, this and the other manual transitions act on
-    /// the whole fleet (every replica follows, as fast as it hears of fleet transitions);
+    /// the whole fleet (every replica follows, as fast as it hears of fleet transitions;
+    /// while Redis cannot be reached, on this replica only);
     /// [`this_replica`](Self::this_replica) acts on this replica alone.
     pub fn open(&self) {
         self.this_replica().open();
