@@ -18,6 +18,33 @@ struct Replica {
     breaker: CircuitBreaker,
 }
 
+/// One replica reaching Redis at `url`, its breaker configured by `configure`; it
+/// connects in the background.
+fn replica(
+    url: &str,
+    namespace: &str,
+    name: &'static str,
+    configure: impl FnOnce(breaker_runtime::Builder) -> breaker_runtime::Builder,
+) -> Replica {
+    let backend = RedisBackend::builder(url)
+        .namespace(namespace)
+        .build()
+        .expect("no I/O at build: fine whatever the server");
+    let breaker = configure(CircuitBreaker::builder(name))
+        .shared(&backend)
+        .unregistered()
+        .build();
+    Replica { backend, breaker }
+}
+
+/// Waits until every replica has reached Redis.
+fn connected(fleet: &[Replica]) {
+    poll_until(Duration::from_secs(10), || {
+        fleet.iter().all(|r| r.backend.is_healthy())
+    })
+    .expect("every replica reached Redis");
+}
+
 fn replicas(
     server: &RedisServer,
     namespace: &str,
@@ -29,24 +56,12 @@ fn replicas(
 ) -> Vec<Replica> {
     let fleet: Vec<Replica> = (0..n)
         .map(|_| {
-            let backend = RedisBackend::builder(server.url())
-                .namespace(namespace)
-                .build()
-                .unwrap();
-            let breaker = CircuitBreaker::builder(name)
-                .fail_max(fail_max)
-                .reset_timeout(reset)
-                .shared(&backend)
-                .quorum(quorum)
-                .unregistered()
-                .build();
-            Replica { backend, breaker }
+            replica(&server.url(), namespace, name, |b| {
+                b.fail_max(fail_max).reset_timeout(reset).quorum(quorum)
+            })
         })
         .collect();
-    let connected = poll_until(Duration::from_secs(10), || {
-        fleet.iter().all(|r| r.backend.is_healthy())
-    });
-    assert!(connected.is_some(), "every replica reached Redis");
+    connected(&fleet);
     fleet
 }
 
@@ -400,18 +415,7 @@ fn a_backend_built_before_its_server_starts_joins_it_later() {
         return;
     };
     server.kill();
-    let fleet = [0, 1].map(|_| {
-        let backend = RedisBackend::builder(server.url())
-            .namespace("late")
-            .build()
-            .expect("no I/O at build: fine with no server");
-        let breaker = CircuitBreaker::builder("late-start")
-            .fail_max(1)
-            .shared(&backend)
-            .unregistered()
-            .build();
-        Replica { backend, breaker }
-    });
+    let fleet = [0, 1].map(|_| replica(&server.url(), "late", "late-start", |b| b.fail_max(1)));
     // Calls work locally meanwhile.
     assert_eq!(fleet[0].breaker.call(|| Ok::<_, E>(7)), Ok(7));
     server.restart();
@@ -521,25 +525,15 @@ fn a_hung_probe_loses_its_lease_and_its_late_result_changes_nothing() {
     let fleet: Arc<Vec<Replica>> = Arc::new(
         (0..2)
             .map(|_| {
-                let backend = RedisBackend::builder(server.url())
-                    .namespace("hung")
-                    .build()
-                    .unwrap();
-                let breaker = CircuitBreaker::builder("catalog")
-                    .fail_max(1)
-                    .reset_timeout(Duration::from_millis(200))
-                    .probe_lease(Duration::from_millis(300))
-                    .shared(&backend)
-                    .unregistered()
-                    .build();
-                Replica { backend, breaker }
+                replica(&server.url(), "hung", "catalog", |b| {
+                    b.fail_max(1)
+                        .reset_timeout(Duration::from_millis(200))
+                        .probe_lease(Duration::from_millis(300))
+                })
             })
             .collect(),
     );
-    poll_until(Duration::from_secs(10), || {
-        fleet.iter().all(|r| r.backend.is_healthy())
-    })
-    .expect("connected");
+    connected(&fleet);
     let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
     poll_until(Duration::from_secs(5), || {
         fleet.iter().all(|r| r.breaker.state() == State::Open)
@@ -877,15 +871,10 @@ fn a_partition_of_one_leaves_that_replica_local_and_the_others_sharing() {
         return;
     };
     let proxy = breaker_tests::proxy::Proxy::start(server.port());
-    let cut_off = RedisBackend::builder(proxy.url())
-        .namespace("partition")
-        .build()
-        .unwrap();
-    let lonely = CircuitBreaker::builder("partitioned")
-        .fail_max(1)
-        .shared(&cut_off)
-        .unregistered()
-        .build();
+    let Replica {
+        backend: cut_off,
+        breaker: lonely,
+    } = replica(&proxy.url(), "partition", "partitioned", |b| b.fail_max(1));
     let others = replicas(
         &server,
         "partition",
@@ -924,15 +913,10 @@ fn a_slow_link_to_redis_is_a_degraded_one_and_no_caller_waits_for_it() {
         return;
     };
     let proxy = breaker_tests::proxy::Proxy::start(server.port());
-    let slow = RedisBackend::builder(proxy.url())
-        .namespace("slow")
-        .build()
-        .unwrap();
-    let breaker = CircuitBreaker::builder("slowed")
-        .fail_max(1)
-        .shared(&slow)
-        .unregistered()
-        .build();
+    let Replica {
+        backend: slow,
+        breaker,
+    } = replica(&proxy.url(), "slow", "slowed", |b| b.fail_max(1));
     let others = replicas(&server, "slow", "slowed", 1, 1, Duration::from_secs(60), 1);
     poll_until(Duration::from_secs(10), || slow.is_healthy()).expect("connected");
     // Every reply now takes longer than the task's 200 ms command timeout.
