@@ -51,7 +51,7 @@ impl StaticBreaker {
             config.success_threshold = success_threshold;
         }
         assert!(
-            config.is_valid(),
+            config.validate().is_ok(),
             "#[circuit_breaker] accepted a setting that breaker-runtime refuses: \
              breaker-macros and breaker-runtime must be the same version"
         );

@@ -33,23 +33,13 @@ impl Config {
         probe_lease: Duration::from_secs(60),
     };
 
-    /// True when every setting is in range: [`validate`](Self::validate) for constant
-    /// contexts.
-    pub(crate) const fn is_valid(&self) -> bool {
-        self.fail_max >= 1
-            && self.fail_max <= MAX_FAIL_MAX
-            && self.success_threshold >= 1
-            && self.success_threshold <= MAX_SUCCESS_THRESHOLD
-            && !self.reset_timeout.is_zero()
-            && !self.probe_lease.is_zero()
-    }
-
-    /// Checks every setting, naming the first one that is out of range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=MAX_FAIL_MAX).contains(&self.fail_max) {
+    /// Checks every setting, naming the first one that is out of range. A `const fn`, so
+    /// that an annotated function's settings are checked again when it is compiled.
+    pub const fn validate(&self) -> Result<(), ConfigError> {
+        if self.fail_max < 1 || self.fail_max > MAX_FAIL_MAX {
             return Err(ConfigError::FailMax(self.fail_max));
         }
-        if !(1..=MAX_SUCCESS_THRESHOLD).contains(&self.success_threshold) {
+        if self.success_threshold < 1 || self.success_threshold > MAX_SUCCESS_THRESHOLD {
             return Err(ConfigError::SuccessThreshold(self.success_threshold));
         }
         if self.reset_timeout.is_zero() {
@@ -291,20 +281,23 @@ mod tests {
             success_threshold,
             ..Config::DEFAULT
         };
-        assert!(at(1_048_575, 4_095).is_valid());
         assert_eq!(at(1_048_575, 4_095).validate(), Ok(()));
-        assert!(!at(1_048_576, 1).is_valid());
         assert_eq!(
             at(1_048_576, 1).validate(),
             Err(ConfigError::FailMax(1_048_576))
         );
-        assert!(!at(1, 4_096).is_valid());
-        assert!(!at(0, 1).is_valid() && !at(1, 0).is_valid());
+        assert_eq!(
+            at(1, 4_096).validate(),
+            Err(ConfigError::SuccessThreshold(4_096))
+        );
+        assert_eq!(at(0, 1).validate(), Err(ConfigError::FailMax(0)));
+        assert_eq!(at(1, 0).validate(), Err(ConfigError::SuccessThreshold(0)));
         let zero = Config {
             reset_timeout: Duration::ZERO,
             ..Config::DEFAULT
         };
-        assert!(!zero.is_valid());
-        assert!(Config::DEFAULT.is_valid());
+        assert_eq!(zero.validate(), Err(ConfigError::ZeroResetTimeout));
+        // `validate` is a `const fn`: the attribute's settings are checked at compile time.
+        const { assert!(Config::DEFAULT.validate().is_ok()) };
     }
 }

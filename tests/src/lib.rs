@@ -1,5 +1,6 @@
 //! Shared helpers for the workspace's integration, behaviour and compile-fail tests.
 
+pub mod fleet;
 pub mod proxy;
 pub mod redis_server;
 

@@ -9,41 +9,9 @@ use std::time::Duration;
 
 use breaker_runtime::shared::RedisBackend;
 use breaker_runtime::{CircuitBreaker, ErrorKind, State};
+use breaker_tests::fleet::{connected, replica, Replica};
 use breaker_tests::redis_server::RedisServer;
 use breaker_tests::{poll_until, TestError as E};
-
-/// One replica: a backend of its own, and its breaker for the fleet breaker `name`.
-struct Replica {
-    backend: RedisBackend,
-    breaker: CircuitBreaker,
-}
-
-/// One replica reaching Redis at `url`, its breaker configured by `configure`; it
-/// connects in the background.
-fn replica(
-    url: &str,
-    namespace: &str,
-    name: &'static str,
-    configure: impl FnOnce(breaker_runtime::Builder) -> breaker_runtime::Builder,
-) -> Replica {
-    let backend = RedisBackend::builder(url)
-        .namespace(namespace)
-        .build()
-        .expect("no I/O at build: fine whatever the server");
-    let breaker = configure(CircuitBreaker::builder(name))
-        .shared(&backend)
-        .unregistered()
-        .build();
-    Replica { backend, breaker }
-}
-
-/// Waits until every replica has reached Redis.
-fn connected(fleet: &[Replica]) {
-    poll_until(Duration::from_secs(10), || {
-        fleet.iter().all(|r| r.backend.is_healthy())
-    })
-    .expect("every replica reached Redis");
-}
 
 fn replicas(
     server: &RedisServer,

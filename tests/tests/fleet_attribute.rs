@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use breaker_runtime::shared::{self, BackendHealth, InstallError, RedisBackend};
-use breaker_runtime::{circuit_breaker, registry, CircuitBreaker, ErrorKind, State};
+use breaker_runtime::{circuit_breaker, registry, ErrorKind, State};
+use breaker_tests::fleet::{connected, replica};
 use breaker_tests::redis_server::RedisServer;
 use breaker_tests::{poll_until, TestError as E};
 
@@ -42,19 +43,11 @@ fn an_annotated_function_follows_the_fleet() {
     })
     .expect("it joined the installed backend");
 
-    let other = RedisBackend::builder(server.url())
-        .namespace("attribute")
-        .build()
-        .unwrap();
-    let other_replica = CircuitBreaker::builder("fleet-attribute")
-        .fail_max(2)
-        .shared(&other)
-        .unregistered()
-        .build();
-    poll_until(Duration::from_secs(10), || {
-        installed.is_healthy() && other.is_healthy()
-    })
-    .expect("both replicas reach Redis");
+    let other = replica(&server.url(), "attribute", "fleet-attribute", |b| {
+        b.fail_max(2)
+    });
+    connected(std::slice::from_ref(&other));
+    let other_replica = other.breaker;
     for _ in 0..2 {
         let _ = other_replica.call(|| Err::<(), _>(E::Down));
     }

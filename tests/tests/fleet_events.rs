@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use breaker_runtime::shared::RedisBackend;
-use breaker_runtime::CircuitBreaker;
+use breaker_tests::fleet::{connected, replica, Replica};
 use breaker_tests::redis_server::RedisServer;
 use breaker_tests::{capture_global_events, poll_until, TestError as E};
 use tracing::Level;
@@ -15,16 +14,9 @@ fn one_event_when_degraded_and_one_when_recovered() {
         return;
     };
     let events = capture_global_events();
-    let backend = RedisBackend::builder(server.url())
-        .namespace("events")
-        .build()
-        .unwrap();
-    let breaker = CircuitBreaker::builder("fleet-events")
-        .fail_max(1)
-        .shared(&backend)
-        .unregistered()
-        .build();
-    poll_until(Duration::from_secs(10), || backend.is_healthy()).expect("connected");
+    let one = replica(&server.url(), "events", "fleet-events", |b| b.fail_max(1));
+    connected(std::slice::from_ref(&one));
+    let Replica { backend, breaker } = one;
     let count = |level: Level, words: &str| {
         events
             .lock()

@@ -528,11 +528,8 @@ impl Task {
                                 }
                             }
                         }
-                        None => {
-                            // The subscription dropped: reconnect and reconcile.
-                            self.events = None;
-                            self.failed("the subscription ended");
-                        }
+                        // The subscription dropped: reconnect and reconcile.
+                        None => self.failed("the subscription ended"),
                     },
                 }
             }

@@ -1,0 +1,44 @@
+//! Replicas of a fleet in one process: each with a backend of its own, as each process
+//! of a service would have.
+
+use std::time::Duration;
+
+use breaker_runtime::shared::RedisBackend;
+use breaker_runtime::{Builder, CircuitBreaker};
+
+use crate::poll_until;
+
+/// One replica: a backend of its own, and its breaker for the fleet breaker of its name.
+pub struct Replica {
+    /// Its connection to the fleet.
+    pub backend: RedisBackend,
+    /// Its breaker.
+    pub breaker: CircuitBreaker,
+}
+
+/// One replica reaching Redis at `url`, its breaker called `name` and configured by
+/// `configure`; it connects in the background.
+pub fn replica(
+    url: &str,
+    namespace: &str,
+    name: &'static str,
+    configure: impl FnOnce(Builder) -> Builder,
+) -> Replica {
+    let backend = RedisBackend::builder(url)
+        .namespace(namespace)
+        .build()
+        .expect("no I/O at build: fine whatever the server");
+    let breaker = configure(CircuitBreaker::builder(name))
+        .shared(&backend)
+        .unregistered()
+        .build();
+    Replica { backend, breaker }
+}
+
+/// Waits until every replica has reached Redis.
+pub fn connected(fleet: &[Replica]) {
+    poll_until(Duration::from_secs(10), || {
+        fleet.iter().all(|r| r.backend.is_healthy())
+    })
+    .expect("every replica reached Redis");
+}
