@@ -171,10 +171,14 @@ impl Word {
     }
 
     pub(crate) fn with_fleet(self, on: bool) -> Word {
+        self.with_bit(FLEET, on)
+    }
+
+    fn with_bit(self, bit: u64, on: bool) -> Word {
         if on {
-            Word(self.0 | FLEET)
+            Word(self.0 | bit)
         } else {
-            Word(self.0 & !FLEET)
+            Word(self.0 & !bit)
         }
     }
 
@@ -222,18 +226,14 @@ impl Word {
     }
 
     pub(crate) fn with_probe_released(self) -> Word {
-        Word(self.0 & !PROBE)
+        self.with_bit(PROBE, false)
     }
 
     /// The listening bit as a mask to set or clear with one atomic operation.
     pub(crate) const LISTENING: u64 = LISTENING;
 
     pub(crate) fn with_listening(self, on: bool) -> Word {
-        if on {
-            Word(self.0 | LISTENING)
-        } else {
-            Word(self.0 & !LISTENING)
-        }
+        self.with_bit(LISTENING, on)
     }
 
     /// Counters saturate at their field's maximum instead of spilling into the next field.

@@ -5,56 +5,47 @@
 
 use std::time::Duration;
 
-use breaker_runtime::shared::RedisBackend;
-use breaker_runtime::{CircuitBreaker, State};
+use breaker_runtime::State;
+use breaker_tests::fleet::{connected, replica, Replica};
 use breaker_tests::redis_server::RedisServer;
 use breaker_tests::{poll_until, TestError};
 
 fn main() {
     let server = RedisServer::start().expect("redis-server is installed");
-    let fleet: Vec<(RedisBackend, CircuitBreaker)> = (0..3)
+    let fleet: Vec<Replica> = (0..3)
         .map(|_| {
-            let backend = RedisBackend::builder(server.url())
-                .namespace("commands")
-                .build()
-                .unwrap();
-            let breaker = CircuitBreaker::builder("commands")
-                .fail_max(5)
-                .reset_timeout(Duration::from_millis(300))
-                .shared(&backend)
-                .unregistered()
-                .build();
-            (backend, breaker)
+            replica(&server.url(), "commands", "commands", |b| {
+                b.fail_max(5).reset_timeout(Duration::from_millis(300))
+            })
         })
         .collect();
-    poll_until(Duration::from_secs(10), || {
-        fleet.iter().all(|(b, _)| b.is_healthy())
-    })
-    .expect("connected");
+    connected(&fleet);
     server.command(&["CONFIG", "RESETSTAT"]);
     let calls = |ok: bool, n: usize| {
         for _ in 0..n {
-            for (_, breaker) in &fleet {
-                let _ = breaker.call(|| if ok { Ok(()) } else { Err(TestError::Down) });
+            for r in &fleet {
+                let _ = r
+                    .breaker
+                    .call(|| if ok { Ok(()) } else { Err(TestError::Down) });
             }
         }
     };
     calls(true, 1_000); // 3,000 healthy calls
     calls(false, 5); // replica 0 trips at its fifth failure (others too, or they follow)
     poll_until(Duration::from_secs(5), || {
-        fleet.iter().all(|(_, b)| b.state() == State::Open)
+        fleet.iter().all(|r| r.breaker.state() == State::Open)
     })
     .expect("open");
     calls(false, 1_000); // rejections, then one failed probe when the time comes
     poll_until(Duration::from_secs(5), || {
         calls(false, 1);
-        fleet.iter().all(|(_, b)| b.state() == State::Open)
+        fleet.iter().all(|r| r.breaker.state() == State::Open)
             && server.command(&["HGET", "brk:v1:{commands:commands}", "gen"]) == "2"
     })
     .expect("a failed probe reopens the fleet");
     poll_until(Duration::from_secs(5), || {
         calls(true, 1);
-        fleet.iter().all(|(_, b)| b.state() == State::Closed)
+        fleet.iter().all(|r| r.breaker.state() == State::Closed)
     })
     .expect("a successful probe closes it");
     calls(true, 1_000);
