@@ -39,6 +39,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::events::Counted;
+use crate::sync::lock;
 use crate::{registry, CircuitBreaker, State};
 
 /// Calls through one breaker since it was built, by outcome.
@@ -128,7 +129,7 @@ impl Counters {
     }
 
     pub(crate) fn totals(&self) -> Calls {
-        let blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        let blocks = lock(&self.blocks);
         let sum = |i: usize| blocks.iter().map(|b| b.0[i].load(Relaxed)).sum();
         Calls {
             success: sum(0),
@@ -161,11 +162,7 @@ impl Local {
                 // Forget blocks whose breaker is gone (only this thread still holds them).
                 self.all.retain(|(_, b)| Arc::strong_count(b) > 1);
                 let block = Arc::new(Block::default());
-                counters
-                    .blocks
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(block.clone());
+                lock(&counters.blocks).push(block.clone());
                 self.all.push((counters.id, block.clone()));
                 block
             }
@@ -236,7 +233,7 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
 impl Counters {
     fn handles(&self, name: &'static str) -> Arc<Handles> {
         let recorder = current_recorder();
-        let mut bound = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut bound = lock(&self.handles);
         match &*bound {
             Some((to, handles)) if *to == recorder => Arc::clone(handles),
             _ => {
@@ -287,7 +284,7 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 
 impl Publisher {
     fn lock(&self) -> MutexGuard<'_, PublisherState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     fn run(&self) {

@@ -24,11 +24,12 @@
 //! ```
 
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::breaker::WeakBreaker;
 use crate::shared::FleetInfo;
+use crate::sync::lock;
 use crate::{listener, CircuitBreaker, Config, State};
 
 /// Every breaker in the process, registered or not, by weak handle. Names sit beside
@@ -44,7 +45,7 @@ struct Entry {
 static BREAKERS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 fn breakers() -> MutexGuard<'static, Vec<Entry>> {
-    BREAKERS.lock().unwrap_or_else(PoisonError::into_inner)
+    lock(&BREAKERS)
 }
 
 /// Adds a newly built breaker. Under the same lock as [`relisten`], so that a global

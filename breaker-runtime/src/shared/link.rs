@@ -5,9 +5,10 @@
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use crate::events::Manual;
+use crate::sync::lock;
 use crate::{State, Verdict};
 
 /// The flags the call path raises for the task.
@@ -117,14 +118,10 @@ impl Link {
         if !self.healthy() {
             return ProbeTurn::Local;
         }
-        let ticket = self
-            .ticket
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let ticket = lock(&self.ticket).take();
         match ticket {
             Some(ticket) => {
-                *self.report.lock().unwrap_or_else(PoisonError::into_inner) = Some((ticket, None));
+                *lock(&self.report) = Some((ticket, None));
                 ProbeTurn::Granted
             }
             None => {
@@ -137,20 +134,20 @@ impl Link {
     /// A ticket claimed by [`probe_turn`](Self::probe_turn) for a probe that did not
     /// happen: back to the slot, for the next caller.
     pub(crate) fn unclaim(&self) {
-        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut report = lock(&self.report);
         if let Some((ticket, None)) = report.take() {
-            *self.ticket.lock().unwrap_or_else(PoisonError::into_inner) = Some(ticket);
+            *lock(&self.ticket) = Some(ticket);
         }
     }
 
     /// The task got the probe for this replica.
     pub(crate) fn granted(&self, ticket: Ticket) {
-        *self.ticket.lock().unwrap_or_else(PoisonError::into_inner) = Some(ticket);
+        *lock(&self.ticket) = Some(ticket);
     }
 
     /// The fleet's probe that ran here ended with `verdict`.
     pub(crate) fn settled(&self, verdict: Verdict) {
-        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut report = lock(&self.report);
         if let Some((_, slot @ None)) = report.as_mut() {
             *slot = Some(verdict);
             drop(report);
@@ -160,7 +157,7 @@ impl Link {
 
     /// The verdict to report, with the ticket that fences it.
     pub(crate) fn take_report(&self) -> Option<(Ticket, Verdict)> {
-        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut report = lock(&self.report);
         match report.take() {
             Some((ticket, Some(verdict))) => Some((ticket, verdict)),
             other => {
@@ -186,7 +183,7 @@ impl Link {
     /// Whether `(epoch, gen)` is newer than what was applied here; if so, `state` is
     /// the fleet's from now on.
     pub(crate) fn newer(&self, epoch: u64, gen: u64, state: State) -> bool {
-        let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut applied = lock(&self.applied);
         if (epoch, gen) > applied.0 {
             *applied = ((epoch, gen), Some(state));
             true
@@ -197,30 +194,21 @@ impl Link {
 
     /// The fleet's state as last heard, if anything was.
     pub(crate) fn fleet_state(&self) -> Option<State> {
-        self.applied
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1
+        lock(&self.applied).1
     }
 
     /// A manual transition was applied here: pass it on to the fleet.
     pub(crate) fn manual(&self, transition: Manual) {
-        *self.manual.lock().unwrap_or_else(PoisonError::into_inner) = Some(transition);
+        *lock(&self.manual) = Some(transition);
         self.want(WANT_MANUAL);
     }
 
     pub(crate) fn take_manual(&self) -> Option<Manual> {
-        self.manual
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        lock(&self.manual).take()
     }
 
     /// Forgets any ticket: the fleet moved on (closed, or reopened).
     pub(crate) fn forget_ticket(&self) {
-        self.ticket
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        lock(&self.ticket).take();
     }
 }

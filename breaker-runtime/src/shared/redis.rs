@@ -2,7 +2,7 @@
 //! that does all of its I/O.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -17,6 +17,7 @@ use super::replica::{
 use super::scripts::Scripts;
 use crate::breaker::WeakBreaker;
 use crate::builder::Rules;
+use crate::sync::lock;
 use crate::CircuitBreaker;
 
 /// How long a command to Redis may take (on the background task only: callers never
@@ -118,16 +119,12 @@ impl RedisBackend {
             return;
         }
         let key = format!("brk:v1:{{{}:{}}}", self.inner.namespace, link.name);
-        self.inner
-            .members
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Member {
-                link,
-                breaker: breaker.downgrade(),
-                rules,
-                key,
-            });
+        lock(&self.inner.members).push(Member {
+            link,
+            breaker: breaker.downgrade(),
+            rules,
+            key,
+        });
         self.inner
             .task
             .get_or_init(|| spawn(Arc::downgrade(&self.inner)));
@@ -329,7 +326,7 @@ impl std::error::Error for InstallError {}
 /// join. Breakers of that kind built before it run locally until it is installed, then
 /// join it. A second install is refused.
 pub fn install(backend: RedisBackend) -> Result<(), InstallError> {
-    let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut waiting = lock(&WAITING);
     INSTALLED
         .set(backend.clone())
         .map_err(|_| InstallError::AlreadyInstalled)?;
@@ -348,7 +345,7 @@ pub(crate) fn installed_or_wait(
     quorum: u32,
     rules: Rules,
 ) -> Option<RedisBackend> {
-    let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut waiting = lock(&WAITING);
     if let Some(backend) = INSTALLED.get() {
         return Some(backend.clone());
     }
@@ -739,10 +736,7 @@ impl Task {
 
 /// The members, copied out so that no lock is held across I/O.
 fn members(backend: &Backend) -> Vec<Member> {
-    let mut members = backend
-        .members
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mut members = lock(&backend.members);
     members.retain(|m| m.breaker.is_alive());
     members.clone()
 }
