@@ -215,6 +215,12 @@ impl CircuitBreaker {
         &self.inner.sinks
     }
 
+    /// Its settings in the state machine's units (for its fleet membership).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn rules(&self) -> Rules {
+        self.inner.rules
+    }
+
     /// Whether the fleet holds this breaker's open or half-open state (for tests).
     #[cfg(test)]
     pub(crate) fn held_by_fleet(&self) -> bool {

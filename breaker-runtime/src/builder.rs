@@ -248,7 +248,7 @@ impl Builder {
         );
         registry::enroll(&breaker, self.listed);
         if let Some(sharing) = self.sharing {
-            crate::shared::join(sharing, &breaker, self.quorum, Rules::from(&self.config));
+            crate::shared::join(sharing, &breaker, self.quorum);
         }
         Ok(breaker)
     }

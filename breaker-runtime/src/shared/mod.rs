@@ -131,29 +131,19 @@ pub(crate) enum Sharing {
 /// installed backend; or, with none installed yet, when one is (it runs locally until
 /// then, and says so once).
 #[cfg(feature = "redis")]
-pub(crate) fn join(
-    sharing: Sharing,
-    breaker: &crate::CircuitBreaker,
-    quorum: u32,
-    rules: crate::builder::Rules,
-) {
+pub(crate) fn join(sharing: Sharing, breaker: &crate::CircuitBreaker, quorum: u32) {
     let backend = match sharing {
         Sharing::With(backend) => backend,
-        Sharing::Installed => match redis::installed_or_wait(breaker, quorum, rules) {
+        Sharing::Installed => match redis::installed_or_wait(breaker, quorum) {
             Some(backend) => backend,
             None => return warn_not_installed(breaker.name()),
         },
     };
-    backend.join(breaker, quorum, rules);
+    backend.join(breaker, quorum);
 }
 
 #[cfg(not(feature = "redis"))]
-pub(crate) fn join(
-    sharing: Sharing,
-    breaker: &crate::CircuitBreaker,
-    _quorum: u32,
-    _rules: crate::builder::Rules,
-) {
+pub(crate) fn join(sharing: Sharing, breaker: &crate::CircuitBreaker, _quorum: u32) {
     let Sharing::Installed = sharing;
     warn_not_installed(breaker.name());
 }

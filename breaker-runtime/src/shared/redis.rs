@@ -16,7 +16,6 @@ use super::replica::{
 };
 use super::scripts::Scripts;
 use crate::breaker::WeakBreaker;
-use crate::builder::Rules;
 use crate::sync::lock;
 use crate::CircuitBreaker;
 
@@ -113,7 +112,7 @@ impl RedisBackend {
 
     /// Joins `breaker` to the fleet breaker of its name, and starts the background task
     /// with the first.
-    pub(crate) fn join(&self, breaker: &CircuitBreaker, quorum: u32, rules: Rules) {
+    pub(crate) fn join(&self, breaker: &CircuitBreaker, quorum: u32) {
         let link = Arc::new(Link::new(breaker.name(), quorum, self.inner.wake.clone()));
         if !breaker.sinks().join(link.clone()) {
             return;
@@ -122,7 +121,7 @@ impl RedisBackend {
         lock(&self.inner.members).push(Member {
             link,
             breaker: breaker.downgrade(),
-            rules,
+            rules: breaker.rules(),
             key,
         });
         self.inner
@@ -303,7 +302,7 @@ fn replica_id() -> String {
 static INSTALLED: OnceLock<RedisBackend> = OnceLock::new();
 
 /// Shared breakers built before a backend was installed: they join it when it is.
-static WAITING: Mutex<Vec<(WeakBreaker, u32, Rules)>> = Mutex::new(Vec::new());
+static WAITING: Mutex<Vec<(WeakBreaker, u32)>> = Mutex::new(Vec::new());
 
 /// Why [`install`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,9 +329,9 @@ pub fn install(backend: RedisBackend) -> Result<(), InstallError> {
     INSTALLED
         .set(backend.clone())
         .map_err(|_| InstallError::AlreadyInstalled)?;
-    for (breaker, quorum, rules) in waiting.drain(..) {
+    for (breaker, quorum) in waiting.drain(..) {
         if let Some(breaker) = breaker.upgrade() {
-            backend.join(&breaker, quorum, rules);
+            backend.join(&breaker, quorum);
         }
     }
     Ok(())
@@ -340,17 +339,13 @@ pub fn install(backend: RedisBackend) -> Result<(), InstallError> {
 
 /// The installed backend; or, with none yet, `None`, and `breaker` joins the one
 /// installed later.
-pub(crate) fn installed_or_wait(
-    breaker: &CircuitBreaker,
-    quorum: u32,
-    rules: Rules,
-) -> Option<RedisBackend> {
+pub(crate) fn installed_or_wait(breaker: &CircuitBreaker, quorum: u32) -> Option<RedisBackend> {
     let mut waiting = lock(&WAITING);
     if let Some(backend) = INSTALLED.get() {
         return Some(backend.clone());
     }
-    waiting.retain(|(b, _, _)| b.is_alive());
-    waiting.push((breaker.downgrade(), quorum, rules));
+    waiting.retain(|(b, _)| b.is_alive());
+    waiting.push((breaker.downgrade(), quorum));
     None
 }
 

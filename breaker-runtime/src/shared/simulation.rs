@@ -13,7 +13,6 @@ use proptest::prelude::*;
 use super::link::{Link, Wake};
 use super::memory::{Args, Server};
 use super::replica::{apply, fleet_lease_ms, millis_of, Member, Replica, Request};
-use crate::builder::Rules;
 use crate::{CircuitBreaker, ManualClock, State};
 
 const NAME: &str = "simulated";
@@ -83,7 +82,7 @@ impl Sim {
                 let member = Member {
                     link,
                     breaker: breaker.downgrade(),
-                    rules: Rules::from(breaker.config()),
+                    rules: breaker.rules(),
                     key: NAME.to_string(),
                 };
                 Node {
