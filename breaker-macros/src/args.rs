@@ -10,7 +10,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{bracketed, Expr, Ident, Lit, LitStr, Pat, Path, Token};
 
-use crate::duration;
+use crate::{duration, policy};
 
 /// Every key the attribute takes, grouped by the kind of value it takes, so that each
 /// value is parsed as what its key needs and no mismatch can reach the later passes.
@@ -30,18 +30,38 @@ pub(crate) enum Key {
     Crate,
     /// `shared` or `shared(quorum = N)`: no `= value`.
     Shared,
+    /// A percentage string, `"50%"`.
+    Percent(PercentKey),
+    /// `window = "100 calls"` or a duration.
+    Window,
+    /// `backoff = 2.0`.
+    Backoff,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CountKey {
     FailMax,
     SuccessThreshold,
+    Probes,
+    Buckets,
+    MinCalls,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DurationKey {
     ResetTimeout,
     CallTimeout,
+    HalfOpenTimeout,
+    SlowCall,
+    MaxResetTimeout,
+    Within,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PercentKey {
+    FailureRate,
+    SlowRate,
+    Jitter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +80,22 @@ pub(crate) enum ExprKey {
 
 impl Key {
     /// In the order the documentation lists them.
-    pub(crate) const ALL: [Key; 13] = [
+    pub(crate) const ALL: [Key; 25] = [
         Key::Count(CountKey::FailMax),
         Key::Duration(DurationKey::ResetTimeout),
         Key::Count(CountKey::SuccessThreshold),
+        Key::Percent(PercentKey::FailureRate),
+        Key::Window,
+        Key::Count(CountKey::Buckets),
+        Key::Count(CountKey::MinCalls),
+        Key::Duration(DurationKey::SlowCall),
+        Key::Percent(PercentKey::SlowRate),
+        Key::Count(CountKey::Probes),
+        Key::Duration(DurationKey::HalfOpenTimeout),
+        Key::Backoff,
+        Key::Duration(DurationKey::MaxResetTimeout),
+        Key::Percent(PercentKey::Jitter),
+        Key::Duration(DurationKey::Within),
         Key::Duration(DurationKey::CallTimeout),
         Key::Patterns(PatternKey::Exclude),
         Key::Patterns(PatternKey::Ignore),
@@ -80,8 +112,20 @@ impl Key {
         match self {
             Key::Count(CountKey::FailMax) => "fail_max",
             Key::Count(CountKey::SuccessThreshold) => "success_threshold",
+            Key::Count(CountKey::Probes) => "probes",
+            Key::Count(CountKey::Buckets) => "buckets",
+            Key::Count(CountKey::MinCalls) => "min_calls",
             Key::Duration(DurationKey::ResetTimeout) => "reset_timeout",
             Key::Duration(DurationKey::CallTimeout) => "call_timeout",
+            Key::Duration(DurationKey::HalfOpenTimeout) => "half_open_timeout",
+            Key::Duration(DurationKey::SlowCall) => "slow_call",
+            Key::Duration(DurationKey::MaxResetTimeout) => "max_reset_timeout",
+            Key::Duration(DurationKey::Within) => "within",
+            Key::Percent(PercentKey::FailureRate) => "failure_rate",
+            Key::Percent(PercentKey::SlowRate) => "slow_rate",
+            Key::Percent(PercentKey::Jitter) => "jitter",
+            Key::Window => "window",
+            Key::Backoff => "backoff",
             Key::Patterns(PatternKey::Exclude) => "exclude",
             Key::Patterns(PatternKey::Ignore) => "ignore",
             Key::Patterns(PatternKey::Include) => "include",
@@ -120,9 +164,9 @@ impl Key {
 
     /// Keys that configure the function's own breaker, so they cannot go with `breaker`.
     fn configures_own_breaker(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Key::Count(_) | Key::Duration(DurationKey::ResetTimeout) | Key::Name | Key::Shared
+            Key::Duration(DurationKey::CallTimeout) | Key::Patterns(_) | Key::Expr(_) | Key::Crate
         )
     }
 }
@@ -131,8 +175,11 @@ impl Key {
 /// The runtime has the same limits (`breaker-runtime/src/state.rs`); the pass case
 /// `tests/ui/pass/limits.rs` uses these exact values, so the two cannot drift apart
 /// without a failing test.
-const MAX_FAIL_MAX: u64 = (1 << 20) - 1;
+const MAX_FAIL_MAX: u64 = (1 << 16) - 1;
 const MAX_SUCCESS_THRESHOLD: u64 = (1 << 12) - 1;
+const MAX_PROBES: u64 = (1 << 8) - 1;
+/// A count window holds at most this many calls, so `min_calls` needs no more.
+const MAX_MIN_CALLS: u64 = 1 << 20;
 /// A quorum larger than any fleet is a typo.
 const MAX_QUORUM: u64 = 1000;
 
@@ -162,13 +209,27 @@ pub(crate) struct Args {
     /// `shared`: the breaker joins the fleet through the installed backend, with this
     /// quorum.
     pub(crate) shared: Option<Spanned<u32>>,
+    pub(crate) probes: Option<Spanned<u32>>,
+    pub(crate) buckets: Option<Spanned<u32>>,
+    pub(crate) min_calls: Option<Spanned<u32>>,
+    pub(crate) half_open_timeout: Option<Spanned<Duration>>,
+    pub(crate) slow_call: Option<Spanned<Duration>>,
+    pub(crate) max_reset_timeout: Option<Spanned<Duration>>,
+    pub(crate) within: Option<Spanned<Duration>>,
+    /// Percentages in basis points.
+    pub(crate) failure_rate: Option<Spanned<u32>>,
+    pub(crate) slow_rate: Option<Spanned<u32>>,
+    pub(crate) jitter: Option<Spanned<u32>>,
+    pub(crate) window: Option<Spanned<policy::Window>>,
+    /// In thousandths.
+    pub(crate) backoff: Option<Spanned<u32>>,
 }
 
 /// A bracketed list of patterns: `[E::NotFound, E::Status(400..=499)]`.
 pub(crate) type Patterns = Punctuated<Pat, Token![,]>;
 
 /// A literal-valued key's value as written, before its kind is checked.
-enum Value {
+pub(crate) enum Value {
     Lit(Lit),
     Expr(Expr),
 }
@@ -203,6 +264,9 @@ enum Raw {
     Crate(Value),
     /// The quorum, as written, or none for a bare `shared`.
     Shared(Ident, Option<(Ident, Value)>),
+    Percent(PercentKey, Ident, Value),
+    Window(Ident, Value),
+    Backoff(Ident, Value),
 }
 
 /// Pass 1: the shape `key = value, ...`, with each key known.
@@ -240,6 +304,18 @@ impl Parse for RawArgs {
                     Raw::Crate(input.parse()?)
                 }
                 Key::Shared => Raw::Shared(ident.clone(), shared_options(&ident, input)?),
+                Key::Percent(k) => {
+                    equals(&ident, input)?;
+                    Raw::Percent(k, ident.clone(), input.parse()?)
+                }
+                Key::Window => {
+                    equals(&ident, input)?;
+                    Raw::Window(ident.clone(), input.parse()?)
+                }
+                Key::Backoff => {
+                    equals(&ident, input)?;
+                    Raw::Backoff(ident.clone(), input.parse()?)
+                }
             };
             raw.push((key, ident, value));
             if input.is_empty() {
@@ -320,6 +396,7 @@ impl Parse for Args {
         let mut args = Args::default();
         // Pass 2: one value per key, of the right kind and in range.
         let mut seen: Vec<(Key, Ident)> = Vec::new();
+        let mut values_refused = false;
         for (key, ident, value) in raw {
             if seen.iter().any(|(k, _)| *k == key) {
                 errors.push(syn::Error::new_spanned(
@@ -330,6 +407,7 @@ impl Parse for Args {
             }
             if let Err(e) = args.set(value) {
                 errors.push(e);
+                values_refused = true;
             }
             seen.push((key, ident));
         }
@@ -362,6 +440,12 @@ impl Parse for Args {
                  (patterns fit in a predicate: `failure_if = |e| matches!(e, MyError::Timeout)`)",
             ));
         }
+        // A value refused above leaves its key unset: checking the policy's combinations
+        // now would report that key as missing, on top of its real mistake.
+        if !values_refused {
+            let ident = |key: Key| seen.iter().find(|(k, _)| *k == key).map(|(_, i)| i);
+            policy::check(&args, ident, &mut errors);
+        }
         errors.finish()?;
         Ok(args)
     }
@@ -385,6 +469,39 @@ impl Args {
             Raw::Duration(DurationKey::CallTimeout, ident, value) => {
                 self.call_timeout = Some(duration_value(&ident, value)?);
             }
+            Raw::Duration(DurationKey::HalfOpenTimeout, ident, value) => {
+                self.half_open_timeout = Some(duration_value(&ident, value)?);
+            }
+            Raw::Duration(DurationKey::SlowCall, ident, value) => {
+                self.slow_call = Some(duration_value(&ident, value)?);
+            }
+            Raw::Duration(DurationKey::MaxResetTimeout, ident, value) => {
+                self.max_reset_timeout = Some(duration_value(&ident, value)?);
+            }
+            Raw::Duration(DurationKey::Within, ident, value) => {
+                self.within = Some(duration_value(&ident, value)?);
+            }
+            Raw::Count(CountKey::Probes, ident, value) => {
+                let meaning = "calls a half-open breaker lets through together";
+                self.probes = Some(count(&ident, value, MAX_PROBES, meaning)?);
+            }
+            Raw::Count(CountKey::Buckets, ident, value) => {
+                self.buckets = Some(policy::buckets(&ident, value)?);
+            }
+            Raw::Count(CountKey::MinCalls, ident, value) => {
+                let meaning = "calls the window must hold before it can trip";
+                self.min_calls = Some(count(&ident, value, MAX_MIN_CALLS, meaning)?);
+            }
+            Raw::Percent(key, ident, value) => {
+                let percent = policy::percent(&ident, value, key == PercentKey::Jitter)?;
+                *match key {
+                    PercentKey::FailureRate => &mut self.failure_rate,
+                    PercentKey::SlowRate => &mut self.slow_rate,
+                    PercentKey::Jitter => &mut self.jitter,
+                } = Some(percent);
+            }
+            Raw::Window(ident, value) => self.window = Some(policy::window(&ident, value)?),
+            Raw::Backoff(ident, value) => self.backoff = Some(policy::backoff(&ident, value)?),
             Raw::Patterns(PatternKey::Exclude, patterns) => self.exclude = Some(patterns),
             Raw::Patterns(PatternKey::Ignore, patterns) => self.ignore = Some(patterns),
             Raw::Patterns(PatternKey::Include, patterns) => self.include = Some(patterns),
@@ -408,7 +525,12 @@ impl Args {
     }
 }
 
-fn count(key: &Ident, value: Value, max: u64, meaning: &str) -> syn::Result<Spanned<u32>> {
+pub(crate) fn count(
+    key: &Ident,
+    value: Value,
+    max: u64,
+    meaning: &str,
+) -> syn::Result<Spanned<u32>> {
     let lit = match value {
         Value::Lit(Lit::Int(lit)) => lit,
         Value::Lit(Lit::Str(s)) => {
@@ -605,7 +727,7 @@ mod tests {
             "`fail_max` takes an integer, not a string: write `fail_max = 5`"
         );
         assert!(error(quote::quote!(fail_max = 0))
-            .starts_with("`fail_max` must be between 1 and 1048575"));
+            .starts_with("`fail_max` must be between 1 and 65535"));
         assert!(error(quote::quote!(success_threshold = 0))
             .starts_with("`success_threshold` must be between 1"));
         assert!(error(quote::quote!(fail_max = N)).contains("takes an integer literal"));

@@ -6,7 +6,7 @@ use quote::ToTokens;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::plan::{nanos, BreakerSource, Classify, Plan, Strategy};
+use crate::plan::{nanos, BreakerSource, Classify, Plan, Strategy, Value};
 
 pub(crate) fn expand(plan: &Plan) -> TokenStream {
     let private = respanned(plan.private.to_token_stream(), Span::call_site());
@@ -157,7 +157,7 @@ fn rejection_as_return(plan: &Plan, at_ret: &TokenStream) -> TokenStream {
 /// the first read of the registry). Unset settings go to the runtime as `None`, which
 /// applies its defaults.
 fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
-    let (fail_max, reset_timeout_nanos, success_threshold, name, shared) = match &plan.breaker {
+    let (settings, name, shared) = match &plan.breaker {
         BreakerSource::Shared(shared) => {
             let at = respanned(private.clone(), shared.span());
             return quote_spanned! {shared.span()=> {
@@ -167,33 +167,25 @@ fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
             }};
         }
         BreakerSource::Own {
-            fail_max,
-            reset_timeout_nanos,
-            success_threshold,
+            settings,
             name,
             shared,
-        } => (
-            fail_max,
-            reset_timeout_nanos,
-            success_threshold,
-            name,
-            shared,
-        ),
+        } => (settings, name, shared),
     };
     let option = |value: Option<TokenStream>| match value {
         Some(value) => quote!(::core::option::Option::Some(#value)),
         None => quote!(::core::option::Option::None),
     };
-    let fail_max = option(fail_max.map(|n| quote!(#n)));
-    let reset_timeout_nanos = option(reset_timeout_nanos.map(|n| quote!(#n)));
-    let success_threshold = option(success_threshold.map(|n| quote!(#n)));
+    let fields = settings.iter().map(|setting| {
+        let field = syn::Ident::new(setting.field, Span::call_site());
+        let value = value(&setting.value, private);
+        quote!(#field: #value)
+    });
     let name = option(name.as_ref().map(|name| quote!(#name)));
     let shared = option(shared.map(|quorum| quote!(#quorum)));
     quote! {{
         static __CB_BREAKER: #private::StaticBreaker = #private::StaticBreaker::new(
-            #fail_max,
-            #reset_timeout_nanos,
-            #success_threshold,
+            #private::Config { #(#fields,)* ..#private::Config::DEFAULT },
             #name,
             #shared,
         );
@@ -206,6 +198,22 @@ fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
         }
         __CB_BREAKER.get(__cb_name)
     }}
+}
+
+/// A `Config` field's value as a constant expression.
+fn value(value: &Value, private: &TokenStream) -> TokenStream {
+    match value {
+        Value::U32(n) => quote!(#n),
+        Value::Nanos(n) => quote!(#private::Duration::from_nanos(#n)),
+        Value::Some(inner) => {
+            let inner = self::value(inner, private);
+            quote!(::core::option::Option::Some(#inner))
+        }
+        Value::Percent(bp) => quote!(#private::Percent::from_basis_points(#bp)),
+        Value::Backoff(n) => quote!(#private::Backoff::from_thousandths(#n)),
+        Value::Calls(n) => quote!(#private::Window::Calls(#n)),
+        Value::Time(n) => quote!(#private::Window::Time(#private::Duration::from_nanos(#n))),
+    }
 }
 
 /// The closure that turns an error into a verdict, in [`Classify`]'s order.

@@ -13,6 +13,7 @@ mod function;
 #[cfg(test)]
 mod never_panics;
 mod plan;
+mod policy;
 
 use proc_macro2::TokenStream;
 

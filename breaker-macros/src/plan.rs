@@ -25,18 +25,100 @@ pub(crate) struct Plan {
 
 /// Which breaker the calls go through.
 pub(crate) enum BreakerSource {
-    /// A `static` of the function's own; unset settings are `None`, for the runtime to
-    /// apply its defaults.
+    /// A `static` of the function's own: the settings the attribute gave, as fields of
+    /// the runtime's `Config` (its defaults apply to the others).
     Own {
-        fail_max: Option<u32>,
-        reset_timeout_nanos: Option<u64>,
-        success_threshold: Option<u32>,
+        settings: Vec<Setting>,
         name: Option<LitStr>,
         /// `shared`: the quorum with which it joins the installed fleet backend.
         shared: Option<u32>,
     },
     /// `breaker = expr`.
     Shared(Expr),
+}
+
+/// One field of the runtime's `Config`, and the expression of its value (paths in it
+/// start at `__private`, written `#private`).
+pub(crate) struct Setting {
+    pub(crate) field: &'static str,
+    pub(crate) value: Value,
+}
+
+/// A setting's value, as the expansion writes it.
+pub(crate) enum Value {
+    U32(u32),
+    Nanos(u64),
+    Some(Box<Value>),
+    Percent(u32),
+    Backoff(u32),
+    Calls(u32),
+    Time(u64),
+}
+
+/// The attribute's settings as `Config` fields. `half_open_timeout` follows
+/// `reset_timeout` unless given.
+fn settings(args: &Args) -> Vec<Setting> {
+    let mut settings = Vec::new();
+    let mut set = |field, value| settings.push(Setting { field, value });
+    if let Some(n) = &args.fail_max {
+        set("fail_max", Value::U32(n.value));
+    }
+    if let Some(d) = &args.reset_timeout {
+        set("reset_timeout", Value::Nanos(nanos(d.value)));
+    }
+    if let Some(d) = args
+        .half_open_timeout
+        .as_ref()
+        .or(args.reset_timeout.as_ref())
+    {
+        set("half_open_timeout", Value::Nanos(nanos(d.value)));
+    }
+    let some = |value| Value::Some(Box::new(value));
+    let counts = [
+        ("success_threshold", &args.success_threshold),
+        ("probes", &args.probes),
+        ("buckets", &args.buckets),
+    ];
+    for (field, n) in counts {
+        if let Some(n) = n {
+            set(field, Value::U32(n.value));
+        }
+    }
+    if let Some(n) = &args.min_calls {
+        set("min_calls", some(Value::U32(n.value)));
+    }
+    let durations = [
+        ("within", &args.within),
+        ("slow_call", &args.slow_call),
+        ("max_reset_timeout", &args.max_reset_timeout),
+    ];
+    for (field, d) in durations {
+        if let Some(d) = d {
+            set(field, some(Value::Nanos(nanos(d.value))));
+        }
+    }
+    if let Some(p) = &args.failure_rate {
+        set("failure_rate", some(Value::Percent(p.value)));
+    }
+    if let Some(p) = &args.slow_rate {
+        set("slow_rate", some(Value::Percent(p.value)));
+    }
+    if let Some(p) = &args.jitter {
+        set("jitter", Value::Percent(p.value));
+    }
+    if let Some(b) = &args.backoff {
+        set("backoff", some(Value::Backoff(b.value)));
+    }
+    if let Some(w) = &args.window {
+        set(
+            "window",
+            some(match w.value {
+                crate::policy::Window::Calls(n) => Value::Calls(n),
+                crate::policy::Window::Time(d) => Value::Time(nanos(d)),
+            }),
+        );
+    }
+    settings
 }
 
 /// How an error becomes a verdict: `ignore`, then `exclude`, then `include` or
@@ -79,6 +161,7 @@ pub(crate) struct Returns {
 impl Plan {
     pub(crate) fn new(args: Args, function: Function) -> syn::Result<Plan> {
         let shape = function.shape();
+        let settings = settings(&args);
         let mut errors = Errors::default();
         refuse_function_shapes(&function, shape, &mut errors);
         if let (Some(timeout), Shape::Sync) = (&args.call_timeout, shape) {
@@ -122,9 +205,7 @@ impl Plan {
         let breaker = match args.breaker {
             Some(shared) => BreakerSource::Shared(shared),
             None => BreakerSource::Own {
-                fail_max: args.fail_max.map(|s| s.value),
-                reset_timeout_nanos: args.reset_timeout.map(|s| nanos(s.value)),
-                success_threshold: args.success_threshold.map(|s| s.value),
+                settings,
                 name: args.name,
                 shared: args.shared.map(|s| s.value),
             },

@@ -10,7 +10,8 @@ pub use std::time::Duration;
 pub use crate::listener::CallError;
 pub use crate::permit::Verdict;
 pub use crate::CircuitBreakerError;
-use crate::{CircuitBreaker, Config, Permit};
+pub use crate::{Backoff, Config, Percent, Window};
+use crate::{CircuitBreaker, Permit};
 
 /// The breaker of one annotated function: a `static` inside the function body, built
 /// and registered on first use: its first call, or the first read of the registry
@@ -24,32 +25,15 @@ pub struct StaticBreaker {
 }
 
 impl StaticBreaker {
-    /// The attribute's settings, `None` where the attribute left one unset: the
-    /// runtime's defaults ([`Config::DEFAULT`]) apply there. `name` is the `name = "..."`
+    /// The attribute's settings, written out over [`Config::DEFAULT`] (the runtime's
+    /// defaults apply where the attribute left one unset). `name` is the `name = "..."`
     /// argument; without it the breaker is named after the function's path, found at
     /// first use.
     ///
     /// The macro validated every value against its own copy of the runtime's limits;
     /// this checks them again at compile time (it runs in the `static`'s initializer), so
     /// should the two ever drift apart the build fails instead of the first call.
-    pub const fn new(
-        fail_max: Option<u32>,
-        reset_timeout_nanos: Option<u64>,
-        success_threshold: Option<u32>,
-        name: Option<&'static str>,
-        shared: Option<u32>,
-    ) -> Self {
-        let mut config = Config::DEFAULT;
-        if let Some(fail_max) = fail_max {
-            config.fail_max = fail_max;
-        }
-        if let Some(nanos) = reset_timeout_nanos {
-            config.reset_timeout = Duration::from_nanos(nanos);
-            config.probe_lease = config.reset_timeout;
-        }
-        if let Some(success_threshold) = success_threshold {
-            config.success_threshold = success_threshold;
-        }
+    pub const fn new(config: Config, name: Option<&'static str>, shared: Option<u32>) -> Self {
         assert!(
             config.validate().is_ok(),
             "#[circuit_breaker] accepted a setting that breaker-runtime refuses: \

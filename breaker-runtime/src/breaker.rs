@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::backoff;
 use crate::builder::{Builder, Config, Rules};
 use crate::clock::ClockCell;
 use crate::events::{self, Counted, Manual, Sinks};
@@ -26,6 +27,7 @@ use crate::permit::{Permit, Verdict};
 use crate::shared::ProbeTurn;
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
+use crate::window::Tally;
 use crate::{CircuitBreakerError, Clock};
 
 /// A circuit breaker: counts consecutive failures of calls to a dependency, opens after
@@ -82,13 +84,21 @@ struct Inner {
     word: AtomicU64,
     /// Clock time before which an open breaker rejects.
     open_until: AtomicU64,
-    /// Clock time until which a half-open probe holds its slot.
+    /// Clock time at which the half-open probes out count as failed: the last probe's
+    /// start plus `half_open_timeout`.
     probe_until: AtomicU64,
     /// Clock time of the last state change.
     changed_at: AtomicU64,
+    /// The backoff attempt of the current (or last) open period: 1 at the first
+    /// opening from closed, one more at each reopening, 0 once closed.
+    attempt: AtomicU64,
+    /// Seeds the jitter of open durations.
+    seed: u64,
     name: &'static str,
     config: Config,
     rules: Rules,
+    /// The window of a rate policy, the failures of a `within` one.
+    tally: Tally,
     clock: ClockCell,
     sinks: Sinks,
 }
@@ -118,7 +128,9 @@ impl CircuitBreaker {
     /// attached is for the registry to tell it ([`listen`](Self::listen)) when it is
     /// enrolled.
     pub(crate) fn new(name: &'static str, config: Config, clock: ClockCell, sinks: Sinks) -> Self {
-        let word = Word::INITIAL.with_listening(sinks.has_own_listeners());
+        let tally = Tally::new(&config);
+        let word = Word::initial(tally.counts_every_call(), config.slow_call.is_some())
+            .with_listening(sinks.has_own_listeners());
         let changed_at = clock.now_nanos();
         CircuitBreaker {
             inner: Arc::new(Inner {
@@ -126,9 +138,12 @@ impl CircuitBreaker {
                 open_until: AtomicU64::new(0),
                 probe_until: AtomicU64::new(0),
                 changed_at: AtomicU64::new(changed_at),
+                attempt: AtomicU64::new(0),
+                seed: backoff::seed(),
                 name,
                 rules: Rules::from(&config),
                 config,
+                tally,
                 clock,
                 sinks,
             }),
@@ -165,15 +180,65 @@ impl CircuitBreaker {
         self.word().state()
     }
 
-    /// Consecutive failures counted so far. A success resets it; opening keeps it (as in
-    /// pybreaker), and [`close`](Self::close) resets it.
+    /// Failures counted so far. Consecutive failures by default: a success resets it;
+    /// opening keeps it (as in pybreaker), and [`close`](Self::close) resets it. With
+    /// `within`, the failures within that time; with a rate policy, the failures in its
+    /// window (in half-open: the failed probes).
     pub fn fail_counter(&self) -> u32 {
-        self.word().failures()
+        let word = self.word();
+        match &self.inner.tally {
+            Tally::Consecutive => word.failures(),
+            Tally::Within { .. } => self.inner.tally.failures_within(self.now()).unwrap_or(0),
+            Tally::Rate(_) if word.state() == State::HalfOpen => word.probe_failures(),
+            Tally::Rate(_) => self.window().map_or(0, |w| w.failures),
+        }
     }
 
     /// Successful probes counted in the current half-open period.
     pub fn success_counter(&self) -> u32 {
         self.word().successes()
+    }
+
+    /// Half-open probes let through and not yet finished.
+    pub fn probes_in_flight(&self) -> u32 {
+        self.word().in_flight()
+    }
+
+    /// A rate policy's window as it is now (frozen while the breaker is open); `None`
+    /// for the consecutive and `within` policies.
+    ///
+    /// ```
+    /// use breaker_runtime::{CircuitBreaker, Window};
+    ///
+    /// let breaker = CircuitBreaker::builder("window-doc")
+    ///     .failure_rate(50.0)
+    ///     .window(Window::Calls(4))
+    ///     .build();
+    /// breaker.try_acquire().unwrap().success();
+    /// breaker.try_acquire().unwrap().failure();
+    /// let window = breaker.window().unwrap();
+    /// assert_eq!((window.calls, window.failures), (2, 1));
+    /// assert_eq!(window.failure_rate, None, "below min_calls (4): no rate yet");
+    /// ```
+    pub fn window(&self) -> Option<WindowSnapshot> {
+        let (counts, min_calls) = self.inner.tally.window(self.now())?;
+        let rate = |n: u32| {
+            (counts.calls >= min_calls && counts.calls > 0)
+                .then(|| f64::from(n) * 100.0 / f64::from(counts.calls))
+        };
+        Some(WindowSnapshot {
+            calls: counts.calls,
+            failures: counts.failures,
+            slow: counts.slow,
+            failure_rate: rate(counts.failures),
+            slow_rate: rate(counts.slow),
+        })
+    }
+
+    /// The backoff attempt: 1 at the first opening from closed, one more at each
+    /// reopening from half-open, 0 once closed.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt.load(Relaxed) as u32
     }
 
     /// Calls through this breaker since it was built, by outcome (feature `metrics`).
@@ -184,16 +249,17 @@ impl CircuitBreaker {
     }
 
     /// How long until a call may be let through as a probe: `None` while closed or
-    /// forced open; the rest of `reset_timeout` while open; zero while half-open with the
-    /// probe slot free; the rest of the running probe's lease while it is taken.
+    /// forced open; the rest of the open duration while open (`reset_timeout`, backed
+    /// off and jittered); zero while half-open with a probe slot free; the rest of the
+    /// running probes' `half_open_timeout` while every slot is taken.
     pub fn retry_after(&self) -> Option<Duration> {
         let word = self.word();
-        let until = match (word.state(), word.probe_in_flight()) {
-            (State::Closed, _) => return None,
-            (State::Open, _) if word.is_forced_open() => return None,
-            (State::Open, _) => self.inner.open_until.load(Relaxed),
-            (State::HalfOpen, true) => self.inner.probe_until.load(Relaxed),
-            (State::HalfOpen, false) => return Some(Duration::ZERO),
+        let until = match word.state() {
+            State::Closed => return None,
+            State::Open if word.is_forced_open() => return None,
+            State::Open => self.inner.open_until.load(Relaxed),
+            State::HalfOpen if self.may_grant(word) => return Some(Duration::ZERO),
+            State::HalfOpen => self.inner.probe_until.load(Relaxed),
         };
         Some(Duration::from_nanos(until.saturating_sub(self.now())))
     }
@@ -298,29 +364,30 @@ impl CircuitBreaker {
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerError> {
         let word = self.word();
         if word.admits_quietly() {
-            return Ok(Permit::new(self, word.generation(), false, None));
+            return Ok(Permit::new(self, word.generation(), false, None, false));
         }
         self.acquire_slow(word)
     }
 
-    /// Admission when the breaker is not closed, or has listeners to tell.
+    /// Admission when the breaker is not closed, has listeners to tell, or times its
+    /// calls.
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, mut word: Word) -> Result<Permit<'_>, CircuitBreakerError> {
         let inner = &*self.inner;
-        let listening = word.is_listening();
         if word.state() == State::Closed {
-            return Ok(self.admit(word.generation(), false, listening));
+            return Ok(self.admit(word, false));
         }
         let now = self.now();
         // Proceeds when the breaker may let this call through as a probe: open with its
-        // deadline passed, or half-open with the probe slot free (or its lease expired).
-        // The swap grants the probe: half-open, probe flag set, next generation. A
-        // failed swap means another thread changed the word first (it took the probe,
-        // or closed the breaker): decide again on the word it left.
+        // deadline passed, or half-open with a probe slot free. The swap grants the
+        // probe: half-open (a new period, the next generation, from open), one more
+        // probe in flight. A failed swap means another thread changed the word first
+        // (it took the last slot, or closed the breaker): decide again on what it left.
         loop {
+            let mut new_period = false;
             let next = match word.state() {
-                State::Closed => return Ok(self.admit(word.generation(), false, listening)),
+                State::Closed => return Ok(self.admit(word, false)),
                 State::Open if word.is_forced_open() => {
                     return self.reject(CircuitBreakerError::forced_open(inner.name), word, now);
                 }
@@ -331,17 +398,26 @@ impl CircuitBreaker {
                         return self.reject(error, word, now);
                     }
                     match self.probe_turn(word) {
-                        Some(fleet) => word
-                            .with_probe_granted()
-                            .with_successes(0)
-                            .with_fleet(fleet),
+                        Some(fleet) => {
+                            new_period = true;
+                            self.half_open_word(word)
+                                .with_probe_granted()
+                                .with_fleet(fleet)
+                        }
                         None => {
                             return self.reject(CircuitBreakerError::open(inner.name, 0), word, now)
                         }
                     }
                 }
                 State::HalfOpen => {
-                    if word.probe_in_flight() && now < inner.probe_until.load(Relaxed) {
+                    let deadline = inner.probe_until.load(Relaxed);
+                    if word.in_flight() > 0 && now >= deadline {
+                        // A probe outlived `half_open_timeout`: it failed, as of its
+                        // deadline. Decide again on the reopened breaker.
+                        word = self.probe_timed_out(word, deadline);
+                        continue;
+                    }
+                    if !self.may_grant(word) {
                         let error = CircuitBreakerError::probe_in_flight(inner.name);
                         return self.reject(error, word, now);
                     }
@@ -354,13 +430,17 @@ impl CircuitBreaker {
                     }
                 }
             };
-            inner
-                .probe_until
-                .fetch_max(now.saturating_add(inner.rules.probe_lease), Relaxed);
+            // Published before the grant: whoever sees the probe out sees its deadline.
+            let deadline = now.saturating_add(inner.rules.half_open_timeout);
+            if new_period {
+                inner.probe_until.store(deadline, Relaxed);
+            } else {
+                inner.probe_until.fetch_max(deadline, Relaxed);
+            }
             match inner.word.compare_exchange(word.0, next.0, AcqRel, Acquire) {
                 Ok(_) => {
                     self.announce(word, next, now, None);
-                    return Ok(self.admit(next.generation(), true, next.is_listening()));
+                    return Ok(self.admit(next, true));
                 }
                 Err(actual) => {
                     if next.defers_to_fleet() {
@@ -388,10 +468,107 @@ impl CircuitBreaker {
         }
     }
 
-    /// A permit for generation `generation`; listeners, if any, hear of the call first.
-    fn admit(&self, generation: u32, probe: bool, listening: bool) -> Permit<'_> {
-        let started = listening.then(|| events::admitted(self));
-        Permit::new(self, generation, probe, started)
+    /// A permit for `word`'s generation; listeners, if any, hear of the call first. The
+    /// start time is kept when listeners want the call's duration or slow calls count.
+    fn admit(&self, word: Word, probe: bool) -> Permit<'_> {
+        let started = if word.is_listening() {
+            Some(events::admitted(self))
+        } else if word.is_timed() {
+            Some(events::micros(self.now()))
+        } else {
+            None
+        };
+        Permit::new(self, word.generation(), probe, started, word.is_listening())
+    }
+
+    /// Whether a half-open breaker has a probe slot free: fewer than `probes` out, and
+    /// fewer than the period's probes let through (a neutral outcome gives its back).
+    fn may_grant(&self, word: Word) -> bool {
+        let rules = &self.inner.rules;
+        let recorded = word.successes()
+            + if word.is_counted() {
+                word.probe_failures()
+            } else {
+                0
+            };
+        word.in_flight() < rules.probes && word.in_flight() + recorded < rules.success_threshold
+    }
+
+    /// `word` (open) entering half-open: a new period with a clean tally.
+    fn half_open_word(&self, word: Word) -> Word {
+        let next = word.enter(State::HalfOpen).with_successes(0);
+        if word.is_counted() {
+            next.with_failures(0)
+        } else {
+            next
+        }
+    }
+
+    /// `word` (half-open) reopening: a failed probe, counted in the consecutive count.
+    fn reopened_word(&self, word: Word) -> Word {
+        let failures = if word.is_counted() {
+            0
+        } else {
+            word.failures().saturating_add(1)
+        };
+        word.with_failures(failures)
+            .with_successes(0)
+            .enter(State::Open)
+    }
+
+    /// The backoff attempt of an opening from `from`: 1 from closed, one more from
+    /// half-open, unchanged (at least 1) when an open breaker's timer restarts.
+    fn next_attempt(&self, from: State) -> u32 {
+        let attempt = self.inner.attempt.load(Relaxed) as u32;
+        match from {
+            State::Closed => 1,
+            State::HalfOpen => attempt.saturating_add(1),
+            State::Open => attempt.max(1),
+        }
+    }
+
+    /// Raises the open deadline for the opening `from` → `to` at `at`, before the swap
+    /// that publishes it; returns its attempt, for the winner to store.
+    fn raise_deadline(&self, from: Word, to: Word, at: u64) -> u32 {
+        let inner = &*self.inner;
+        let attempt = self.next_attempt(from.state());
+        let u = backoff::unit(inner.seed, to.generation());
+        let duration = backoff::open_duration(&inner.rules, attempt, u);
+        inner
+            .open_until
+            .fetch_max(at.saturating_add(duration), Relaxed);
+        attempt
+    }
+
+    /// The half-open probes out since before `deadline` failed: reopens the breaker as
+    /// of `deadline` (so the open period does not depend on when traffic notices), and
+    /// returns the word as it is afterwards, whoever changed it.
+    fn probe_timed_out(&self, word: Word, deadline: u64) -> Word {
+        let next = self.reopened_word(word);
+        let attempt = self.raise_deadline(word, next, deadline);
+        match self
+            .inner
+            .word
+            .compare_exchange(word.0, next.0, AcqRel, Acquire)
+        {
+            Ok(_) => {
+                self.inner.attempt.store(u64::from(attempt), Relaxed);
+                if word.defers_to_fleet() {
+                    events::fleet_probe_settled(self, Verdict::Failure);
+                }
+                let cause = CallOutcome::new(Verdict::Failure, None, None);
+                self.announce(word, next, deadline, Some(&cause));
+                next
+            }
+            Err(actual) => Word(actual),
+        }
+    }
+
+    /// A transition into closed took effect: the window, the `within` count and the
+    /// backoff start over.
+    fn closed(&self) {
+        self.inner.tally.clear();
+        self.inner.attempt.store(0, Relaxed);
     }
 
     /// Builds the rejection in place, as the `Err` it is returned as: building the
@@ -414,21 +591,23 @@ impl CircuitBreaker {
     // --- recording ------------------------------------------------------------------
 
     /// Applies a permit's verdict. The common case (a success while closed, with no
-    /// failure counted and no listener) is one load and no write. `started` is the
-    /// call's start time when listeners were attached at its admission; `error` is what
-    /// the call returned, for listeners and tracing.
+    /// failure counted, no listener and no window) is one load and no write. `started`
+    /// is the call's start time (microseconds) when listeners were attached at its
+    /// admission or calls are timed; `error` is what the call returned, for listeners
+    /// and tracing.
     #[inline(always)]
     pub(crate) fn record(
         &self,
         generation: u32,
         verdict: Verdict,
-        started: Option<u32>,
+        started: Option<u64>,
+        listened: bool,
         error: Option<CallError<'_>>,
     ) {
         events::counted(self, Counted::from(verdict));
         let word = self.word();
         if !(verdict == Verdict::Success && word.is_quiet_closed()) {
-            self.record_slow(word, generation, verdict, started, error);
+            self.record_slow(word, generation, verdict, started, listened, error);
         }
     }
 
@@ -439,77 +618,151 @@ impl CircuitBreaker {
         mut word: Word,
         generation: u32,
         verdict: Verdict,
-        started: Option<u32>,
+        started: Option<u64>,
+        listened: bool,
         error: Option<CallError<'_>>,
     ) {
         let inner = &*self.inner;
         let rules = &inner.rules;
-        let mut now = None;
-        let open_at = |now: &mut Option<u64>| {
-            let t = *now.get_or_insert_with(|| self.now());
-            inner
-                .open_until
-                .fetch_max(t.saturating_add(rules.reset_timeout), Relaxed);
-            t
+        let current = word.generation() == generation && !word.is_disabled();
+        let windowed = !matches!(inner.tally, Tally::Consecutive);
+        // The clock is read once, and only when something needs it: a window, a slow
+        // call, a half-open deadline, an opening.
+        let mut clock = None;
+        let mut now = || *clock.get_or_insert_with(|| self.now());
+        let slow = match started {
+            Some(started) if word.is_timed() && verdict != Verdict::Ignore => {
+                let elapsed = events::micros(now()).wrapping_sub(started) & events::MICROS_MASK;
+                u128::from(elapsed) * 1_000 > u128::from(rules.slow_call)
+            }
+            _ => false,
         };
+        // A closed breaker's window takes the outcome once, before the state is
+        // decided; whether it trips is then a matter of one swap.
+        let trips = current
+            && windowed
+            && word.state() == State::Closed
+            && inner.tally.record(verdict, slow, now(), rules);
         // Proceeds when the verdict belongs to the current generation and changes the
         // word: a failure to count (opening at `fail_max`), a failure count to reset, a
-        // probe's result. A failed swap means another thread changed the word first;
-        // the verdict is weighed again against what it left (and discarded if that was a
-        // new generation).
+        // window that trips, a probe's result. A failed swap means another thread
+        // changed the word first; the verdict is weighed again against what it left
+        // (and discarded if that was a new generation).
+        let mut attempt = None;
+        let mut timed_out = false;
         let changed = loop {
             if word.generation() != generation || word.is_disabled() {
                 break None; // granted under an earlier state, or disabled: discarded
             }
             let next = match (word.state(), verdict) {
+                (State::Closed, _) if windowed => {
+                    if !trips {
+                        break None;
+                    }
+                    let next = word.enter(State::Open);
+                    attempt = Some(self.raise_deadline(word, next, now()));
+                    next
+                }
                 (State::Closed, Verdict::Success) if word.failures() != 0 => word.with_failures(0),
                 (State::Closed, Verdict::Failure) => {
                     let failures = word.failures().saturating_add(1);
                     if failures >= rules.fail_max {
-                        open_at(&mut now);
-                        word.with_failures(failures).enter(State::Open)
+                        let next = word.with_failures(failures).enter(State::Open);
+                        attempt = Some(self.raise_deadline(word, next, now()));
+                        next
                     } else {
                         word.with_failures(failures)
                     }
                 }
-                (State::HalfOpen, verdict) if word.probe_in_flight() => match verdict {
-                    Verdict::Success => {
-                        let successes = word.successes() + 1;
-                        if successes >= rules.success_threshold {
-                            word.with_failures(0).with_successes(0).enter(State::Closed)
-                        } else {
-                            word.with_failures(0)
-                                .with_successes(successes)
-                                .with_probe_released()
-                        }
+                (State::HalfOpen, verdict) if word.in_flight() > 0 => {
+                    let deadline = inner.probe_until.load(Relaxed);
+                    timed_out = now() >= deadline;
+                    let next = if timed_out {
+                        // Too late: the probe failed at its deadline; its result is
+                        // discarded.
+                        self.reopened_word(word)
+                    } else {
+                        self.probe_result(word, verdict, slow)
+                    };
+                    if next.state() == State::Open {
+                        let at = if timed_out { deadline } else { now() };
+                        attempt = Some(self.raise_deadline(word, next, at));
                     }
-                    Verdict::Failure => {
-                        open_at(&mut now);
-                        word.with_failures(word.failures().saturating_add(1))
-                            .enter(State::Open)
-                    }
-                    Verdict::Ignore => word.with_probe_released(),
-                },
+                    next
+                }
                 _ => break None,
             };
             match inner.word.compare_exchange(word.0, next.0, AcqRel, Acquire) {
                 Ok(_) => break Some((word, next)),
-                Err(actual) => word = Word(actual),
+                Err(actual) => {
+                    word = Word(actual);
+                    attempt = None;
+                }
             }
         };
-        if let Some((from, _)) = changed {
-            if from.state() == State::HalfOpen && from.defers_to_fleet() {
+        let verdict = if timed_out { Verdict::Failure } else { verdict };
+        if let Some((from, to)) = changed {
+            if let (Some(attempt), State::Open) = (attempt, to.state()) {
+                inner.attempt.store(u64::from(attempt), Relaxed);
+            }
+            if to.state() == State::Closed && from.state() != State::Closed {
+                self.closed();
+            }
+            if from.state() == State::HalfOpen
+                && from.defers_to_fleet()
+                && (to.state() != State::HalfOpen || verdict != Verdict::Ignore)
+            {
                 events::fleet_probe_settled(self, verdict);
             }
         }
-        let outcome = started.map(|started| events::outcome_since(self, verdict, started, error));
+        let outcome = started
+            .filter(|_| listened)
+            .map(|started| events::outcome_since(self, verdict, started, error));
         if let Some(outcome) = &outcome {
             events::ended(self, outcome);
         }
         if let Some((from, to)) = changed {
             let cause = outcome.unwrap_or(CallOutcome::new(verdict, error, None));
-            let now = now.unwrap_or_else(|| self.now());
+            let now = clock.unwrap_or_else(|| self.now());
             self.announce(from, to, now, Some(&cause));
+        }
+    }
+
+    /// A half-open breaker's word after one of its probes ended with `verdict`.
+    fn probe_result(&self, word: Word, verdict: Verdict, slow: bool) -> Word {
+        let rules = &self.inner.rules;
+        let released = word.with_probe_released();
+        let failed = verdict == Verdict::Failure;
+        match verdict {
+            Verdict::Ignore => released,
+            _ if !word.is_counted() => {
+                if failed {
+                    return self.reopened_word(word);
+                }
+                let successes = word.successes() + 1;
+                if successes >= rules.success_threshold {
+                    word.without_counters().enter(State::Closed)
+                } else {
+                    released.with_failures(0).with_successes(successes)
+                }
+            }
+            _ => {
+                // A rate policy: reopen as soon as the failed (or slow) probes alone reach
+                // the rate over the period's probes; close once all are recorded below it.
+                let failures = word.probe_failures() + u32::from(failed);
+                let slow = word.slow_probes() + u32::from(slow);
+                let successes = word.successes() + u32::from(!failed);
+                let period = rules.success_threshold;
+                if rules.rate_reached(failures, slow, period) {
+                    self.reopened_word(word)
+                } else if successes + failures >= period {
+                    word.without_counters().enter(State::Closed)
+                } else {
+                    released
+                        .with_successes(successes)
+                        .with_probe_tally(failures, slow)
+                }
+            }
         }
     }
 
@@ -582,10 +835,14 @@ impl CircuitBreaker {
 
     /// The fleet closed: so does this replica, if the fleet held it.
     pub(crate) fn fleet_closed(&self) {
+        let word = self.word();
         self.transition_manually(self.now(), |w| {
             w.defers_to_fleet()
-                .then(|| w.enter(State::Closed).with_failures(0).with_successes(0))
+                .then(|| w.without_counters().enter(State::Closed))
         });
+        if word.defers_to_fleet() && self.state() == State::Closed {
+            self.closed();
+        }
     }
 
     /// The fleet's verdict is out of reach: this replica keeps its state and probes on
@@ -702,6 +959,25 @@ impl CircuitBreaker {
     }
 }
 
+/// A rate policy's window at one moment, from [`CircuitBreaker::window`] (and in the
+/// [`registry`](crate::registry)'s snapshots).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct WindowSnapshot {
+    /// Calls in the window (successes and failures; neutral outcomes are not counted).
+    pub calls: u32,
+    /// Failed calls in the window.
+    pub failures: u32,
+    /// Slow calls in the window (failed or not).
+    pub slow: u32,
+    /// The failure rate in percent; `None` while the window holds fewer than
+    /// `min_calls` calls.
+    pub failure_rate: Option<f64>,
+    /// The slow-call rate in percent; `None` below `min_calls`.
+    pub slow_rate: Option<f64>,
+}
+
 /// Manual transitions of one replica of a shared breaker, leaving the fleet alone; from
 /// [`CircuitBreaker::this_replica`].
 #[derive(Debug, Clone, Copy)]
@@ -714,9 +990,10 @@ impl ThisReplica<'_> {
     pub fn open(&self) {
         let b = self.breaker;
         let now = b.now();
-        b.inner
-            .open_until
-            .fetch_max(now.saturating_add(b.inner.rules.reset_timeout), Relaxed);
+        let from = b.word();
+        let next = from.moved_to(State::Open);
+        let attempt = b.raise_deadline(from, next, now);
+        b.inner.attempt.store(u64::from(attempt), Relaxed);
         b.transition_manually(now, |w| {
             let next = w.moved_to(State::Open);
             (next != w).then_some(next)
@@ -728,6 +1005,11 @@ impl ThisReplica<'_> {
         let b = self.breaker;
         b.transition_manually(b.now(), |w| {
             let next = w.moved_to(State::HalfOpen).with_successes(0);
+            let next = if w.is_counted() {
+                next.with_failures(0)
+            } else {
+                next
+            };
             (next != w).then_some(next)
         });
     }
@@ -736,9 +1018,11 @@ impl ThisReplica<'_> {
     pub fn close(&self) {
         let b = self.breaker;
         b.transition_manually(b.now(), |w| {
-            let next = w.moved_to(State::Closed).with_failures(0).with_successes(0);
+            let next = w.moved_to(State::Closed).without_counters();
             (next != w).then_some(next)
         });
+        // Also on a breaker that was closed already.
+        b.closed();
     }
 
     /// [`CircuitBreaker::force_open`], here only.

@@ -4,6 +4,8 @@ use std::error::Error;
 use std::fmt;
 use std::time::Duration;
 
+use crate::policy::{Backoff, Percent};
+
 /// Why a call did not get through a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -227,8 +229,76 @@ pub enum ConfigError {
     SuccessThreshold(u32),
     /// `reset_timeout` was zero.
     ZeroResetTimeout,
-    /// `probe_lease` was zero.
-    ZeroProbeLease,
+    /// `half_open_timeout` was zero.
+    ZeroHalfOpenTimeout,
+    /// `probes` was 0 or more than 255.
+    Probes(u32),
+    /// Both `probes` and `success_threshold` were set.
+    ProbesWithSuccessThreshold,
+    /// `fail_max` was set together with `failure_rate` or `slow_call`.
+    FailMaxWithRate,
+    /// `failure_rate` was not more than 0 % and at most 100 %.
+    FailureRate(Percent),
+    /// `slow_rate` was not more than 0 % and at most 100 %.
+    SlowRate(Percent),
+    /// `slow_call` was zero.
+    ZeroSlowCall,
+    /// `slow_rate` was set without `slow_call`.
+    SlowRateWithoutSlowCall,
+    /// `failure_rate` or `slow_call` was set without a `window`.
+    MissingWindow,
+    /// A `window` was set without `failure_rate` or `slow_call`.
+    WindowWithoutRate,
+    /// A count window of 0 or more than 65,536 calls.
+    WindowCalls(u32),
+    /// `min_calls` was more than a count window holds.
+    MinCallsOverWindow {
+        /// The `min_calls` asked for.
+        min_calls: u32,
+        /// The window's size.
+        calls: u32,
+    },
+    /// `min_calls` was zero.
+    ZeroMinCalls,
+    /// A time window was set without `min_calls`.
+    TimeWindowWithoutMinCalls,
+    /// `min_calls` was set without a `window`.
+    MinCallsWithoutWindow,
+    /// A time window or `within` was shorter than 1 s.
+    TimeTooShort {
+        /// `window` or `within`.
+        setting: &'static str,
+        /// Its length.
+        length: Duration,
+    },
+    /// `buckets` was not between 2 and 60.
+    Buckets(u32),
+    /// A bucket (the window divided by `buckets`) was shorter than 100 ms.
+    BucketTooShort {
+        /// The window's (or `within`'s) length.
+        length: Duration,
+        /// The buckets asked for.
+        buckets: u32,
+    },
+    /// `buckets` was set without a time window or `within`.
+    BucketsWithoutTimeWindow,
+    /// `within` was set together with `failure_rate` or `slow_call`.
+    WithinWithRate,
+    /// `within` was set without `fail_max`.
+    WithinWithoutFailMax,
+    /// `backoff` was not between 1.0 and 10.0.
+    Backoff(Backoff),
+    /// `max_reset_timeout` was set without `backoff`.
+    MaxResetWithoutBackoff,
+    /// `max_reset_timeout` was below `reset_timeout`.
+    MaxResetBelowReset {
+        /// The cap asked for.
+        max: Duration,
+        /// The breaker's `reset_timeout`.
+        reset_timeout: Duration,
+    },
+    /// `jitter` was 100 % or more.
+    Jitter(Percent),
     /// The name was empty.
     EmptyName,
     /// A shared breaker's quorum was zero.
@@ -237,7 +307,7 @@ pub enum ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::state::{MAX_FAIL_MAX, MAX_SUCCESS_THRESHOLD};
+        use crate::state::{MAX_FAIL_MAX, MAX_PROBES, MAX_SUCCESS_THRESHOLD};
         match self {
             ConfigError::FailMax(n) => write!(
                 f,
@@ -250,8 +320,89 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroResetTimeout => f.write_str(
                 "reset_timeout must be greater than zero: it is how long the breaker stays open before a probe, e.g. Duration::from_secs(60)",
             ),
-            ConfigError::ZeroProbeLease => f.write_str(
-                "probe_lease must be greater than zero: it is how long a half-open probe may run before another caller may probe",
+            ConfigError::ZeroHalfOpenTimeout => f.write_str(
+                "half_open_timeout must be greater than zero: it is how long a half-open probe may run before it counts as a failure",
+            ),
+            ConfigError::Probes(n) => write!(
+                f,
+                "probes must be between 1 and {MAX_PROBES}, got {n}: it is how many calls a half-open breaker lets through together"
+            ),
+            ConfigError::ProbesWithSuccessThreshold => f.write_str(
+                "probes and success_threshold cannot both be set: probes = K lets K calls through together and closes when all succeed, success_threshold = N lets one through at a time N times; keep one",
+            ),
+            ConfigError::FailMaxWithRate => f.write_str(
+                "fail_max cannot be combined with failure_rate or slow_call: a breaker trips on consecutive failures or on a rate over a window, not both; remove fail_max",
+            ),
+            ConfigError::FailureRate(p) => write!(
+                f,
+                "failure_rate must be more than 0% and at most 100%, got {p}: write e.g. Percent::new(50.0)"
+            ),
+            ConfigError::SlowRate(p) => write!(
+                f,
+                "slow_rate must be more than 0% and at most 100%, got {p}: write e.g. Percent::new(80.0)"
+            ),
+            ConfigError::ZeroSlowCall => f.write_str(
+                "slow_call must be greater than zero: it is the duration above which a call is slow, e.g. Duration::from_secs(2)",
+            ),
+            ConfigError::SlowRateWithoutSlowCall => f.write_str(
+                "slow_rate needs slow_call: set the duration above which a call is slow",
+            ),
+            ConfigError::MissingWindow => f.write_str(
+                "failure_rate and slow_call need a window: the last N calls (Window::Calls(100)) or a time (Window::Time(Duration::from_secs(60))) with min_calls",
+            ),
+            ConfigError::WindowWithoutRate => f.write_str(
+                "a window is only used by failure_rate or slow_call: set one of them, or remove the window",
+            ),
+            ConfigError::WindowCalls(n) => write!(
+                f,
+                "a count window must hold between 1 and 65536 calls, got {n}"
+            ),
+            ConfigError::MinCallsOverWindow { min_calls, calls } => write!(
+                f,
+                "min_calls ({min_calls}) cannot be more than the window's {calls} calls: the window would never hold enough calls to trip; lower min_calls or widen the window"
+            ),
+            ConfigError::ZeroMinCalls => f.write_str(
+                "min_calls must be at least 1: it is how many calls the window must hold before it can trip",
+            ),
+            ConfigError::TimeWindowWithoutMinCalls => f.write_str(
+                "a time window needs min_calls: how many calls it must hold before it can trip (e.g. 20); without it a quiet breaker would trip on its first failure",
+            ),
+            ConfigError::MinCallsWithoutWindow => f.write_str(
+                "min_calls is only used with a window: set failure_rate or slow_call and a window, or remove min_calls",
+            ),
+            ConfigError::TimeTooShort { setting, length } => write!(
+                f,
+                "{setting} must be at least 1s, got {length:?}"
+            ),
+            ConfigError::Buckets(n) => write!(f, "buckets must be between 2 and 60, got {n}"),
+            ConfigError::BucketTooShort { length, buckets } => write!(
+                f,
+                "each bucket must be at least 100ms, but {length:?} in {buckets} buckets makes {:?}: use fewer buckets or a longer window",
+                *length / *buckets
+            ),
+            ConfigError::BucketsWithoutTimeWindow => f.write_str(
+                "buckets only applies to a time window or within: remove it, or set window to a duration",
+            ),
+            ConfigError::WithinWithRate => f.write_str(
+                "within counts fail_max failures within a time and cannot be combined with failure_rate or slow_call; use window with a rate instead",
+            ),
+            ConfigError::WithinWithoutFailMax => f.write_str(
+                "within needs fail_max: the number of failures within that time that opens the breaker",
+            ),
+            ConfigError::Backoff(b) => write!(
+                f,
+                "backoff must be between 1.0 and 10.0, got {b}: it multiplies the open duration at each reopening"
+            ),
+            ConfigError::MaxResetWithoutBackoff => f.write_str(
+                "max_reset_timeout caps a backoff: set backoff too (e.g. 2.0), or remove max_reset_timeout",
+            ),
+            ConfigError::MaxResetBelowReset { max, reset_timeout } => write!(
+                f,
+                "max_reset_timeout ({max:?}) must be at least reset_timeout ({reset_timeout:?})"
+            ),
+            ConfigError::Jitter(p) => write!(
+                f,
+                "jitter must be at least 0% and below 100%, got {p}"
             ),
             ConfigError::ZeroQuorum => f.write_str(
                 "quorum must be at least 1: it is how many replicas must trip for the fleet to open",

@@ -91,7 +91,7 @@ pub(crate) fn counted(breaker: &CircuitBreaker, call: Counted) {
 /// start time is returned (read after them, in microseconds, for its `elapsed`).
 #[cold]
 #[inline(never)]
-pub(crate) fn admitted(breaker: &CircuitBreaker) -> u32 {
+pub(crate) fn admitted(breaker: &CircuitBreaker) -> u64 {
     dispatch(breaker, |l| l.before_call(breaker));
     micros(breaker.now())
 }
@@ -104,19 +104,19 @@ pub(crate) fn ended(breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
 }
 
 /// The outcome of a call that started at `started` (microseconds, from [`admitted`]),
-/// as of now. Durations wrap after 71 minutes: the start is kept in 32 bits so that the
+/// as of now. Durations wrap after 25 days: the start is kept in 41 bits so that the
 /// permit stays two words.
 pub(crate) fn outcome_since<'e>(
     breaker: &CircuitBreaker,
     verdict: Verdict,
-    started: u32,
+    started: u64,
     error: Option<listener::CallError<'e>>,
 ) -> CallOutcome<'e> {
-    let elapsed = micros(breaker.now()).wrapping_sub(started);
+    let elapsed = micros(breaker.now()).wrapping_sub(started) & MICROS_MASK;
     CallOutcome::new(
         verdict,
         error,
-        Some(std::time::Duration::from_micros(u64::from(elapsed))),
+        Some(std::time::Duration::from_micros(elapsed)),
     )
 }
 
@@ -231,10 +231,13 @@ pub(crate) fn fleet_probe_settled(breaker: &CircuitBreaker, verdict: Verdict) {
     }
 }
 
-/// A clock reading in microseconds, wrapping at 32 bits (71 minutes).
+/// The bits a call's start time is kept in: 41 bits of microseconds, 25 days.
+pub(crate) const MICROS_MASK: u64 = (1 << 41) - 1;
+
+/// A clock reading in microseconds, wrapping at 41 bits (25 days).
 #[inline]
-fn micros(nanos: u64) -> u32 {
-    (nanos / 1_000) as u32
+pub(crate) fn micros(nanos: u64) -> u64 {
+    (nanos / 1_000) & MICROS_MASK
 }
 
 /// Calls `event` on the breaker's own listeners, then on the global ones, containing

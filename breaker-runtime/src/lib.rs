@@ -83,23 +83,27 @@
 
 #[doc(hidden)]
 pub mod __private;
+mod backoff;
 mod breaker;
 mod builder;
 mod call;
 mod clock;
 mod error;
 mod events;
+mod lanes;
 pub mod listener;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod permit;
+mod policy;
 pub mod registry;
 pub mod shared;
 mod state;
 mod sync;
+mod window;
 
-pub use breaker::{CircuitBreaker, ThisReplica};
+pub use breaker::{CircuitBreaker, ThisReplica, WindowSnapshot};
 #[doc = include_str!("attribute.md")]
 pub use breaker_macros::circuit_breaker;
 pub use builder::{Builder, Config};
@@ -107,6 +111,7 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
 pub use listener::Listener;
 pub use permit::{Permit, Verdict};
+pub use policy::{Backoff, Percent, Policy, Window};
 pub use state::State;
 
 /// The repository README's Rust examples, compiled and run as doctests so it stays true.

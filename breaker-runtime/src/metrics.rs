@@ -6,6 +6,8 @@
 //! | `circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `rejected`, `ignored` |
 //! | `circuit_breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` |
 //! | `circuit_breaker_transitions_total` | counter | `breaker`, `from`, `to` (`closed`, `open`, `half-open`) |
+//! | `circuit_breaker_failure_rate` | gauge: percent of the window's calls that failed; -1 below `min_calls` (rate policies only) | `breaker` |
+//! | `circuit_breaker_slow_call_rate` | gauge: percent of the window's calls that were slow; -1 below `min_calls` (rate policies only) | `breaker` |
 //!
 //! Counting must not bring back the cross-core write that the closed path avoids, so
 //! each thread counts in a block of its own for each breaker (a plain load and store, no
@@ -31,14 +33,14 @@
 //! metrics::publish(); // optional: the background publisher does it within 500 ms
 //! ```
 
-use std::cell::RefCell;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::events::Counted;
+use crate::lanes::Lanes;
 use crate::sync::lock;
 use crate::{registry, CircuitBreaker, State};
 
@@ -57,17 +59,10 @@ pub struct Calls {
     pub ignored: u64,
 }
 
-/// One thread's counts for one breaker; written only by that thread.
-#[repr(align(64))]
-#[derive(Default)]
-struct Block([AtomicU64; 4]);
-
 /// A breaker's counting state.
 pub(crate) struct Counters {
-    id: u64,
-    /// Every thread's block, for summing; locked only when a thread first counts and
-    /// when totals are read.
-    blocks: Mutex<Vec<Arc<Block>>>,
+    /// Each thread's counts, one cell per [`Counted`] kind, written only by that thread.
+    lanes: Lanes,
     /// The facade's handles for this breaker and the recorder they are bound to,
     /// registered on first use so that publishing does not build (and allocate) metric
     /// keys every time, and again when another recorder is installed.
@@ -80,11 +75,19 @@ struct Handles {
     state: metrics::Gauge,
     /// Indexed by `from * 3 + to`.
     transitions: [metrics::Counter; 9],
+    /// A rate policy's failure and slow-call rates.
+    rates: Option<[metrics::Gauge; 2]>,
 }
 
 impl Handles {
-    fn register(name: &'static str) -> Self {
+    fn register(name: &'static str, rate: bool) -> Self {
         Handles {
+            rates: rate.then(|| {
+                [
+                    metrics::gauge!("circuit_breaker_failure_rate", "breaker" => name),
+                    metrics::gauge!("circuit_breaker_slow_call_rate", "breaker" => name),
+                ]
+            }),
             calls: OUTCOMES.map(|outcome| {
                 metrics::counter!("circuit_breaker_calls_total", "breaker" => name, "outcome" => outcome)
             }),
@@ -102,73 +105,32 @@ impl Handles {
 
 impl Counters {
     pub(crate) fn new() -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         start_publisher();
         Counters {
-            id: NEXT_ID.fetch_add(1, Relaxed),
-            blocks: Mutex::new(Vec::new()),
+            lanes: Lanes::new(OUTCOMES.len()),
             handles: Mutex::new(None),
         }
     }
 
-    /// Counts one call on this thread's block.
+    /// Counts one call on this thread's lane.
     #[inline]
     pub(crate) fn count(&self, call: Counted) {
-        // A thread that is exiting has no block any more: that call goes uncounted.
-        let _ = LOCAL.try_with(|local| {
-            let mut local = local.borrow_mut();
-            if local.id != self.id {
-                local.switch_to(self);
-            }
-            if let Some(block) = &local.block {
-                let n = &block.0[call as usize];
-                // Single writer: a load and a store, not a locked read-modify-write.
-                n.store(n.load(Relaxed) + 1, Relaxed);
-            }
-        });
+        self.lanes.with(|lane| lane.bump(call as usize));
     }
 
     pub(crate) fn totals(&self) -> Calls {
-        let blocks = lock(&self.blocks);
-        let sum = |i: usize| blocks.iter().map(|b| b.0[i].load(Relaxed)).sum();
-        Calls {
-            success: sum(0),
-            failure: sum(1),
-            rejected: sum(2),
-            ignored: sum(3),
-        }
-    }
-}
-
-/// This thread's blocks: the one in use, and the others by breaker id.
-struct Local {
-    id: u64,
-    block: Option<Arc<Block>>,
-    all: Vec<(u64, Arc<Block>)>,
-}
-
-thread_local! {
-    static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local { id: u64::MAX, block: None, all: Vec::new() })
-    };
-}
-
-impl Local {
-    #[cold]
-    fn switch_to(&mut self, counters: &Counters) {
-        let block = match self.all.iter().find(|(id, _)| *id == counters.id) {
-            Some((_, block)) => block.clone(),
-            None => {
-                // Forget blocks whose breaker is gone (only this thread still holds them).
-                self.all.retain(|(_, b)| Arc::strong_count(b) > 1);
-                let block = Arc::new(Block::default());
-                lock(&counters.blocks).push(block.clone());
-                self.all.push((counters.id, block.clone()));
-                block
+        let mut n = [0u64; 4];
+        self.lanes.each(|lane| {
+            for (i, n) in n.iter_mut().enumerate() {
+                *n += lane.cell(i).load(Relaxed);
             }
-        };
-        self.id = counters.id;
-        self.block = Some(block);
+        });
+        Calls {
+            success: n[0],
+            failure: n[1],
+            rejected: n[2],
+            ignored: n[3],
+        }
     }
 }
 
@@ -209,6 +171,14 @@ fn describe(recorder: usize) {
         "circuit_breaker_transitions_total",
         "Circuit breaker state changes"
     );
+    metrics::describe_gauge!(
+        "circuit_breaker_failure_rate",
+        "Percent of the calls in a rate breaker's window that failed (-1 below min_calls)"
+    );
+    metrics::describe_gauge!(
+        "circuit_breaker_slow_call_rate",
+        "Percent of the calls in a rate breaker's window that were slow (-1 below min_calls)"
+    );
 }
 
 pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
@@ -222,6 +192,11 @@ pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
         counter.absolute(n);
     }
     handles.state.set(breaker.state().number() as f64);
+    if let (Some([failure, slow]), Some(window)) = (&handles.rates, breaker.window()) {
+        // Resilience4j's convention: -1 until the window holds `min_calls` calls.
+        failure.set(window.failure_rate.unwrap_or(-1.0));
+        slow.set(window.slow_rate.unwrap_or(-1.0));
+    }
 }
 
 /// A transition, published as it happens.
@@ -231,14 +206,14 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
 }
 
 impl Counters {
-    fn handles(&self, name: &'static str) -> Arc<Handles> {
+    fn handles(&self, name: &'static str, rate: bool) -> Arc<Handles> {
         let recorder = current_recorder();
         let mut bound = lock(&self.handles);
         match &*bound {
             Some((to, handles)) if *to == recorder => Arc::clone(handles),
             _ => {
                 describe(recorder);
-                let handles = Arc::new(Handles::register(name));
+                let handles = Arc::new(Handles::register(name, rate));
                 *bound = Some((recorder, Arc::clone(&handles)));
                 handles
             }
@@ -248,7 +223,8 @@ impl Counters {
 
 /// The breaker's handles, bound to the recorder in place now.
 fn handles(breaker: &CircuitBreaker) -> Arc<Handles> {
-    breaker.sinks().counters().handles(breaker.name())
+    let rate = breaker.config().is_rate();
+    breaker.sinks().counters().handles(breaker.name(), rate)
 }
 
 /// How often the background publisher hands counts to the recorder, unless changed with

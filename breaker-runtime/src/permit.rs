@@ -46,47 +46,63 @@ pub enum Verdict {
 #[must_use = "a permit reports a neutral outcome if dropped: give it a verdict with success(), failure() or ignore()"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
-    /// The generation it was granted in, with the flags below in the high bits: one
-    /// `u32`, so the permit moves as two plain words (separate small fields, stored
-    /// and reloaded together, defeat store forwarding on the hot path).
+    /// The generation it was granted in, the flags below, and the high bits of the
+    /// start time: one `u32`, so the permit moves as two plain words (separate small
+    /// fields, stored and reloaded together, defeat store forwarding on the hot path).
     tag: u32,
-    /// When listeners were attached at admission (the `LISTENING` flag): the
-    /// breaker's clock then, in microseconds, wrapping (for the outcome's `elapsed`).
-    /// It fills what would be padding, so the permit stays two words.
+    /// When listeners were attached at admission or calls are timed (the `STARTED`
+    /// flag): the low 32 bits of the breaker's clock then, in microseconds (for the
+    /// outcome's `elapsed` and for slow calls). It fills what would be padding, so the
+    /// permit stays two words.
     started: u32,
 }
 
 const PROBE: u32 = 1 << 31;
-const LISTENING: u32 = 1 << 30;
-const GENERATION: u32 = LISTENING - 1;
+/// Listeners were attached at admission: they hear of the outcome.
+const LISTENED: u32 = 1 << 30;
+/// The start time is kept.
+const STARTED: u32 = 1 << 29;
+/// The start time's bits above the 32 in `started`: bits 20 to 28.
+const START_SHIFT: u32 = 20;
+const START_HIGH: u32 = 0x1ff << START_SHIFT;
+/// As wide as the state word's generation.
+const GENERATION: u32 = (1 << START_SHIFT) - 1;
 
 impl<'a> Permit<'a> {
-    /// `started`: the call's start time when listeners were attached at admission.
+    /// `started`: the call's start time (microseconds, 41 bits) when listeners were
+    /// attached at admission (`listened`) or calls are timed.
     #[inline(always)]
     pub(crate) fn new(
         breaker: &'a CircuitBreaker,
         generation: u32,
         probe: bool,
-        started: Option<u32>,
+        started: Option<u64>,
+        listened: bool,
     ) -> Self {
         let mut tag = generation & GENERATION;
         if probe {
             tag |= PROBE;
         }
-        if started.is_some() {
-            tag |= LISTENING;
+        if listened {
+            tag |= LISTENED;
+        }
+        let mut low = 0;
+        if let Some(started) = started {
+            tag |= STARTED | (((started >> 32) as u32) << START_SHIFT) & START_HIGH;
+            low = started as u32;
         }
         Permit {
             breaker,
             tag,
-            started: started.unwrap_or(0),
+            started: low,
         }
     }
 
-    /// The start time, when listeners were attached at admission.
+    /// The start time, when it was kept.
     #[inline(always)]
-    fn started(tag: u32, started: u32) -> Option<u32> {
-        (tag & LISTENING != 0).then_some(started)
+    fn started(tag: u32, started: u32) -> Option<u64> {
+        (tag & STARTED != 0)
+            .then(|| (u64::from((tag & START_HIGH) >> START_SHIFT) << 32) | u64::from(started))
     }
 
     /// The call succeeded: a closed breaker's failure count goes back to zero; a
@@ -145,7 +161,13 @@ impl<'a> Permit<'a> {
         let (breaker, tag, started) = (self.breaker, self.tag, self.started);
         std::mem::forget(self);
         let started = Permit::started(tag, started);
-        breaker.record(tag & GENERATION, verdict, started, error);
+        breaker.record(
+            tag & GENERATION,
+            verdict,
+            started,
+            tag & LISTENED != 0,
+            error,
+        );
     }
 }
 
@@ -169,7 +191,13 @@ fn abandoned(breaker: &CircuitBreaker, tag: u32, started: u32) {
         Verdict::Ignore
     };
     let started = Permit::started(tag, started);
-    breaker.record(tag & GENERATION, verdict, started, None);
+    breaker.record(
+        tag & GENERATION,
+        verdict,
+        started,
+        tag & LISTENED != 0,
+        None,
+    );
 }
 
 impl fmt::Debug for Permit<'_> {

@@ -30,7 +30,7 @@ use std::time::Duration;
 use crate::breaker::WeakBreaker;
 use crate::shared::FleetInfo;
 use crate::sync::lock;
-use crate::{listener, CircuitBreaker, Config, State};
+use crate::{listener, CircuitBreaker, Config, Policy, State, WindowSnapshot};
 
 /// Every breaker in the process, registered or not, by weak handle. Names sit beside
 /// the handles, so a lookup by name upgrades only the breakers it returns; `listed` is
@@ -97,14 +97,16 @@ pub fn all() -> Vec<CircuitBreaker> {
 }
 
 /// A point-in-time view of one breaker, from [`list`] or [`snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BreakerInfo {
     /// The breaker's name.
     pub name: &'static str,
     /// Its state.
     pub state: State,
-    /// Consecutive failures counted.
+    /// The rule it trips on.
+    pub policy: Policy,
+    /// Failures counted (see [`CircuitBreaker::fail_counter`]).
     pub fail_counter: u32,
     /// Successful probes in the current half-open period.
     pub success_counter: u32,
@@ -114,6 +116,9 @@ pub struct BreakerInfo {
     pub since_last_change: Duration,
     /// Its settings.
     pub config: Config,
+    /// For a rate policy: the calls, failures and slow calls in its window, and the
+    /// rates (none below `min_calls`).
+    pub window: Option<WindowSnapshot>,
     /// Calls through it by outcome (feature `metrics`).
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
@@ -129,11 +134,13 @@ impl BreakerInfo {
         BreakerInfo {
             name: breaker.name(),
             state: breaker.state(),
+            policy: breaker.config().policy(),
             fail_counter: breaker.fail_counter(),
             success_counter: breaker.success_counter(),
             retry_after: breaker.retry_after(),
             since_last_change: breaker.since_last_change(),
             config: *breaker.config(),
+            window: breaker.window(),
             #[cfg(feature = "metrics")]
             calls: breaker.calls(),
             fleet: breaker.sinks().fleet_info(),
@@ -164,7 +171,7 @@ pub fn snapshot() -> Snapshot {
 }
 
 /// All registered breakers at one moment, from [`snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -183,8 +190,8 @@ impl fmt::Display for Snapshot {
             .unwrap_or(7);
         writeln!(
             f,
-            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}  fleet",
-            "breaker", "state", "failures", "successes", "retry after", "since change"
+            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}  {:<24}  fleet",
+            "breaker", "state", "failures", "successes", "retry after", "since change", "policy"
         )?;
         for b in &self.breakers {
             let retry = b
@@ -200,16 +207,36 @@ impl fmt::Display for Snapshot {
             };
             writeln!(
                 f,
-                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s  {fleet}",
+                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s  {:<24}  {fleet}",
                 b.name,
                 b.state.as_str(),
                 b.fail_counter,
                 b.success_counter,
                 retry,
-                b.since_last_change.as_secs_f64()
+                b.since_last_change.as_secs_f64(),
+                policy_column(b),
             )?;
         }
         Ok(())
+    }
+}
+
+/// `consecutive`, `within`, or a rate policy with its window: `rate 3/20 calls 15.0%`
+/// (the rate once the window holds `min_calls` calls).
+fn policy_column(b: &BreakerInfo) -> String {
+    match &b.window {
+        None => b.policy.to_string(),
+        Some(w) => {
+            let rate = |r: Option<f64>, what| r.map(|r| format!(" {r:.1}% {what}"));
+            format!(
+                "rate {}/{} calls{}{}",
+                w.failures,
+                w.calls,
+                rate(w.failure_rate, "failed").unwrap_or_default(),
+                rate(w.slow_rate.filter(|_| b.config.slow_call.is_some()), "slow")
+                    .unwrap_or_default(),
+            )
+        }
     }
 }
 
@@ -226,14 +253,31 @@ mod serialize {
         }
     }
 
-    /// Durations as seconds (`f64`), named with a `_secs` suffix.
+    /// Durations as seconds (`f64`), named with a `_secs` suffix; percentages as
+    /// numbers of percent; unset settings as `null`.
     impl Serialize for Config {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut c = s.serialize_struct("Config", 4)?;
+            let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
+            let mut c = s.serialize_struct("Config", 16)?;
+            c.serialize_field("policy", self.policy().as_str())?;
             c.serialize_field("fail_max", &self.fail_max)?;
             c.serialize_field("reset_timeout_secs", &self.reset_timeout.as_secs_f64())?;
             c.serialize_field("success_threshold", &self.success_threshold)?;
-            c.serialize_field("probe_lease_secs", &self.probe_lease.as_secs_f64())?;
+            c.serialize_field(
+                "half_open_timeout_secs",
+                &self.half_open_timeout.as_secs_f64(),
+            )?;
+            c.serialize_field("probes", &self.probes)?;
+            c.serialize_field("within_secs", &secs(self.within))?;
+            c.serialize_field("failure_rate", &self.failure_rate.map(|p| p.as_f64()))?;
+            c.serialize_field("slow_call_secs", &secs(self.slow_call))?;
+            c.serialize_field("slow_rate", &self.slow_rate.map(|p| p.as_f64()))?;
+            c.serialize_field("window", &self.window.map(|w| w.to_string()))?;
+            c.serialize_field("buckets", &self.buckets)?;
+            c.serialize_field("min_calls", &self.min_calls)?;
+            c.serialize_field("backoff", &self.backoff.map(|b| b.factor()))?;
+            c.serialize_field("max_reset_timeout_secs", &secs(self.max_reset_timeout))?;
+            c.serialize_field("jitter", &self.jitter.as_f64())?;
             c.end()
         }
     }
@@ -250,9 +294,10 @@ mod serialize {
 
     impl Serialize for BreakerInfo {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut b = s.serialize_struct("BreakerInfo", 9)?;
+            let mut b = s.serialize_struct("BreakerInfo", 11)?;
             b.serialize_field("name", self.name)?;
             b.serialize_field("state", &self.state)?;
+            b.serialize_field("policy", self.policy.as_str())?;
             b.serialize_field("fail_counter", &self.fail_counter)?;
             b.serialize_field("success_counter", &self.success_counter)?;
             b.serialize_field(
@@ -264,6 +309,7 @@ mod serialize {
                 &self.since_last_change.as_secs_f64(),
             )?;
             b.serialize_field("config", &self.config)?;
+            b.serialize_field("window", &self.window)?;
             #[cfg(feature = "metrics")]
             b.serialize_field("calls", &self.calls)?;
             b.serialize_field("fleet", &self.fleet)?;

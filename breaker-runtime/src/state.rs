@@ -63,31 +63,43 @@ impl fmt::Display for State {
 }
 
 // Layout of the word, low bits first:
-//   state 2 | probe 1 | forced open 1 | disabled 1 | listening 1 | fleet 1 |
-//   failures 20 | successes 12 | generation 25
+//   state 2 | forced open 1 | disabled 1 | listening 1 | fleet 1 | counted 1 | timed 1 |
+//   failures 16 | successes 12 | probes in flight 8 | generation 20
 const STATE_MASK: u64 = 0b11;
-const PROBE: u64 = 1 << 2;
 /// Sticky modes set by `force_open()` and `disable()`; cleared by the manual transitions.
-const FORCED_OPEN: u64 = 1 << 3;
-const DISABLED: u64 = 1 << 4;
+const FORCED_OPEN: u64 = 1 << 2;
+const DISABLED: u64 = 1 << 3;
 /// Listeners are attached (the breaker's own, or global ones): calls take the slow path
 /// that tells them. Kept in the word so that the fast path learns it from the load it
 /// makes anyway.
-const LISTENING: u64 = 1 << 5;
+const LISTENING: u64 = 1 << 4;
 /// The open (or half-open) state came from the fleet: its probe is the fleet's to grant.
-const FLEET: u64 = 1 << 6;
-const FAIL_SHIFT: u32 = 7;
-const FAIL_BITS: u32 = 20;
+const FLEET: u64 = 1 << 5;
+/// Every outcome is recorded, successes included (a rate policy's window): a closed
+/// success is never quiet. Set at build and never changed, so a consecutive breaker's
+/// fast path tests it for free, in the mask it applies anyway.
+const COUNTED: u64 = 1 << 6;
+/// Admission reads the clock (slow calls are measured): a closed admission is never
+/// quiet. Set at build and never changed.
+const TIMED: u64 = 1 << 7;
+const FAIL_SHIFT: u32 = 8;
+const FAIL_BITS: u32 = 16;
 const SUCC_SHIFT: u32 = FAIL_SHIFT + FAIL_BITS;
 const SUCC_BITS: u32 = 12;
-const GEN_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
+const FLIGHT_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
+const FLIGHT_BITS: u32 = 8;
+const GEN_SHIFT: u32 = FLIGHT_SHIFT + FLIGHT_BITS;
 const GEN_BITS: u32 = 64 - GEN_SHIFT;
 const GEN_MASK: u64 = u64::MAX << GEN_SHIFT;
+const FLIGHT_MASK: u64 = ((1 << FLIGHT_BITS) - 1) << FLIGHT_SHIFT;
+const COUNTERS: u64 = ((1 << (FAIL_BITS + SUCC_BITS + FLIGHT_BITS)) - 1) << FAIL_SHIFT;
 
 /// The largest `fail_max` the packed counter can hold.
 pub(crate) const MAX_FAIL_MAX: u32 = (1 << FAIL_BITS) - 1;
 /// The largest `success_threshold` the packed counter can hold.
 pub(crate) const MAX_SUCCESS_THRESHOLD: u32 = (1 << SUCC_BITS) - 1;
+/// The most probes a half-open breaker lets through together.
+pub(crate) const MAX_PROBES: u32 = (1 << FLIGHT_BITS) - 1;
 
 const CLOSED: u64 = State::Closed.number();
 const OPEN: u64 = State::Open.number();
@@ -103,20 +115,48 @@ const OPEN: u64 = State::Open.number();
 pub(crate) struct Word(pub(crate) u64);
 
 impl Word {
-    /// A closed breaker with clean counters, generation 0, no listeners.
+    /// A closed breaker with clean counters, generation 0, no listeners, whose
+    /// consecutive failures are counted in the word.
+    #[cfg(test)]
     pub(crate) const INITIAL: Word = Word(CLOSED);
 
-    /// True for a closed breaker with no failure counted, no sticky mode and no
-    /// listener: a success has nothing to do. One mask and one compare.
+    /// A new breaker's word: `counted` when every outcome goes to a rate window, `timed`
+    /// when admission must read the clock.
+    pub(crate) const fn initial(counted: bool, timed: bool) -> Word {
+        let mut bits = CLOSED;
+        if counted {
+            bits |= COUNTED;
+        }
+        if timed {
+            bits |= TIMED;
+        }
+        Word(bits)
+    }
+
+    /// True for a closed breaker with no failure counted, no sticky mode, no listener
+    /// and no window to feed: a success has nothing to do. One mask and one compare.
     #[inline(always)]
     pub(crate) fn is_quiet_closed(self) -> bool {
         self.0 & !GEN_MASK == 0
     }
 
-    /// True for a closed breaker with no listener: a call is admitted with nothing to do.
+    /// True for a closed breaker with no listener and no call to time: a call is
+    /// admitted with nothing to do.
     #[inline(always)]
     pub(crate) fn admits_quietly(self) -> bool {
-        self.0 & (STATE_MASK | LISTENING) == CLOSED
+        self.0 & (STATE_MASK | LISTENING | TIMED) == CLOSED
+    }
+
+    /// Calls' durations are measured (slow calls count).
+    #[inline]
+    pub(crate) fn is_timed(self) -> bool {
+        self.0 & TIMED != 0
+    }
+
+    /// Every outcome goes to a rate window.
+    #[inline]
+    pub(crate) fn is_counted(self) -> bool {
+        self.0 & COUNTED != 0
     }
 
     #[inline(always)]
@@ -128,9 +168,10 @@ impl Word {
         }
     }
 
+    /// Half-open probes let through and not yet recorded.
     #[inline]
-    pub(crate) fn probe_in_flight(self) -> bool {
-        self.0 & PROBE != 0
+    pub(crate) fn in_flight(self) -> u32 {
+        ((self.0 & FLIGHT_MASK) >> FLIGHT_SHIFT) as u32
     }
 
     #[inline]
@@ -188,8 +229,13 @@ impl Word {
         let bits = state.number();
         let generation = (u64::from(self.generation()) + 1) & ((1 << GEN_BITS) - 1);
         let fleet = if state == State::Closed { FLEET } else { 0 };
-        let kept = self.0 & !(STATE_MASK | PROBE | GEN_MASK | fleet);
+        let kept = self.0 & !(STATE_MASK | FLIGHT_MASK | GEN_MASK | fleet);
         Word(kept | bits | (generation << GEN_SHIFT))
+    }
+
+    /// The same word with every counter cleared (failures, successes, probes).
+    pub(crate) fn without_counters(self) -> Word {
+        Word(self.0 & !COUNTERS)
     }
 
     /// A manual transition to `state`: the sticky modes end, and the generation moves
@@ -219,14 +265,32 @@ impl Word {
         Word(self.without_sticky_modes().enter(State::Closed).0 | DISABLED)
     }
 
-    /// Half-open with a probe out and the next generation, so that the probe's permit,
-    /// and only it, can report.
+    /// One more probe out. Every probe of a half-open period shares its generation,
+    /// so each can report; reopening (a failed or timed-out probe) moves it on.
     pub(crate) fn with_probe_granted(self) -> Word {
-        Word(self.enter(State::HalfOpen).0 | PROBE)
+        let n = u64::from((self.in_flight() + 1).min(MAX_PROBES));
+        Word((self.0 & !FLIGHT_MASK) | (n << FLIGHT_SHIFT))
     }
 
+    /// One probe fewer out.
     pub(crate) fn with_probe_released(self) -> Word {
-        self.with_bit(PROBE, false)
+        let n = u64::from(self.in_flight().saturating_sub(1));
+        Word((self.0 & !FLIGHT_MASK) | (n << FLIGHT_SHIFT))
+    }
+
+    /// A rate policy's half-open tally, kept in the failure counter's bits (a rate
+    /// policy counts its closed-state failures in its window, not in the word): failed
+    /// probes in the low half, slow probes in the high half.
+    pub(crate) fn probe_failures(self) -> u32 {
+        self.failures() & 0xff
+    }
+
+    pub(crate) fn slow_probes(self) -> u32 {
+        self.failures() >> 8
+    }
+
+    pub(crate) fn with_probe_tally(self, failures: u32, slow: u32) -> Word {
+        self.with_failures(failures.min(0xff) | (slow.min(0xff) << 8))
     }
 
     /// The listening bit as a mask to set or clear with one atomic operation.
@@ -252,7 +316,7 @@ impl fmt::Debug for Word {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Word")
             .field("state", &self.state())
-            .field("probe_in_flight", &self.probe_in_flight())
+            .field("in_flight", &self.in_flight())
             .field("failures", &self.failures())
             .field("successes", &self.successes())
             .field("generation", &self.generation())
@@ -269,21 +333,30 @@ mod tests {
 
     #[test]
     fn fields_do_not_overlap() {
-        let w = Word::INITIAL
+        let mut w = Word::initial(true, true)
             .with_failures(MAX_FAIL_MAX)
             .with_successes(MAX_SUCCESS_THRESHOLD)
-            .with_probe_granted();
+            .enter(State::HalfOpen);
+        for _ in 0..=MAX_PROBES {
+            w = w.with_probe_granted();
+        }
         assert_eq!(w.state(), State::HalfOpen);
-        assert!(w.probe_in_flight());
+        assert_eq!(w.in_flight(), MAX_PROBES, "saturates");
         assert_eq!(w.failures(), MAX_FAIL_MAX);
         assert_eq!(w.successes(), MAX_SUCCESS_THRESHOLD);
         assert_eq!(w.generation(), 1);
+        assert!(w.is_counted() && w.is_timed());
         let w = w.with_probe_released().with_failures(0).with_successes(0);
         assert_eq!(
-            (w.failures(), w.successes(), w.probe_in_flight()),
-            (0, 0, false)
+            (w.failures(), w.successes(), w.in_flight()),
+            (0, 0, MAX_PROBES - 1)
         );
         assert_eq!(w.generation(), 1);
+        let w = w.with_probe_tally(300, 7);
+        assert_eq!((w.probe_failures(), w.slow_probes()), (255, 7));
+        let w = w.without_counters();
+        assert_eq!((w.failures(), w.successes(), w.in_flight()), (0, 0, 0));
+        assert!(w.is_counted() && w.is_timed() && w.state() == State::HalfOpen);
     }
 
     #[test]
@@ -317,6 +390,9 @@ mod tests {
         assert!(!Word::INITIAL.with_listening(true).is_quiet_closed());
         assert!(Word::INITIAL.with_failures(3).admits_quietly());
         assert!(!Word::INITIAL.with_listening(true).admits_quietly());
+        assert!(!Word::initial(true, false).is_quiet_closed());
+        assert!(Word::initial(true, false).admits_quietly());
+        assert!(!Word::initial(false, true).admits_quietly());
         assert!(!Word::INITIAL.enter(State::Open).admits_quietly());
     }
 

@@ -496,7 +496,7 @@ fn a_hung_probe_loses_its_lease_and_its_late_result_changes_nothing() {
                 replica(&server.url(), "hung", "catalog", |b| {
                     b.fail_max(1)
                         .reset_timeout(Duration::from_millis(200))
-                        .probe_lease(Duration::from_millis(300))
+                        .half_open_timeout(Duration::from_millis(300))
                 })
             })
             .collect(),

@@ -1,6 +1,7 @@
 //! Property test: random sequences of calls, verdicts, clock moves and manual
 //! transitions, run against the real breaker and against a small reference model of the
-//! rules; every observable must agree after every step.
+//! rules (consecutive failures, one or several probes, the half-open timeout, backoff);
+//! every observable must agree after every step.
 
 use std::time::Duration;
 
@@ -55,20 +56,32 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The rules, written plainly: one field per concept, no packing, no atomics.
+/// The settings a run draws.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    fail_max: u32,
+    /// `success_threshold` (one probe at a time) when `probes` is 1.
+    success_threshold: u32,
+    probes: u32,
+    reset: u64,
+    half_open_timeout: u64,
+    /// In thousandths; 1,000 is no backoff. The cap is 3 × `reset`.
+    backoff: u32,
+}
+
+/// The rules, written plainly: one field per concept, no packing, no atomics. Times in
+/// nanoseconds.
 #[derive(Debug)]
 struct Model {
-    fail_max: u32,
-    success_threshold: u32,
-    reset_timeout: u64,
-    lease: u64,
+    s: Settings,
     now: u64,
     state: State,
     fails: u32,
     successes: u32,
-    /// Changes whenever the state changes or a probe is granted; permits carry it.
+    /// Changes whenever the state changes; permits carry it.
     generation: u64,
-    probe_out: bool,
+    in_flight: u32,
+    attempt: u32,
     open_until: u64,
     probe_until: u64,
     /// Sticky modes: until the next manual open, half-open or close.
@@ -78,25 +91,76 @@ struct Model {
 }
 
 impl Model {
+    fn new(s: Settings) -> Self {
+        Model {
+            s,
+            now: 0,
+            state: State::Closed,
+            fails: 0,
+            successes: 0,
+            generation: 0,
+            in_flight: 0,
+            attempt: 0,
+            open_until: 0,
+            probe_until: 0,
+            forced_open: false,
+            disabled: false,
+            transitions: Vec::new(),
+        }
+    }
+
     fn go(&mut self, to: State) {
         if self.state != to {
             self.transitions.push(format!("{}->{}", self.state, to));
         }
         self.state = to;
         self.generation += 1;
-        self.probe_out = false;
+        self.in_flight = 0;
     }
 
-    fn open(&mut self) {
-        self.open_until = self.now + self.reset_timeout;
+    /// Attempt `a`'s open duration: `reset × backoff^(a−1)`, capped at 3 × `reset`.
+    fn duration(&self, attempt: u32) -> u64 {
+        let reset = self.s.reset;
+        let cap = 3 * reset;
+        if self.s.backoff == 1_000 || attempt <= 1 {
+            return reset;
+        }
+        let grown = reset as f64 * (f64::from(self.s.backoff) / 1000.0).powi(attempt as i32 - 1);
+        if grown >= cap as f64 {
+            cap
+        } else {
+            grown as u64
+        }
+    }
+
+    fn next_attempt(&self) -> u32 {
+        match self.state {
+            State::Closed => 1,
+            State::HalfOpen => self.attempt + 1,
+            State::Open => self.attempt.max(1),
+        }
+    }
+
+    /// Opens (from closed or half-open) as of `at`.
+    fn open_at(&mut self, at: u64) {
+        self.attempt = self.next_attempt();
+        self.open_until = self.open_until.max(at + self.duration(self.attempt));
+        if self.state == State::HalfOpen {
+            self.successes = 0;
+        }
         self.go(State::Open);
     }
 
-    fn grant_probe(&mut self) -> Result<u64, ErrorKind> {
-        self.generation += 1;
-        self.probe_out = true;
-        self.probe_until = self.now + self.lease;
-        Ok(self.generation)
+    fn needed(&self) -> u32 {
+        if self.s.probes > 1 {
+            self.s.probes
+        } else {
+            self.s.success_threshold
+        }
+    }
+
+    fn may_grant(&self) -> bool {
+        self.in_flight < self.s.probes && self.in_flight + self.successes < self.needed()
     }
 
     fn acquire(&mut self) -> Result<u64, ErrorKind> {
@@ -107,12 +171,22 @@ impl Model {
             State::Open => {
                 self.go(State::HalfOpen);
                 self.successes = 0;
-                self.grant_probe()
+                self.in_flight = 1;
+                self.probe_until = self.now + self.s.half_open_timeout;
+                Ok(self.generation)
             }
-            State::HalfOpen if self.probe_out && self.now < self.probe_until => {
-                Err(ErrorKind::ProbeInFlight)
+            State::HalfOpen if self.in_flight > 0 && self.now >= self.probe_until => {
+                // A probe timed out: it failed at its deadline.
+                self.fails += 1;
+                self.open_at(self.probe_until);
+                self.acquire()
             }
-            State::HalfOpen => self.grant_probe(),
+            State::HalfOpen if self.may_grant() => {
+                self.in_flight += 1;
+                self.probe_until = self.probe_until.max(self.now + self.s.half_open_timeout);
+                Ok(self.generation)
+            }
+            State::HalfOpen => Err(ErrorKind::ProbeInFlight),
         }
     }
 
@@ -124,25 +198,31 @@ impl Model {
             (State::Closed, Verdict::Success) => self.fails = 0,
             (State::Closed, Verdict::Failure) => {
                 self.fails += 1;
-                if self.fails >= self.fail_max {
-                    self.open();
+                if self.fails >= self.s.fail_max {
+                    self.open_at(self.now);
                 }
             }
-            (State::HalfOpen, Verdict::Success) if self.probe_out => {
-                self.successes += 1;
-                self.fails = 0;
-                if self.successes >= self.success_threshold {
-                    self.successes = 0;
-                    self.go(State::Closed);
-                } else {
-                    self.probe_out = false;
-                }
-            }
-            (State::HalfOpen, Verdict::Failure) if self.probe_out => {
+            (State::HalfOpen, _) if self.in_flight > 0 && self.now >= self.probe_until => {
                 self.fails += 1;
-                self.open();
+                self.open_at(self.probe_until);
             }
-            (State::HalfOpen, Verdict::Ignore | Verdict::Drop) => self.probe_out = false,
+            (State::HalfOpen, Verdict::Success) if self.in_flight > 0 => {
+                self.successes += 1;
+                self.in_flight -= 1;
+                self.fails = 0;
+                if self.successes >= self.needed() {
+                    self.successes = 0;
+                    self.attempt = 0;
+                    self.go(State::Closed);
+                }
+            }
+            (State::HalfOpen, Verdict::Failure) if self.in_flight > 0 => {
+                self.fails += 1;
+                self.open_at(self.now);
+            }
+            (State::HalfOpen, Verdict::Ignore | Verdict::Drop) if self.in_flight > 0 => {
+                self.in_flight -= 1;
+            }
             _ => {}
         }
     }
@@ -152,10 +232,10 @@ impl Model {
             State::Closed => return None,
             State::Open if self.forced_open => return None,
             State::Open => self.open_until,
-            State::HalfOpen if self.probe_out => self.probe_until,
-            State::HalfOpen => self.now,
+            State::HalfOpen if self.may_grant() => self.now,
+            State::HalfOpen => self.probe_until,
         };
-        Some(Duration::from_millis(until.saturating_sub(self.now)))
+        Some(Duration::from_nanos(until.saturating_sub(self.now)))
     }
 }
 
@@ -168,35 +248,30 @@ fn give(permit: Permit<'_>, verdict: Verdict) {
     }
 }
 
-fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<Op>) {
+const MS: u64 = 1_000_000;
+
+fn run(s: Settings, ops: Vec<Op>) {
     let clock = ManualClock::new();
     let rec = Recorder::new();
-    let breaker = CircuitBreaker::builder("model")
-        .fail_max(fail_max)
-        .success_threshold(success_threshold)
-        .reset_timeout(Duration::from_millis(reset))
-        .probe_lease(Duration::from_millis(lease))
+    let mut builder = CircuitBreaker::builder("model")
+        .fail_max(s.fail_max)
+        .reset_timeout(Duration::from_nanos(s.reset))
+        .half_open_timeout(Duration::from_nanos(s.half_open_timeout))
         .clock(clock.clone())
         .listener_arc(rec.clone())
-        .unregistered()
-        .build();
-    let mut model = Model {
-        fail_max,
-        success_threshold,
-        reset_timeout: reset,
-        lease,
-        now: 0,
-        state: State::Closed,
-        fails: 0,
-        successes: 0,
-        generation: 0,
-        probe_out: false,
-        open_until: 0,
-        probe_until: 0,
-        forced_open: false,
-        disabled: false,
-        transitions: Vec::new(),
+        .unregistered();
+    builder = if s.probes > 1 {
+        builder.probes(s.probes)
+    } else {
+        builder.success_threshold(s.success_threshold)
     };
+    if s.backoff != 1_000 {
+        builder = builder
+            .backoff(f64::from(s.backoff) / 1000.0)
+            .max_reset_timeout(Duration::from_nanos(3 * s.reset));
+    }
+    let breaker = builder.build();
+    let mut model = Model::new(s);
     let mut outstanding: Vec<(Permit<'_>, u64)> = Vec::new();
 
     for (step, op) in ops.into_iter().enumerate() {
@@ -211,6 +286,7 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
                             model.state == State::HalfOpen,
                             "step {step}"
                         );
+                        assert_eq!(breaker.probes_in_flight(), model.in_flight, "step {step}");
                         match op {
                             Op::Call(v) => {
                                 give(permit, v);
@@ -235,11 +311,14 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
             }
             Op::Advance(ms) => {
                 clock.advance(Duration::from_millis(ms));
-                model.now += ms;
+                model.now += ms * MS;
             }
             Op::Open => {
                 breaker.open();
-                model.open_until = model.now + model.reset_timeout;
+                model.attempt = model.next_attempt();
+                model.open_until = model
+                    .open_until
+                    .max(model.now + model.duration(model.attempt));
                 if model.state != State::Open {
                     model.go(State::Open);
                 }
@@ -260,6 +339,7 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
                 }
                 model.fails = 0;
                 model.successes = 0;
+                model.attempt = 0;
                 (model.forced_open, model.disabled) = (false, false);
             }
             Op::ForceOpen => {
@@ -285,6 +365,7 @@ fn run(fail_max: u32, success_threshold: u32, reset: u64, lease: u64, ops: Vec<O
         assert_eq!(rec.transitions(), model.transitions, "{ctx}");
         assert_eq!(breaker.is_forced_open(), model.forced_open, "{ctx}");
         assert_eq!(breaker.is_disabled(), model.disabled, "{ctx}");
+        assert_eq!(breaker.attempt(), model.attempt, "{ctx}");
     }
 }
 
@@ -295,10 +376,20 @@ proptest! {
     fn the_breaker_follows_the_reference_model(
         fail_max in 1u32..5,
         success_threshold in 1u32..4,
+        probes in prop_oneof![Just(1u32), 2u32..4],
         reset in 1u64..40,
-        lease in 1u64..40,
+        half_open_timeout in 1u64..40,
+        backoff in prop_oneof![Just(1_000u32), Just(1_500), Just(2_000)],
         ops in proptest::collection::vec(op(), 1..120),
     ) {
-        run(fail_max, success_threshold, reset, lease, ops);
+        let s = Settings {
+            fail_max,
+            success_threshold: if probes > 1 { 1 } else { success_threshold },
+            probes,
+            reset: reset * MS,
+            half_open_timeout: half_open_timeout * MS,
+            backoff,
+        };
+        run(s, ops);
     }
 }

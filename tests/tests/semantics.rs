@@ -239,7 +239,13 @@ fn a_late_result_from_an_expired_probe_is_discarded() {
     clock.advance(60 * SECOND);
     let hung = b.try_acquire().unwrap();
     clock.advance(60 * SECOND);
-    let second = b.try_acquire().expect("the lease expired");
+    assert_eq!(
+        b.try_acquire().unwrap_err().kind(),
+        ErrorKind::Open,
+        "the hung probe timed out: open again"
+    );
+    clock.advance(60 * SECOND);
+    let second = b.try_acquire().expect("the next period's probe");
     hung.failure();
     assert_eq!(b.state(), State::HalfOpen, "the hung probe lost its say");
     second.success();
@@ -288,41 +294,104 @@ fn a_panic_while_closed_counts_as_a_failure() {
 }
 
 #[test]
-fn a_hung_probe_stops_blocking_after_its_lease() {
+fn a_hung_probe_fails_at_its_half_open_timeout() {
     let clock = ManualClock::new();
-    let b = CircuitBreaker::builder("rule5-lease")
+    let rec = Recorder::new();
+    let b = CircuitBreaker::builder("rule6-timeout")
         .fail_max(1)
         .reset_timeout(60 * SECOND)
-        .probe_lease(10 * SECOND)
+        .half_open_timeout(10 * SECOND)
         .clock(clock.clone())
+        .listener_arc(rec.clone())
         .build();
     trip(&b);
     clock.advance(60 * SECOND);
-    let _hung = b.try_acquire().unwrap();
+    let hung = b.try_acquire().unwrap();
     clock.advance(10 * SECOND - Duration::from_nanos(1));
     assert_eq!(b.retry_after(), Some(Duration::from_nanos(1)));
     assert_eq!(
         b.try_acquire().unwrap_err().kind(),
         ErrorKind::ProbeInFlight
     );
-    clock.advance(Duration::from_nanos(1));
-    let takeover = b.try_acquire().expect("lease over");
-    assert!(takeover.is_probe());
-    takeover.success();
+    // At its deadline the probe has failed: the breaker reopened as of then, for a full
+    // reset_timeout, whenever a caller notices.
+    clock.advance(Duration::from_nanos(1) + 5 * SECOND);
+    let rejected = b.try_acquire().unwrap_err();
+    assert_eq!(rejected.kind(), ErrorKind::Open);
+    assert_eq!(rejected.retry_after(), Some(55 * SECOND));
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(
+        b.fail_counter(),
+        2,
+        "the timed-out probe counted as a failure"
+    );
+    assert_eq!(
+        rec.transitions(),
+        ["closed->open", "open->half-open", "half-open->open"]
+    );
+    // Its late result is discarded.
+    hung.success();
+    assert_eq!(b.state(), State::Open);
+    clock.advance(55 * SECOND);
+    let probe = b.try_acquire().expect("the next period's probe");
+    assert!(probe.is_probe());
+    probe.success();
     assert_eq!(b.state(), State::Closed);
 }
 
 #[test]
-fn the_probe_lease_defaults_to_reset_timeout() {
-    let b = CircuitBreaker::builder("rule5-lease-default")
+fn a_probe_result_after_its_deadline_is_a_timeout() {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::builder("rule6-late")
+        .fail_max(1)
+        .reset_timeout(60 * SECOND)
+        .half_open_timeout(10 * SECOND)
+        .clock(clock.clone())
+        .build();
+    trip(&b);
+    clock.advance(60 * SECOND);
+    let slow = b.try_acquire().unwrap();
+    clock.advance(12 * SECOND);
+    // Nobody noticed the deadline; the probe's own success arrives too late.
+    slow.success();
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(
+        b.retry_after(),
+        Some(58 * SECOND),
+        "open as of the deadline, not as of the late result"
+    );
+}
+
+#[test]
+fn a_cancelled_probe_frees_its_slot_at_once() {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::builder("rule6-cancel")
+        .fail_max(1)
+        .reset_timeout(60 * SECOND)
+        .clock(clock.clone())
+        .build();
+    trip(&b);
+    clock.advance(60 * SECOND);
+    drop(b.try_acquire().unwrap());
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.try_acquire().expect("the slot is free again").is_probe());
+}
+
+#[test]
+fn the_half_open_timeout_defaults_to_reset_timeout() {
+    let b = CircuitBreaker::builder("rule6-timeout-default")
         .reset_timeout(7 * SECOND)
         .build();
-    assert_eq!(b.config().probe_lease, 7 * SECOND);
-    let b = CircuitBreaker::builder("rule5-lease-set")
-        .probe_lease(3 * SECOND)
+    assert_eq!(b.config().half_open_timeout, 7 * SECOND);
+    let b = CircuitBreaker::builder("rule6-timeout-set")
+        .half_open_timeout(3 * SECOND)
         .reset_timeout(7 * SECOND)
         .build();
-    assert_eq!(b.config().probe_lease, 3 * SECOND, "an explicit lease wins");
+    assert_eq!(
+        b.config().half_open_timeout,
+        3 * SECOND,
+        "an explicit timeout wins"
+    );
 }
 
 #[test]
@@ -451,8 +520,8 @@ fn invalid_settings_are_named() {
         ConfigError::ZeroResetTimeout
     );
     assert_eq!(
-        err(CircuitBreaker::builder("c").probe_lease(Duration::ZERO)),
-        ConfigError::ZeroProbeLease
+        err(CircuitBreaker::builder("c").half_open_timeout(Duration::ZERO)),
+        ConfigError::ZeroHalfOpenTimeout
     );
     assert_eq!(err(CircuitBreaker::builder("")), ConfigError::EmptyName);
     assert_eq!(

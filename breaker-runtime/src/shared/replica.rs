@@ -229,7 +229,7 @@ pub(crate) fn apply(member: &Member, view: View) {
 /// The fleet's lease outlives the local one by a margin, so a replica gives up its probe
 /// before the fleet hands the lease to another.
 pub(crate) fn fleet_lease_ms(rules: &Rules) -> u64 {
-    let lease = rules.probe_lease;
+    let lease = rules.half_open_timeout;
     millis_of(lease.saturating_add((lease / 10).max(10_000_000)))
 }
 

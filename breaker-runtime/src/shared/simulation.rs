@@ -70,7 +70,7 @@ impl Sim {
                 let breaker = CircuitBreaker::builder(NAME)
                     .fail_max(fail_max)
                     .reset_timeout(Duration::from_millis(500))
-                    .probe_lease(Duration::from_millis(300))
+                    .half_open_timeout(Duration::from_millis(300))
                     .clock(clock.clone())
                     .shared_installed()
                     .unregistered()

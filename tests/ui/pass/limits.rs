@@ -9,7 +9,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[circuit_breaker(
     name = "limits-max",
-    fail_max = 1048575,
+    fail_max = 65535,
     success_threshold = 4095,
     reset_timeout = "18446744073s"
 )]
@@ -25,7 +25,7 @@ fn defaults() -> Result<(), BoxError> {
 fn main() {
     at_the_limits().unwrap();
     let config = *registry::get("limits-max").unwrap().config();
-    assert_eq!(config.fail_max, 1_048_575);
+    assert_eq!(config.fail_max, 65_535);
     assert_eq!(config.success_threshold, 4_095);
     assert_eq!(config.reset_timeout, Duration::from_secs(18_446_744_073));
     defaults().unwrap();

@@ -1,0 +1,460 @@
+//! What a breaker counts besides its state word: the window of a rate policy, and the
+//! failures of a `within` policy.
+//!
+//! - **Count window** (the last N calls): an exact "last N" needs a global order, so each
+//!   outcome takes one shared `fetch_add` for its sequence number; its slot's bit is set
+//!   in a failure bitset (and a slow one), and cleared only if it was set. Counting is
+//!   a popcount over N/64 words.
+//! - **Time window** (D in B buckets aligned to multiples of D/B on the breaker's
+//!   clock): successes go to per-thread [`Lanes`] (a load and a store on a line no
+//!   other core writes: no shared write per success), failures and slow calls to shared
+//!   buckets. Counting sums the buckets of the last B bucket times over every lane.
+//! - **`within`**: shared failure buckets, as a time window without successes.
+//!
+//! A bucket cell packs the bucket's time index (24 bits), the window's era (16 bits)
+//! and its count (24 bits): a cell whose tag is not the one expected for its position
+//! holds counts of another time or of a cleared window, and reads as zero. Clearing a
+//! window is a new era, so it needs no write to any thread's lane.
+//!
+//! Races that remain are benign by construction: an outcome recorded while another
+//! thread clears the window may land in the old era (and is then ignored) or in the new
+//! one; a count window with more than N calls in flight may lose one slot's update.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::builder::{Config, Rules};
+use crate::clock::duration_to_nanos;
+use crate::lanes::{Lane, Lanes};
+use crate::permit::Verdict;
+use crate::policy::Window;
+
+/// What a window holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Counts {
+    pub(crate) calls: u32,
+    pub(crate) failures: u32,
+    pub(crate) slow: u32,
+}
+
+/// A breaker's counting beyond the state word, chosen by its configuration.
+pub(crate) enum Tally {
+    /// Consecutive failures: all in the word.
+    Consecutive,
+    /// `fail_max` failures within a time.
+    Within { failures: Buckets, era: AtomicU64 },
+    /// A rate over a window.
+    Rate(Rate),
+}
+
+pub(crate) struct Rate {
+    min_calls: u32,
+    window: RateWindow,
+}
+
+enum RateWindow {
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Tally {
+    pub(crate) fn new(config: &Config) -> Tally {
+        if let Some(within) = config.within {
+            return Tally::Within {
+                failures: Buckets::new(Grid::new(within, config.buckets)),
+                era: AtomicU64::new(0),
+            };
+        }
+        let Some(window) = config.window else {
+            return Tally::Consecutive;
+        };
+        let (window, default_min) = match window {
+            Window::Calls(n) => (RateWindow::Count(CountWindow::new(n)), n),
+            Window::Time(length) => {
+                let grid = Grid::new(length, config.buckets);
+                (RateWindow::Time(TimeWindow::new(grid)), 1)
+            }
+        };
+        Tally::Rate(Rate {
+            min_calls: config.min_calls.unwrap_or(default_min),
+            window,
+        })
+    }
+
+    /// Every outcome is recorded, successes too.
+    pub(crate) fn counts_every_call(&self) -> bool {
+        matches!(self, Tally::Rate(_))
+    }
+
+    /// Records a closed breaker's outcome at `now`; true when it trips the breaker.
+    /// A neutral outcome is not recorded. The rate is checked only after a failure or
+    /// a slow call: a plain success only counts.
+    pub(crate) fn record(&self, verdict: Verdict, slow: bool, now: u64, rules: &Rules) -> bool {
+        let failed = verdict == Verdict::Failure;
+        match self {
+            Tally::Consecutive => false,
+            Tally::Within { failures, era } => {
+                if !failed {
+                    return false;
+                }
+                let era = era.load(Relaxed);
+                failures.add(now, era);
+                failures.sum(now, era) >= rules.fail_max
+            }
+            Tally::Rate(rate) => {
+                if verdict == Verdict::Ignore {
+                    return false;
+                }
+                rate.window.add(failed, slow, now);
+                if !(failed || slow) {
+                    return false;
+                }
+                let c = rate.window.counts(now);
+                c.calls >= rate.min_calls && rules.rate_reached(c.failures, c.slow, c.calls)
+            }
+        }
+    }
+
+    /// Empties the window and the `within` count.
+    pub(crate) fn clear(&self) {
+        match self {
+            Tally::Consecutive => {}
+            Tally::Within { era, .. } => {
+                era.fetch_add(1, Relaxed);
+            }
+            Tally::Rate(rate) => rate.window.clear(),
+        }
+    }
+
+    /// Failures within the `within` time, for `fail_counter`.
+    pub(crate) fn failures_within(&self, now: u64) -> Option<u32> {
+        match self {
+            Tally::Within { failures, era } => Some(failures.sum(now, era.load(Relaxed))),
+            _ => None,
+        }
+    }
+
+    /// A rate policy's window as of `now`, and its `min_calls`.
+    pub(crate) fn window(&self, now: u64) -> Option<(Counts, u32)> {
+        match self {
+            Tally::Rate(rate) => Some((rate.window.counts(now), rate.min_calls)),
+            _ => None,
+        }
+    }
+}
+
+impl RateWindow {
+    fn add(&self, failed: bool, slow: bool, now: u64) {
+        match self {
+            RateWindow::Count(w) => w.add(failed, slow),
+            RateWindow::Time(w) => w.add(failed, slow, now),
+        }
+    }
+
+    fn counts(&self, now: u64) -> Counts {
+        match self {
+            RateWindow::Count(w) => w.counts(),
+            RateWindow::Time(w) => w.counts(now),
+        }
+    }
+
+    fn clear(&self) {
+        match self {
+            RateWindow::Count(w) => w.clear(),
+            RateWindow::Time(w) => {
+                w.era.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+// --- count window -----------------------------------------------------------------
+
+struct CountWindow {
+    size: u32,
+    /// Outcomes recorded since the breaker was built.
+    seq: AtomicU64,
+    /// `seq` when the window was last cleared.
+    base: AtomicU64,
+    failures: Box<[AtomicU64]>,
+    slow: Box<[AtomicU64]>,
+}
+
+impl CountWindow {
+    fn new(size: u32) -> Self {
+        let words = (size as usize).div_ceil(64);
+        let bits = || (0..words).map(|_| AtomicU64::new(0)).collect();
+        CountWindow {
+            size,
+            seq: AtomicU64::new(0),
+            base: AtomicU64::new(0),
+            failures: bits(),
+            slow: bits(),
+        }
+    }
+
+    fn add(&self, failed: bool, slow: bool) {
+        // The one shared read-modify-write per call that an exact "last N" costs.
+        let slot = self.seq.fetch_add(1, Relaxed) % u64::from(self.size);
+        set_bit(&self.failures, slot, failed);
+        set_bit(&self.slow, slot, slow);
+    }
+
+    fn counts(&self) -> Counts {
+        let recorded = self
+            .seq
+            .load(Relaxed)
+            .saturating_sub(self.base.load(Relaxed));
+        let ones = |bits: &[AtomicU64]| bits.iter().map(|w| w.load(Relaxed).count_ones()).sum();
+        Counts {
+            calls: recorded.min(u64::from(self.size)) as u32,
+            failures: ones(&self.failures),
+            slow: ones(&self.slow),
+        }
+    }
+
+    fn clear(&self) {
+        self.base.store(self.seq.load(Relaxed), Relaxed);
+        for word in self.failures.iter().chain(self.slow.iter()) {
+            word.store(0, Relaxed);
+        }
+    }
+}
+
+/// Sets or clears bit `slot`; a success clears with a write only when the slot held a
+/// failure, so a healthy window's successes read the line and leave it alone.
+fn set_bit(bits: &[AtomicU64], slot: u64, on: bool) {
+    let word = &bits[(slot / 64) as usize];
+    let mask = 1u64 << (slot % 64);
+    if on {
+        word.fetch_or(mask, Relaxed);
+    } else if word.load(Relaxed) & mask != 0 {
+        word.fetch_and(!mask, Relaxed);
+    }
+}
+
+// --- time buckets -----------------------------------------------------------------
+
+const COUNT_BITS: u32 = 24;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const ERA_BITS: u32 = 16;
+const INDEX_BITS: u32 = 64 - COUNT_BITS - ERA_BITS;
+
+/// A window of `buckets` buckets of `width` nanoseconds, aligned to multiples of the
+/// width on the breaker's clock.
+#[derive(Clone, Copy)]
+pub(crate) struct Grid {
+    width: u64,
+    buckets: u64,
+}
+
+impl Grid {
+    fn new(length: std::time::Duration, buckets: u32) -> Self {
+        let buckets = u64::from(buckets.max(1));
+        Grid {
+            width: (duration_to_nanos(length) / buckets).max(1),
+            buckets,
+        }
+    }
+
+    fn index(&self, now: u64) -> u64 {
+        now / self.width
+    }
+
+    /// The tag a cell at position `index % buckets` must carry to count at `now`'s
+    /// window, for each position: `None` for positions before the clock's origin.
+    fn tag_at(&self, position: u64, now: u64, era: u64) -> Option<u64> {
+        let index = self.index(now);
+        let back = (index % self.buckets + self.buckets - position) % self.buckets;
+        (back <= index).then(|| tag(index - back, era))
+    }
+}
+
+fn tag(index: u64, era: u64) -> u64 {
+    let index = index & ((1 << INDEX_BITS) - 1);
+    let era = era & ((1 << ERA_BITS) - 1);
+    (index << (COUNT_BITS + ERA_BITS)) | (era << COUNT_BITS)
+}
+
+/// The cell's count once the breaker's tally `tag` is current, or one more than it
+/// held: saturating, so a count never spills into the tag.
+fn bumped(cell: u64, tag: u64) -> u64 {
+    if cell & !COUNT_MASK == tag {
+        if cell & COUNT_MASK == COUNT_MASK {
+            cell
+        } else {
+            cell + 1
+        }
+    } else {
+        tag | 1
+    }
+}
+
+/// Shared bucket counts (failures, slow calls): written only on those outcomes.
+pub(crate) struct Buckets {
+    grid: Grid,
+    cells: Box<[AtomicU64]>,
+}
+
+impl Buckets {
+    fn new(grid: Grid) -> Self {
+        Buckets {
+            grid,
+            cells: (0..grid.buckets).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn add(&self, now: u64, era: u64) {
+        let index = self.grid.index(now);
+        let cell = &self.cells[(index % self.grid.buckets) as usize];
+        let tag = tag(index, era);
+        let _ = cell.fetch_update(Relaxed, Relaxed, |v| Some(bumped(v, tag)));
+    }
+
+    fn sum(&self, now: u64, era: u64) -> u32 {
+        sum_cells(&self.grid, now, era, |p| self.cells[p].load(Relaxed))
+    }
+}
+
+/// The counts of the cells whose tag is current at `now`.
+fn sum_cells(grid: &Grid, now: u64, era: u64, cell: impl Fn(usize) -> u64) -> u32 {
+    let mut total = 0u32;
+    for position in 0..grid.buckets {
+        let value = cell(position as usize);
+        if grid.tag_at(position, now, era) == Some(value & !COUNT_MASK) {
+            total = total.saturating_add((value & COUNT_MASK) as u32);
+        }
+    }
+    total
+}
+
+struct TimeWindow {
+    grid: Grid,
+    era: AtomicU64,
+    /// Each thread's successes, per bucket.
+    successes: Lanes,
+    failures: Buckets,
+    slow: Buckets,
+}
+
+impl TimeWindow {
+    fn new(grid: Grid) -> Self {
+        TimeWindow {
+            grid,
+            era: AtomicU64::new(0),
+            successes: Lanes::new(grid.buckets as usize),
+            failures: Buckets::new(grid),
+            slow: Buckets::new(grid),
+        }
+    }
+
+    fn add(&self, failed: bool, slow: bool, now: u64) {
+        let era = self.era.load(Relaxed);
+        if failed {
+            self.failures.add(now, era);
+        } else {
+            let index = self.grid.index(now);
+            let position = (index % self.grid.buckets) as usize;
+            let tag = tag(index, era);
+            self.successes.with(|lane: &Lane| {
+                // Single writer: a load and a store.
+                let cell = lane.cell(position);
+                cell.store(bumped(cell.load(Relaxed), tag), Relaxed);
+            });
+        }
+        if slow {
+            self.slow.add(now, era);
+        }
+    }
+
+    fn counts(&self, now: u64) -> Counts {
+        let era = self.era.load(Relaxed);
+        let failures = self.failures.sum(now, era);
+        let mut successes = 0u32;
+        self.successes.each(|lane| {
+            let n = sum_cells(&self.grid, now, era, |p| lane.cell(p).load(Relaxed));
+            successes = successes.saturating_add(n);
+        });
+        Counts {
+            calls: successes.saturating_add(failures),
+            failures,
+            slow: self.slow.sum(now, era),
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn rules(config: &Config) -> Rules {
+        Rules::from(config)
+    }
+
+    #[test]
+    fn a_time_window_slides_bucket_by_bucket() {
+        let config = Config {
+            failure_rate: Some(crate::Percent::new(50.0)),
+            window: Some(Window::Time(Duration::from_secs(1))),
+            buckets: 10,
+            min_calls: Some(4),
+            ..Config::DEFAULT
+        };
+        let (tally, rules) = (Tally::new(&config), rules(&config));
+        // Three successes in bucket 0, one failure in bucket 9: 1 of 4 failed.
+        for _ in 0..3 {
+            assert!(!tally.record(Verdict::Success, false, 50 * MS, &rules));
+        }
+        assert!(!tally.record(Verdict::Failure, false, 950 * MS, &rules));
+        assert_eq!(
+            tally.window(950 * MS).unwrap().0,
+            Counts {
+                calls: 4,
+                failures: 1,
+                slow: 0
+            }
+        );
+        // At 1.0 s bucket 0 has left the window: one call, a failure.
+        assert_eq!(tally.window(1_000 * MS).unwrap().0.calls, 1);
+        // A second failure at 1.05 s: 2 calls, both failed, but below min_calls.
+        assert!(!tally.record(Verdict::Failure, false, 1_050 * MS, &rules));
+        tally.clear();
+        assert_eq!(tally.window(1_050 * MS).unwrap().0, Counts::default());
+    }
+
+    #[test]
+    fn a_count_window_holds_exactly_the_last_n() {
+        let config = Config {
+            failure_rate: Some(crate::Percent::new(50.0)),
+            window: Some(Window::Calls(3)),
+            ..Config::DEFAULT
+        };
+        let (tally, rules) = (Tally::new(&config), rules(&config));
+        assert!(!tally.record(Verdict::Failure, false, 0, &rules), "1 of 3");
+        assert!(!tally.record(Verdict::Success, false, 0, &rules));
+        // Third call completes min_calls (3) with 2 of 3 failed: trips.
+        assert!(tally.record(Verdict::Failure, false, 0, &rules));
+        // The first failure slides out.
+        assert!(!tally.record(Verdict::Success, true, 0, &rules));
+        assert_eq!(
+            tally.window(0).unwrap().0,
+            Counts {
+                calls: 3,
+                failures: 1,
+                slow: 1
+            }
+        );
+    }
+
+    #[test]
+    fn cells_saturate_and_stale_tags_read_as_zero() {
+        let t = tag(5, 1);
+        assert_eq!(bumped(t | COUNT_MASK, t), t | COUNT_MASK);
+        assert_eq!(bumped(tag(4, 1) | 9, t), t | 1);
+        assert_eq!(bumped(tag(5, 0) | 9, t), t | 1, "a cleared era starts over");
+    }
+}
