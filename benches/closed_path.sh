@@ -33,7 +33,7 @@ per_call() {
 bare=$(per_call bare)
 printf '%-44s %s\n' "case (instructions per call, callgrind)" "count  over bare"
 printf '%-44s %5d\n' "bare function" "$bare"
-for case in annotated call rejected; do
+for case in annotated call rejected time_window count_window within slow_window; do
   n=$(per_call "$case")
   printf '%-44s %5d  %+d\n' "$case" "$n" $(( n - bare ))
 done
@@ -42,5 +42,5 @@ done
 echo
 echo "criterion (median ns per call):"
 cargo bench -q -p breaker-benches --bench peers "${features[@]}" -- \
-  "closed success|open rejection" >/dev/null 2>&1
+  "closed success|open rejection|policies" >/dev/null 2>&1
 python3 benches/report.py

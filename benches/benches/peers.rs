@@ -13,7 +13,10 @@ use breaker_runtime::{circuit_breaker, registry, CircuitBreaker};
 use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::CircuitBreaker as _;
 
-use breaker_benches::{annotated, annotated_open, bare, E};
+use breaker_benches::{
+    annotated, annotated_count_window, annotated_open, annotated_slow_window,
+    annotated_time_window, annotated_within, bare, E,
+};
 
 /// The dependency failing for one call in a hundred.
 #[inline(never)]
@@ -254,6 +257,72 @@ fn mixed(c: &mut Criterion) {
     }
 }
 
+/// The policies of issue 12 on a closed breaker (every call succeeds), beside the
+/// consecutive default and the peers' rate policies: failsafe's success rate over a time
+/// window, recloser's failure rate over its last calls.
+fn policies(c: &mut Criterion) {
+    let fs = {
+        let policy = failsafe::failure_policy::success_rate_over_time_window(
+            0.5,
+            100,
+            Duration::from_secs(60),
+            failsafe::backoff::constant(Duration::from_secs(3600)),
+        );
+        failsafe::Config::new().failure_policy(policy).build()
+    };
+    let rc = recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(100)
+        .open_wait(Duration::from_secs(3600))
+        .build();
+    // Build and register every breaker before timing.
+    let _ = (
+        annotated(0),
+        annotated_time_window(0),
+        annotated_count_window(0),
+    );
+    let _ = (annotated_within(0), annotated_slow_window(0));
+    for threads in [1, 2] {
+        let cases: Vec<Case<'_>> = vec![
+            ("bare call", Box::new(|i| drop(black_box(bare(i))))),
+            (
+                "consecutive (default)",
+                Box::new(|i| drop(black_box(annotated(i)))),
+            ),
+            (
+                "failure_rate, window = 60s",
+                Box::new(|i| drop(black_box(annotated_time_window(i)))),
+            ),
+            (
+                "failure_rate, window = 100 calls",
+                Box::new(|i| drop(black_box(annotated_count_window(i)))),
+            ),
+            (
+                "fail_max, within = 10s",
+                Box::new(|i| drop(black_box(annotated_within(i)))),
+            ),
+            (
+                "failure_rate + slow_call, window = 60s",
+                Box::new(|i| drop(black_box(annotated_slow_window(i)))),
+            ),
+            (
+                "failsafe success_rate_over_time_window",
+                Box::new(|i| drop(black_box(fs.call(|| bare(i))))),
+            ),
+            (
+                "recloser error_rate, 100 calls",
+                Box::new(|i| drop(black_box(rc.call(|| bare(i))))),
+            ),
+        ];
+        contenders(
+            c,
+            &format!("policies, closed success/{threads} thread(s)"),
+            threads,
+            cases,
+        );
+    }
+}
+
 fn size_of_future<F: Future>(f: F) -> usize {
     std::mem::size_of_val(&f)
 }
@@ -330,6 +399,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    targets = closed, open, mixed, asynchronous, fleet
+    targets = closed, open, mixed, policies, asynchronous, fleet
 }
 criterion_main!(benches);

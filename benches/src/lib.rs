@@ -35,3 +35,46 @@ pub fn annotated(x: u64) -> Result<u64, E> {
 pub fn annotated_open(x: u64) -> Result<u64, E> {
     Ok(black_box(x))
 }
+
+/// `bare` under a failure rate over a 60 s time window (issue 12's policies).
+#[inline(never)]
+#[circuit_breaker(
+    name = "bench-time-window",
+    failure_rate = "50%",
+    window = "60s",
+    min_calls = 100
+)]
+pub fn annotated_time_window(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// `bare` under a failure rate over the last 100 calls.
+#[inline(never)]
+#[circuit_breaker(
+    name = "bench-count-window",
+    failure_rate = "50%",
+    window = "100 calls"
+)]
+pub fn annotated_count_window(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// `bare` under `fail_max` failures within 10 s.
+#[inline(never)]
+#[circuit_breaker(name = "bench-within", fail_max = 5, within = "10s")]
+pub fn annotated_within(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// `bare` under a time window that also measures slow calls.
+#[inline(never)]
+#[circuit_breaker(
+    name = "bench-slow-window",
+    failure_rate = "50%",
+    slow_call = "1s",
+    window = "60s",
+    min_calls = 100
+)]
+pub fn annotated_slow_window(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}

@@ -373,12 +373,32 @@ impl CircuitBreaker {
     /// calls.
     #[cold]
     #[inline(never)]
-    fn acquire_slow(&self, mut word: Word) -> Result<Permit<'_>, CircuitBreakerError> {
+    fn acquire_slow(&self, word: Word) -> Result<Permit<'_>, CircuitBreakerError> {
         let inner = &*self.inner;
         if word.state() == State::Closed {
             return Ok(self.admit(word, false));
         }
         let now = self.now();
+        // The rejection of an open breaker, the common case here, decided before (and
+        // kept apart from) the probe's bookkeeping.
+        if word.state() == State::Open {
+            if word.is_forced_open() {
+                return self.reject(CircuitBreakerError::forced_open(inner.name), word, now);
+            }
+            let until = inner.open_until.load(Relaxed);
+            if now < until {
+                let error = CircuitBreakerError::open(inner.name, until - now);
+                return self.reject(error, word, now);
+            }
+        }
+        self.acquire_probe(word, now)
+    }
+
+    /// Admission of a probe, or the rejection of a caller that came too late for one.
+    #[cold]
+    #[inline(never)]
+    fn acquire_probe(&self, mut word: Word, now: u64) -> Result<Permit<'_>, CircuitBreakerError> {
+        let inner = &*self.inner;
         // Proceeds when the breaker may let this call through as a probe: open with its
         // deadline passed, or half-open with a probe slot free. The swap grants the
         // probe: half-open (a new period, the next generation, from open), one more
@@ -614,6 +634,32 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn record_slow(
+        &self,
+        word: Word,
+        generation: u32,
+        verdict: Verdict,
+        started: Option<u64>,
+        listened: bool,
+        error: Option<CallError<'_>>,
+    ) {
+        // A rate policy's closed-state success, untimed and unheard: it only counts
+        // (a success never trips), so it skips the state machine below.
+        let plain = verdict == Verdict::Success
+            && word.is_counted()
+            && !word.is_timed()
+            && !listened
+            && word.state() == State::Closed
+            && word.generation() == generation
+            && !word.is_disabled();
+        if plain {
+            self.inner.tally.count_success(|| self.now());
+        } else {
+            self.record_outcome(word, generation, verdict, started, listened, error);
+        }
+    }
+
+    #[inline(never)]
+    fn record_outcome(
         &self,
         mut word: Word,
         generation: u32,

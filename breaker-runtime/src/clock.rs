@@ -185,7 +185,7 @@ pub(crate) enum ClockSource {
 
 impl ClockSource {
     /// Nanoseconds since the clock's origin, saturating far beyond any process lifetime.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now_nanos(&self) -> u64 {
         match self {
             ClockSource::Monotonic => MonotonicClock::now_nanos(),
@@ -219,7 +219,7 @@ impl ClockCell {
     }
 
     /// Nanoseconds since the clock's origin.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now_nanos(&self) -> u64 {
         match self.replaced.get() {
             Some(clock) => clock.now_nanos(),

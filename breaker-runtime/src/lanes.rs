@@ -64,7 +64,7 @@ impl Lanes {
 
     /// Runs `f` on this thread's lane (made on first use). A thread that is exiting has
     /// no lane any more: `f` is not run, and what it would have counted is lost.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with(&self, f: impl FnOnce(&Lane)) {
         let _ = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();

@@ -350,7 +350,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use metrics::{
-        Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder,
+        SharedString, Unit,
     };
 
     use super::*;
@@ -370,6 +371,14 @@ mod tests {
         }
     }
 
+    impl GaugeFn for Sink {
+        fn increment(&self, _: f64) {}
+        fn decrement(&self, _: f64) {}
+        fn set(&self, value: f64) {
+            self.1.lock().unwrap().push(format!("{} ={value}", self.0));
+        }
+    }
+
     impl Recorder for Capture {
         fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
         fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
@@ -379,8 +388,10 @@ mod tests {
             let name = format!("{}{labels:?}", key.name());
             Counter::from_arc(Arc::new(Sink(name, Arc::clone(&self.0))))
         }
-        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::noop()
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            let labels: Vec<String> = key.labels().map(|l| l.value().to_string()).collect();
+            let name = format!("{}{labels:?}", key.name());
+            Gauge::from_arc(Arc::new(Sink(name, Arc::clone(&self.0))))
         }
         fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
             Histogram::noop()
@@ -414,6 +425,40 @@ mod tests {
         assert!(
             !first.saw(&format!("{success} =2")),
             "the old recorder is left alone"
+        );
+    }
+
+    #[test]
+    fn a_rate_breaker_publishes_its_rates_and_minus_one_below_min_calls() {
+        let breaker = CircuitBreaker::builder("metrics-rates")
+            .failure_rate(50.0)
+            .slow_call(Duration::from_secs(1))
+            .window(crate::Window::Calls(4))
+            .unregistered()
+            .build();
+        let failure = r#"circuit_breaker_failure_rate["metrics-rates"]"#;
+        let slow = r#"circuit_breaker_slow_call_rate["metrics-rates"]"#;
+        breaker.try_acquire().unwrap().failure();
+        let below = Capture::default();
+        metrics::with_local_recorder(&below, || publish_breaker(&breaker));
+        assert!(below.saw(&format!("{failure} =-1")), "{:?}", below.0);
+        assert!(below.saw(&format!("{slow} =-1")), "{:?}", below.0);
+        for _ in 0..3 {
+            breaker.try_acquire().unwrap().success();
+        }
+        let full = Capture::default();
+        metrics::with_local_recorder(&full, || publish_breaker(&breaker));
+        assert!(full.saw(&format!("{failure} =25")), "{:?}", full.0);
+        assert!(full.saw(&format!("{slow} =0")), "{:?}", full.0);
+
+        let plain = CircuitBreaker::builder("metrics-plain")
+            .unregistered()
+            .build();
+        let none = Capture::default();
+        metrics::with_local_recorder(&none, || publish_breaker(&plain));
+        assert!(
+            !none.0.lock().unwrap().iter().any(|l| l.contains("_rate")),
+            "no rate gauges for a consecutive breaker"
         );
     }
 }

@@ -115,6 +115,18 @@ impl Tally {
         }
     }
 
+    /// A closed breaker's plain success (neither slow nor timed out): counted, never a
+    /// trip, so nothing is evaluated. `now` is read only by a time window.
+    #[inline]
+    pub(crate) fn count_success(&self, now: impl FnOnce() -> u64) {
+        if let Tally::Rate(rate) = self {
+            match &rate.window {
+                RateWindow::Count(w) => w.add(false, false),
+                RateWindow::Time(w) => w.add_success(now()),
+            }
+        }
+    }
+
     /// Empties the window and the `within` count.
     pub(crate) fn clear(&self) {
         match self {
@@ -342,7 +354,8 @@ impl TimeWindow {
         TimeWindow {
             grid,
             era: AtomicU64::new(0),
-            successes: Lanes::new(grid.buckets as usize),
+            // The bucket cells, then the last bucket written: start, index, position.
+            successes: Lanes::new(grid.buckets as usize + 3),
             failures: Buckets::new(grid),
             slow: Buckets::new(grid),
         }
@@ -353,18 +366,38 @@ impl TimeWindow {
         if failed {
             self.failures.add(now, era);
         } else {
-            let index = self.grid.index(now);
-            let position = (index % self.grid.buckets) as usize;
-            let tag = tag(index, era);
-            self.successes.with(|lane: &Lane| {
-                // Single writer: a load and a store.
-                let cell = lane.cell(position);
-                cell.store(bumped(cell.load(Relaxed), tag), Relaxed);
-            });
+            self.add_success(now);
         }
         if slow {
             self.slow.add(now, era);
         }
+    }
+
+    /// A success at `now`, in this thread's lane. The lane remembers the bucket it last
+    /// wrote (its start, index and position, after the bucket cells): while calls stay
+    /// in one bucket, finding it takes a subtraction instead of two divisions.
+    #[inline]
+    fn add_success(&self, now: u64) {
+        let era = self.era.load(Relaxed);
+        let grid = &self.grid;
+        let cached = grid.buckets as usize;
+        self.successes.with(|lane: &Lane| {
+            // Single writer: plain loads and stores.
+            let (start, index, position) = (
+                lane.cell(cached),
+                lane.cell(cached + 1),
+                lane.cell(cached + 2),
+            );
+            if now.wrapping_sub(start.load(Relaxed)) >= grid.width {
+                let i = grid.index(now);
+                start.store(i * grid.width, Relaxed);
+                index.store(i, Relaxed);
+                position.store(i % grid.buckets, Relaxed);
+            }
+            let cell = lane.cell(position.load(Relaxed) as usize);
+            let tag = tag(index.load(Relaxed), era);
+            cell.store(bumped(cell.load(Relaxed), tag), Relaxed);
+        });
     }
 
     fn counts(&self, now: u64) -> Counts {

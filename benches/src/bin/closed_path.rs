@@ -5,13 +5,18 @@
 //!
 //! Cases: `bare` (the function without a breaker), `annotated` (with
 //! `#[circuit_breaker]`, closed), `call` (through `CircuitBreaker::call`, closed),
-//! `rejected` (an annotated function whose breaker is open).
+//! `rejected` (an annotated function whose breaker is open), and the policies of issue
+//! 12 on annotated functions, closed: `time_window`, `count_window`, `within`,
+//! `slow_window` (a time window that also times each call).
 
 use std::hint::black_box;
 
 use breaker_runtime::CircuitBreaker;
 
-use breaker_benches::{annotated, annotated_open, bare};
+use breaker_benches::{
+    annotated, annotated_count_window, annotated_open, annotated_slow_window,
+    annotated_time_window, annotated_within, bare,
+};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,6 +29,10 @@ fn main() {
         "bare" => &|i| bare(i).is_ok(),
         "annotated" => &|i| annotated(i).is_ok(),
         "call" => &|i| through.call(|| bare(i)).is_ok(),
+        "time_window" => &|i| annotated_time_window(i).is_ok(),
+        "count_window" => &|i| annotated_count_window(i).is_ok(),
+        "within" => &|i| annotated_within(i).is_ok(),
+        "slow_window" => &|i| annotated_slow_window(i).is_ok(),
         "rejected" => {
             breaker_runtime::registry::get("bench-open")
                 .expect("listed from program start")
@@ -31,7 +40,9 @@ fn main() {
             &|i| annotated_open(i).is_ok()
         }
         other => {
-            eprintln!("unknown case {other:?}: bare, annotated, call or rejected");
+            eprintln!(
+                "unknown case {other:?}: bare, annotated, call, rejected, time_window, count_window, within or slow_window"
+            );
             std::process::exit(2);
         }
     };
