@@ -38,13 +38,21 @@ pub(crate) struct Counts {
 }
 
 /// A breaker's counting beyond the state word, chosen by its configuration.
+///
+/// The windows are boxed: a consecutive breaker (the default, and the many of a keyed
+/// set) carries one word here, not the largest variant.
 pub(crate) enum Tally {
     /// Consecutive failures: all in the word.
     Consecutive,
     /// `fail_max` failures within a time.
-    Within { failures: Buckets, era: AtomicU64 },
+    Within(Box<Within>),
     /// A rate over a window.
-    Rate(Rate),
+    Rate(Box<Rate>),
+}
+
+pub(crate) struct Within {
+    failures: Buckets,
+    era: AtomicU64,
 }
 
 pub(crate) struct Rate {
@@ -60,10 +68,10 @@ enum RateWindow {
 impl Tally {
     pub(crate) fn new(config: &Config) -> Tally {
         if let Some(within) = config.within {
-            return Tally::Within {
+            return Tally::Within(Box::new(Within {
                 failures: Buckets::new(Grid::new(within, config.buckets)),
                 era: AtomicU64::new(0),
-            };
+            }));
         }
         let Some(window) = config.window else {
             return Tally::Consecutive;
@@ -75,10 +83,10 @@ impl Tally {
                 (RateWindow::Time(TimeWindow::new(grid)), 1)
             }
         };
-        Tally::Rate(Rate {
+        Tally::Rate(Box::new(Rate {
             min_calls: config.min_calls.unwrap_or(default_min),
             window,
-        })
+        }))
     }
 
     /// Every outcome is recorded, successes too.
@@ -93,13 +101,13 @@ impl Tally {
         let failed = verdict == Verdict::Failure;
         match self {
             Tally::Consecutive => false,
-            Tally::Within { failures, era } => {
+            Tally::Within(w) => {
                 if !failed {
                     return false;
                 }
-                let era = era.load(Relaxed);
-                failures.add(now, era);
-                failures.sum(now, era) >= rules.fail_max
+                let era = w.era.load(Relaxed);
+                w.failures.add(now, era);
+                w.failures.sum(now, era) >= rules.fail_max
             }
             Tally::Rate(rate) => {
                 if verdict == Verdict::Ignore {
@@ -131,8 +139,8 @@ impl Tally {
     pub(crate) fn clear(&self) {
         match self {
             Tally::Consecutive => {}
-            Tally::Within { era, .. } => {
-                era.fetch_add(1, Relaxed);
+            Tally::Within(w) => {
+                w.era.fetch_add(1, Relaxed);
             }
             Tally::Rate(rate) => rate.window.clear(),
         }
@@ -141,7 +149,7 @@ impl Tally {
     /// Failures within the `within` time, for `fail_counter`.
     pub(crate) fn failures_within(&self, now: u64) -> Option<u32> {
         match self {
-            Tally::Within { failures, era } => Some(failures.sum(now, era.load(Relaxed))),
+            Tally::Within(w) => Some(w.failures.sum(now, w.era.load(Relaxed))),
             _ => None,
         }
     }
@@ -252,32 +260,72 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 const ERA_BITS: u32 = 16;
 const INDEX_BITS: u32 = 64 - COUNT_BITS - ERA_BITS;
 
+/// Division by a number fixed when the breaker is built, by a multiplication: a
+/// 64-bit `div` takes tens of cycles, and a success into a time window needs two.
+#[derive(Clone, Copy)]
+struct Divisor {
+    d: u64,
+    /// ⌊(2⁶⁴ − 1) / d⌋: the estimate it gives is at most two below the quotient.
+    m: u64,
+}
+
+impl Divisor {
+    fn new(d: u64) -> Self {
+        let d = d.max(1);
+        Divisor { d, m: u64::MAX / d }
+    }
+
+    /// `n / d`, exactly.
+    #[inline(always)]
+    fn div(self, n: u64) -> u64 {
+        let mut q = ((u128::from(n) * u128::from(self.m)) >> 64) as u64;
+        while n - q * self.d >= self.d {
+            q += 1;
+        }
+        q
+    }
+}
+
 /// A window of `buckets` buckets of `width` nanoseconds, aligned to multiples of the
 /// width on the breaker's clock.
 #[derive(Clone, Copy)]
 pub(crate) struct Grid {
-    width: u64,
-    buckets: u64,
+    width: Divisor,
+    buckets: Divisor,
 }
 
 impl Grid {
     fn new(length: std::time::Duration, buckets: u32) -> Self {
         let buckets = u64::from(buckets.max(1));
         Grid {
-            width: (duration_to_nanos(length) / buckets).max(1),
-            buckets,
+            width: Divisor::new(duration_to_nanos(length) / buckets),
+            buckets: Divisor::new(buckets),
         }
     }
 
+    /// The number of buckets.
+    fn len(&self) -> u64 {
+        self.buckets.d
+    }
+
+    /// The bucket time `now` falls in.
+    #[inline(always)]
     fn index(&self, now: u64) -> u64 {
-        now / self.width
+        self.width.div(now)
+    }
+
+    /// The cell of bucket time `index`.
+    #[inline(always)]
+    fn position(&self, index: u64) -> usize {
+        (index - self.buckets.div(index) * self.buckets.d) as usize
     }
 
     /// The tag a cell at position `index % buckets` must carry to count at `now`'s
     /// window, for each position: `None` for positions before the clock's origin.
     fn tag_at(&self, position: u64, now: u64, era: u64) -> Option<u64> {
         let index = self.index(now);
-        let back = (index % self.buckets + self.buckets - position) % self.buckets;
+        let n = self.len();
+        let back = (self.position(index) as u64 + n - position) % n;
         (back <= index).then(|| tag(index - back, era))
     }
 }
@@ -312,13 +360,13 @@ impl Buckets {
     fn new(grid: Grid) -> Self {
         Buckets {
             grid,
-            cells: (0..grid.buckets).map(|_| AtomicU64::new(0)).collect(),
+            cells: (0..grid.len()).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
     fn add(&self, now: u64, era: u64) {
         let index = self.grid.index(now);
-        let cell = &self.cells[(index % self.grid.buckets) as usize];
+        let cell = &self.cells[self.grid.position(index)];
         let tag = tag(index, era);
         let _ = cell.fetch_update(Relaxed, Relaxed, |v| Some(bumped(v, tag)));
     }
@@ -331,7 +379,7 @@ impl Buckets {
 /// The counts of the cells whose tag is current at `now`.
 fn sum_cells(grid: &Grid, now: u64, era: u64, cell: impl Fn(usize) -> u64) -> u32 {
     let mut total = 0u32;
-    for position in 0..grid.buckets {
+    for position in 0..grid.len() {
         let value = cell(position as usize);
         if grid.tag_at(position, now, era) == Some(value & !COUNT_MASK) {
             total = total.saturating_add((value & COUNT_MASK) as u32);
@@ -354,8 +402,7 @@ impl TimeWindow {
         TimeWindow {
             grid,
             era: AtomicU64::new(0),
-            // The bucket cells, then the last bucket written: start, index, position.
-            successes: Lanes::new(grid.buckets as usize + 3),
+            successes: Lanes::new(grid.len() as usize),
             failures: Buckets::new(grid),
             slow: Buckets::new(grid),
         }
@@ -373,29 +420,15 @@ impl TimeWindow {
         }
     }
 
-    /// A success at `now`, in this thread's lane. The lane remembers the bucket it last
-    /// wrote (its start, index and position, after the bucket cells): while calls stay
-    /// in one bucket, finding it takes a subtraction instead of two divisions.
+    /// A success at `now`, in this thread's lane.
     #[inline]
     fn add_success(&self, now: u64) {
-        let era = self.era.load(Relaxed);
-        let grid = &self.grid;
-        let cached = grid.buckets as usize;
+        let index = self.grid.index(now);
+        let tag = tag(index, self.era.load(Relaxed));
+        let position = self.grid.position(index);
         self.successes.with(|lane: &Lane| {
-            // Single writer: plain loads and stores.
-            let (start, index, position) = (
-                lane.cell(cached),
-                lane.cell(cached + 1),
-                lane.cell(cached + 2),
-            );
-            if now.wrapping_sub(start.load(Relaxed)) >= grid.width {
-                let i = grid.index(now);
-                start.store(i * grid.width, Relaxed);
-                index.store(i, Relaxed);
-                position.store(i % grid.buckets, Relaxed);
-            }
-            let cell = lane.cell(position.load(Relaxed) as usize);
-            let tag = tag(index.load(Relaxed), era);
+            // Single writer: a plain load and store.
+            let cell = lane.cell(position);
             cell.store(bumped(cell.load(Relaxed), tag), Relaxed);
         });
     }
@@ -481,6 +514,33 @@ mod tests {
                 slow: 1
             }
         );
+    }
+
+    #[test]
+    fn division_by_multiplication_is_exact() {
+        let divisors = [
+            1,
+            2,
+            3,
+            7,
+            10,
+            60,
+            100_000_000,
+            333_333_333,
+            6_000_000_000,
+            u64::MAX,
+        ];
+        for d in divisors {
+            let divisor = Divisor::new(d);
+            let mut n = 1u64;
+            for _ in 0..2_000 {
+                for probe in [n - 1, n, n.wrapping_add(d), u64::MAX - n] {
+                    assert_eq!(divisor.div(probe), probe / d, "{probe} / {d}");
+                }
+                n = n.wrapping_mul(3).wrapping_add(d | 1);
+            }
+            assert_eq!(divisor.div(u64::MAX), u64::MAX / d);
+        }
     }
 
     #[test]
