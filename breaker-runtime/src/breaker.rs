@@ -643,22 +643,31 @@ impl CircuitBreaker {
         listened: bool,
         error: Option<CallError<'_>>,
     ) {
-        // A rate policy's closed-state success, untimed and unheard: it only counts
-        // (a success never trips), so it skips the state machine below.
-        let plain = verdict == Verdict::Success
+        // A rate policy's closed-state success, unheard and not slow: it only counts (a
+        // success never trips), so it skips the state machine below.
+        let success = verdict == Verdict::Success
             && word.is_counted()
-            && !word.is_timed()
             && !listened
             && word.state() == State::Closed
             && word.generation() == generation
             && !word.is_disabled();
-        if plain {
-            self.inner
-                .tally
-                .count_success(|| self.inner.clock.now_nanos());
-        } else {
-            self.record_outcome(word, generation, verdict, started, listened, error);
+        if success {
+            if !word.is_timed() {
+                return self.inner.tally.count_success(|| self.now());
+            }
+            let now = self.now();
+            if started.is_some_and(|started| !self.is_slow(started, now)) {
+                return self.inner.tally.count_success(|| now);
+            }
         }
+        self.record_outcome(word, generation, verdict, started, listened, error);
+    }
+
+    /// Whether a call that started at `started` (microseconds, from its permit) and
+    /// ended at `now` took strictly longer than `slow_call`.
+    fn is_slow(&self, started: u64, now: u64) -> bool {
+        let elapsed = events::micros(now).wrapping_sub(started) & events::MICROS_MASK;
+        u128::from(elapsed) * 1_000 > u128::from(self.inner.rules.slow_call)
     }
 
     #[inline(never)]
@@ -681,8 +690,7 @@ impl CircuitBreaker {
         let mut now = || *clock.get_or_insert_with(|| self.now());
         let slow = match started {
             Some(started) if word.is_timed() && verdict != Verdict::Ignore => {
-                let elapsed = events::micros(now()).wrapping_sub(started) & events::MICROS_MASK;
-                u128::from(elapsed) * 1_000 > u128::from(rules.slow_call)
+                self.is_slow(started, now())
             }
             _ => false,
         };
