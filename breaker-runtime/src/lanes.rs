@@ -77,10 +77,19 @@ impl Lanes {
     }
 
     /// Runs `f` on every thread's lane.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn each(&self, mut f: impl FnMut(&Lane)) {
         for lane in lock(&self.all).iter() {
             f(lane);
         }
+    }
+
+    /// Runs `f` on every thread's lane, and forgets the lanes of threads that have
+    /// exited once `f` says they hold nothing that still counts: a program that starts
+    /// and ends threads does not keep a lane per thread it ever ran.
+    pub(crate) fn each_forgetting(&self, mut f: impl FnMut(&Lane) -> bool) {
+        // A lane's own thread holds the other reference, in its thread-local cache.
+        lock(&self.all).retain(|lane| f(lane) || Arc::strong_count(lane) > 1);
     }
 }
 
@@ -152,5 +161,28 @@ mod tests {
         let mut n = 0;
         other.each(|l| n += l.cell(2).load(Relaxed));
         assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn the_lanes_of_exited_threads_are_forgotten_once_empty() {
+        let lanes = Arc::new(Lanes::new(1));
+        let shared = Arc::clone(&lanes);
+        std::thread::spawn(move || shared.with(|l| l.bump(0)))
+            .join()
+            .unwrap();
+        lanes.with(|l| l.bump(0));
+        let mut seen = 0;
+        lanes.each_forgetting(|l| {
+            seen += 1;
+            l.cell(0).load(Relaxed) > 0 // both still hold a count: both kept
+        });
+        assert_eq!(seen, 2);
+        lanes.each_forgetting(|_| false); // nothing counts any more
+        let mut left = 0;
+        lanes.each(|_| left += 1);
+        assert_eq!(
+            left, 1,
+            "this thread's lane stays, the exited thread's goes"
+        );
     }
 }

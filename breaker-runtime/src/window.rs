@@ -437,9 +437,10 @@ impl TimeWindow {
         let era = self.era.load(Relaxed);
         let failures = self.failures.sum(now, era);
         let mut successes = 0u32;
-        self.successes.each(|lane| {
+        self.successes.each_forgetting(|lane| {
             let n = sum_cells(&self.grid, now, era, |p| lane.cell(p).load(Relaxed));
             successes = successes.saturating_add(n);
+            n > 0
         });
         Counts {
             calls: successes.saturating_add(failures),
