@@ -765,10 +765,8 @@ impl CircuitBreaker {
             if to.state() == State::Closed && from.state() != State::Closed {
                 self.closed();
             }
-            if from.state() == State::HalfOpen
-                && from.defers_to_fleet()
-                && (to.state() != State::HalfOpen || verdict != Verdict::Ignore)
-            {
+            if from.state() == State::HalfOpen && from.defers_to_fleet() {
+                // The fleet's probe ended (a neutral end too: it gives the lease back).
                 events::fleet_probe_settled(self, verdict);
             }
         }

@@ -213,6 +213,33 @@ impl Sim {
     }
 }
 
+/// A fleet probe that ends neutrally (cancelled, or an ignored error) gives its lease
+/// back at once: the next probe need not wait for the lease to expire.
+#[test]
+fn a_neutral_fleet_probe_gives_its_lease_back_at_once() {
+    let mut sim = Sim::new(1, 1, 1);
+    sim.run(Op::Call(0, Some(false)));
+    for _ in 0..3 {
+        sim.run(Op::Step(0));
+        sim.run(Op::Deliver(0, 1));
+    }
+    assert!(sim.replicas[0].breaker.held_by_fleet(), "the fleet opened");
+    sim.run(Op::Advance(500));
+    // Calls, task runs and deliveries, with the clock standing still: every probe ends
+    // neutrally, and each must be followed by another lease.
+    for _ in 0..12 {
+        sim.run(Op::Call(0, None));
+        sim.run(Op::Step(0));
+        sim.run(Op::Deliver(0, 1));
+        sim.check();
+    }
+    assert!(
+        sim.server.grants >= 3,
+        "{} leases granted: a neutral probe kept its lease until it expired",
+        sim.server.grants
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
