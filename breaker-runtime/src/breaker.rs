@@ -188,9 +188,8 @@ impl CircuitBreaker {
         let word = self.word();
         match &self.inner.tally {
             Tally::Consecutive => word.failures(),
-            Tally::Within(_) => self.inner.tally.failures_within(self.now()).unwrap_or(0),
-            Tally::Rate(_) if word.state() == State::HalfOpen => word.probe_failures(),
-            Tally::Rate(_) => self.window().map_or(0, |w| w.failures),
+            _ if word.is_counted() && word.state() == State::HalfOpen => word.probe_failures(),
+            tally => tally.failures(self.now()),
         }
     }
 
@@ -375,24 +374,31 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, word: Word) -> Result<Permit<'_>, CircuitBreakerError> {
-        let inner = &*self.inner;
         if word.state() == State::Closed {
             return Ok(self.admit(word, false));
         }
         let now = self.now();
         // The rejection of an open breaker, the common case here, decided before (and
         // kept apart from) the probe's bookkeeping.
-        if word.state() == State::Open {
-            if word.is_forced_open() {
-                return self.reject(CircuitBreakerError::forced_open(inner.name), word, now);
-            }
-            let until = inner.open_until.load(Relaxed);
-            if now < until {
-                let error = CircuitBreakerError::open(inner.name, until - now);
-                return self.reject(error, word, now);
-            }
+        if let Some(error) = self.open_rejection(word, now) {
+            return self.reject(error, word, now);
         }
         self.acquire_probe(word, now)
+    }
+
+    /// Why a caller is rejected while `word` is open: its probe is not due yet, or
+    /// never (forced open). `None` when it is not open, or its probe is due.
+    #[inline(always)]
+    fn open_rejection(&self, word: Word, now: u64) -> Option<CircuitBreakerError> {
+        let name = self.inner.name;
+        if word.state() != State::Open {
+            return None;
+        }
+        if word.is_forced_open() {
+            return Some(CircuitBreakerError::forced_open(name));
+        }
+        let until = self.inner.open_until.load(Relaxed);
+        (now < until).then(|| CircuitBreakerError::open(name, until - now))
     }
 
     /// Admission of a probe, or the rejection of a caller that came too late for one.
@@ -407,29 +413,23 @@ impl CircuitBreaker {
         // (it took the last slot, or closed the breaker): decide again on what it left.
         loop {
             let mut new_period = false;
+            if let Some(error) = self.open_rejection(word, now) {
+                return self.reject(error, word, now);
+            }
             let next = match word.state() {
                 State::Closed => return Ok(self.admit(word, false)),
-                State::Open if word.is_forced_open() => {
-                    return self.reject(CircuitBreakerError::forced_open(inner.name), word, now);
-                }
-                State::Open => {
-                    let until = inner.open_until.load(Relaxed);
-                    if now < until {
-                        let error = CircuitBreakerError::open(inner.name, until - now);
-                        return self.reject(error, word, now);
+                State::Open => match self.probe_turn(word) {
+                    Some(fleet) => {
+                        new_period = true;
+                        word.enter(State::HalfOpen)
+                            .with_fresh_probe_tally()
+                            .with_probe_granted()
+                            .with_fleet(fleet)
                     }
-                    match self.probe_turn(word) {
-                        Some(fleet) => {
-                            new_period = true;
-                            self.half_open_word(word)
-                                .with_probe_granted()
-                                .with_fleet(fleet)
-                        }
-                        None => {
-                            return self.reject(CircuitBreakerError::open(inner.name, 0), word, now)
-                        }
+                    None => {
+                        return self.reject(CircuitBreakerError::open(inner.name, 0), word, now)
                     }
-                }
+                },
                 State::HalfOpen => {
                     let deadline = inner.probe_until.load(Relaxed);
                     if word.in_flight() > 0 && now >= deadline {
@@ -515,28 +515,6 @@ impl CircuitBreaker {
         word.in_flight() < rules.probes && word.in_flight() + recorded < rules.success_threshold
     }
 
-    /// `word` (open) entering half-open: a new period with a clean tally.
-    fn half_open_word(&self, word: Word) -> Word {
-        let next = word.enter(State::HalfOpen).with_successes(0);
-        if word.is_counted() {
-            next.with_failures(0)
-        } else {
-            next
-        }
-    }
-
-    /// `word` (half-open) reopening: a failed probe, counted in the consecutive count.
-    fn reopened_word(&self, word: Word) -> Word {
-        let failures = if word.is_counted() {
-            0
-        } else {
-            word.failures().saturating_add(1)
-        };
-        word.with_failures(failures)
-            .with_successes(0)
-            .enter(State::Open)
-    }
-
     /// The backoff attempt of an opening from `from`: 1 from closed, one more from
     /// half-open, unchanged (at least 1) when an open breaker's timer restarts.
     fn next_attempt(&self, from: State) -> u32 {
@@ -565,7 +543,7 @@ impl CircuitBreaker {
     /// of `deadline` (so the open period does not depend on when traffic notices), and
     /// returns the word as it is afterwards, whoever changed it.
     fn probe_timed_out(&self, word: Word, deadline: u64) -> Word {
-        let next = self.reopened_word(word);
+        let next = word.reopened();
         let attempt = self.raise_deadline(word, next, deadline);
         match self
             .inner
@@ -737,7 +715,7 @@ impl CircuitBreaker {
                     let next = if timed_out {
                         // Too late: the probe failed at its deadline; its result is
                         // discarded.
-                        self.reopened_word(word)
+                        word.reopened()
                     } else {
                         self.probe_result(word, verdict, slow)
                     };
@@ -761,9 +739,6 @@ impl CircuitBreaker {
         if let Some((from, to)) = changed {
             if let (Some(attempt), State::Open) = (attempt, to.state()) {
                 inner.attempt.store(u64::from(attempt), Relaxed);
-            }
-            if to.state() == State::Closed && from.state() != State::Closed {
-                self.closed();
             }
             if from.state() == State::HalfOpen && from.defers_to_fleet() {
                 // The fleet's probe ended (a neutral end too: it gives the lease back).
@@ -792,7 +767,7 @@ impl CircuitBreaker {
             Verdict::Ignore => released,
             _ if !word.is_counted() => {
                 if failed {
-                    return self.reopened_word(word);
+                    return word.reopened();
                 }
                 let successes = word.successes() + 1;
                 if successes >= rules.success_threshold {
@@ -809,7 +784,7 @@ impl CircuitBreaker {
                 let successes = word.successes() + u32::from(!failed);
                 let period = rules.success_threshold;
                 if rules.rate_reached(failures, slow, period) {
-                    self.reopened_word(word)
+                    word.reopened()
                 } else if successes + failures >= period {
                     word.without_counters().enter(State::Closed)
                 } else {
@@ -828,6 +803,11 @@ impl CircuitBreaker {
             return;
         }
         self.inner.changed_at.fetch_max(now, Relaxed);
+        // Closing (by a probe, by hand, by the fleet; not by `disable`) starts the window,
+        // the `within` count and the backoff over.
+        if to.state() == State::Closed && !to.is_disabled() {
+            self.closed();
+        }
         // A trip on this replica's own evidence (a call's outcome), not one the fleet
         // told it of, nor a manual transition.
         let tripped_here =
@@ -883,21 +863,20 @@ impl CircuitBreaker {
     /// The fleet granted this replica its probe: half-open, for the next caller to take.
     pub(crate) fn fleet_half_open(&self) {
         self.transition_manually(self.now(), |w| {
-            (w.defers_to_fleet() && w.state() == State::Open)
-                .then(|| w.enter(State::HalfOpen).with_fleet(true).with_successes(0))
+            (w.defers_to_fleet() && w.state() == State::Open).then(|| {
+                w.enter(State::HalfOpen)
+                    .with_fleet(true)
+                    .with_fresh_probe_tally()
+            })
         });
     }
 
     /// The fleet closed: so does this replica, if the fleet held it.
     pub(crate) fn fleet_closed(&self) {
-        let word = self.word();
         self.transition_manually(self.now(), |w| {
             w.defers_to_fleet()
                 .then(|| w.without_counters().enter(State::Closed))
         });
-        if word.defers_to_fleet() && self.state() == State::Closed {
-            self.closed();
-        }
     }
 
     /// The fleet's verdict is out of reach: this replica keeps its state and probes on
@@ -1059,12 +1038,7 @@ impl ThisReplica<'_> {
     pub fn half_open(&self) {
         let b = self.breaker;
         b.transition_manually(b.now(), |w| {
-            let next = w.moved_to(State::HalfOpen).with_successes(0);
-            let next = if w.is_counted() {
-                next.with_failures(0)
-            } else {
-                next
-            };
+            let next = w.moved_to(State::HalfOpen).with_fresh_probe_tally();
             (next != w).then_some(next)
         });
     }
@@ -1076,7 +1050,8 @@ impl ThisReplica<'_> {
             let next = w.moved_to(State::Closed).without_counters();
             (next != w).then_some(next)
         });
-        // Also on a breaker that was closed already.
+        // A breaker that was closed already starts over too (after a transition, the
+        // second clearing finds nothing to clear).
         b.closed();
     }
 

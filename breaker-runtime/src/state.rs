@@ -278,6 +278,31 @@ impl Word {
         Word((self.0 & !FLIGHT_MASK) | (n << FLIGHT_SHIFT))
     }
 
+    /// The word entering (or restarting) a half-open period: no probe recorded yet. A
+    /// rate policy's probe tally lives in the failure field, so it starts over too; a
+    /// consecutive breaker keeps its failure count there (pybreaker's).
+    pub(crate) fn with_fresh_probe_tally(self) -> Word {
+        let word = self.with_successes(0);
+        if word.is_counted() {
+            word.with_failures(0)
+        } else {
+            word
+        }
+    }
+
+    /// A half-open word reopening: a failed probe, one more consecutive failure (a rate
+    /// policy counts its failures in its window, not here).
+    pub(crate) fn reopened(self) -> Word {
+        let failures = if self.is_counted() {
+            0
+        } else {
+            self.failures().saturating_add(1)
+        };
+        self.with_failures(failures)
+            .with_successes(0)
+            .enter(State::Open)
+    }
+
     /// A rate policy's half-open tally, kept in the failure counter's bits (a rate
     /// policy counts its closed-state failures in its window, not in the word): failed
     /// probes in the low half, slow probes in the high half.

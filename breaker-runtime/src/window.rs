@@ -146,11 +146,13 @@ impl Tally {
         }
     }
 
-    /// Failures within the `within` time, for `fail_counter`.
-    pub(crate) fn failures_within(&self, now: u64) -> Option<u32> {
+    /// The failures counted as of `now`: within the `within` time, or in the rate
+    /// policy's window; none for the consecutive policy (its count is in the word).
+    pub(crate) fn failures(&self, now: u64) -> u32 {
         match self {
-            Tally::Within(w) => Some(w.failures.sum(now, w.era.load(Relaxed))),
-            _ => None,
+            Tally::Consecutive => 0,
+            Tally::Within(w) => w.failures.sum(now, w.era.load(Relaxed)),
+            Tally::Rate(rate) => rate.window.counts(now).failures,
         }
     }
 
