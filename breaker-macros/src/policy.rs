@@ -203,28 +203,28 @@ pub(crate) fn check<'a>(
     let rate = args.failure_rate.is_some() || args.slow_call.is_some();
     if args.fail_max.is_some() && args.failure_rate.is_some() {
         refuse(
-                errors,
+            errors,
             Key::Count(CountKey::FailMax),
             "`fail_max` counts failures in a row and `failure_rate` a rate over a window: a breaker trips on one of them; remove `fail_max` (or `failure_rate`)".into(),
         );
     }
     if args.fail_max.is_some() && args.slow_call.is_some() {
         refuse(
-                errors,
+            errors,
             Key::Duration(DurationKey::SlowCall),
             "`slow_call` belongs to the rate policy: use `failure_rate = \"50%\"` (or `slow_call` alone) with a `window` instead of `fail_max`, or remove `slow_call`".into(),
         );
     }
     if args.probes.is_some() && args.success_threshold.is_some() {
         refuse(
-                errors,
+            errors,
             Key::Count(CountKey::Probes),
             "`probes` and `success_threshold` both say how a half-open breaker closes: `probes = K` lets K calls through together and closes when all succeed, `success_threshold = N` lets one through at a time, N times; keep one".into(),
         );
     }
     if args.slow_rate.is_some() && args.slow_call.is_none() {
         refuse(
-                errors,
+            errors,
             Key::Percent(PercentKey::SlowRate),
             "`slow_rate` needs `slow_call`, the duration above which a call is slow: add e.g. `slow_call = \"2s\"`".into(),
         );
@@ -304,11 +304,10 @@ pub(crate) fn check<'a>(
             time_span(errors, "window", &length, args.buckets.as_ref());
         }
     }
-    if args.min_calls.is_some() && args.window.is_none() && rate {
-        // Reported with the missing window above.
-    } else if args.min_calls.is_some() && args.window.is_none() {
+    // With a rate and no window, the missing window is what is reported above.
+    if args.min_calls.is_some() && args.window.is_none() && !rate {
         refuse(
-                errors,
+            errors,
             Key::Count(CountKey::MinCalls),
             "`min_calls` is only used with a rate `window`: remove it, or add `failure_rate` and `window`".into(),
         );
