@@ -1098,7 +1098,7 @@ mod footprint {
         let metrics = if cfg!(feature = "metrics") { 72 } else { 0 };
         assert!(std::mem::size_of::<super::Inner>() <= 376 + metrics);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
-        assert!(std::mem::size_of::<crate::window::Rate>() <= 192);
+        assert!(std::mem::size_of::<crate::window::Rate>() <= 128);
         assert!(std::mem::size_of::<crate::window::Within>() <= 56);
     }
 }

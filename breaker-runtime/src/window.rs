@@ -51,8 +51,8 @@ pub(crate) enum Tally {
 }
 
 pub(crate) struct Within {
+    timeline: Timeline,
     failures: Buckets,
-    era: AtomicU64,
 }
 
 pub(crate) struct Rate {
@@ -68,9 +68,10 @@ enum RateWindow {
 impl Tally {
     pub(crate) fn new(config: &Config) -> Tally {
         if let Some(within) = config.within {
+            let timeline = Timeline::new(within, config.buckets);
             return Tally::Within(Box::new(Within {
-                failures: Buckets::new(Grid::new(within, config.buckets)),
-                era: AtomicU64::new(0),
+                failures: Buckets::new(&timeline),
+                timeline,
             }));
         }
         let Some(window) = config.window else {
@@ -79,8 +80,8 @@ impl Tally {
         let (window, default_min) = match window {
             Window::Calls(n) => (RateWindow::Count(CountWindow::new(n)), n),
             Window::Time(length) => {
-                let grid = Grid::new(length, config.buckets);
-                (RateWindow::Time(TimeWindow::new(grid)), 1)
+                let timeline = Timeline::new(length, config.buckets);
+                (RateWindow::Time(TimeWindow::new(timeline)), 1)
             }
         };
         Tally::Rate(Box::new(Rate {
@@ -105,9 +106,8 @@ impl Tally {
                 if !failed {
                     return false;
                 }
-                let era = w.era.load(Relaxed);
-                w.failures.add(now, era);
-                w.failures.sum(now, era) >= rules.fail_max
+                w.timeline.add(&w.failures, now);
+                w.timeline.sum(now, |p| w.failures.get(p)) >= rules.fail_max
             }
             Tally::Rate(rate) => {
                 if verdict == Verdict::Ignore {
@@ -139,9 +139,7 @@ impl Tally {
     pub(crate) fn clear(&self) {
         match self {
             Tally::Consecutive => {}
-            Tally::Within(w) => {
-                w.era.fetch_add(1, Relaxed);
-            }
+            Tally::Within(w) => w.timeline.clear(),
             Tally::Rate(rate) => rate.window.clear(),
         }
     }
@@ -151,7 +149,7 @@ impl Tally {
     pub(crate) fn failures(&self, now: u64) -> u32 {
         match self {
             Tally::Consecutive => 0,
-            Tally::Within(w) => w.failures.sum(now, w.era.load(Relaxed)),
+            Tally::Within(w) => w.timeline.sum(now, |p| w.failures.get(p)),
             Tally::Rate(rate) => rate.window.counts(now).failures,
         }
     }
@@ -183,9 +181,7 @@ impl RateWindow {
     fn clear(&self) {
         match self {
             RateWindow::Count(w) => w.clear(),
-            RateWindow::Time(w) => {
-                w.era.fetch_add(1, Relaxed);
-            }
+            RateWindow::Time(w) => w.timeline.clear(),
         }
     }
 }
@@ -291,7 +287,7 @@ impl Divisor {
 /// A window of `buckets` buckets of `width` nanoseconds, aligned to multiples of the
 /// width on the breaker's clock.
 #[derive(Clone, Copy)]
-pub(crate) struct Grid {
+struct Grid {
     width: Divisor,
     buckets: Divisor,
 }
@@ -321,14 +317,58 @@ impl Grid {
     fn position(&self, index: u64) -> usize {
         (index - self.buckets.div(index) * self.buckets.d) as usize
     }
+}
 
-    /// The tag a cell at position `index % buckets` must carry to count at `now`'s
-    /// window, for each position: `None` for positions before the clock's origin.
-    fn tag_at(&self, position: u64, now: u64, era: u64) -> Option<u64> {
-        let index = self.index(now);
-        let n = self.len();
-        let back = (self.position(index) as u64 + n - position) % n;
-        (back <= index).then(|| tag(index - back, era))
+/// The time base of a bucketed window (a rate policy's time window, `within`): its grid
+/// and its era, which together tag every bucket cell. Clearing the window is a new era.
+struct Timeline {
+    grid: Grid,
+    era: AtomicU64,
+}
+
+impl Timeline {
+    fn new(length: std::time::Duration, buckets: u32) -> Self {
+        Timeline {
+            grid: Grid::new(length, buckets),
+            era: AtomicU64::new(0),
+        }
+    }
+
+    /// The cell position of `now`'s bucket, and the tag its count must carry.
+    #[inline(always)]
+    fn slot(&self, now: u64) -> (usize, u64) {
+        let index = self.grid.index(now);
+        (
+            self.grid.position(index),
+            tag(index, self.era.load(Relaxed)),
+        )
+    }
+
+    /// Counts one outcome at `now` in shared `cells`.
+    fn add(&self, cells: &Buckets, now: u64) {
+        let (position, tag) = self.slot(now);
+        let _ = cells.0[position].fetch_update(Relaxed, Relaxed, |v| Some(bumped(v, tag)));
+    }
+
+    /// The counts of the cells (read by `cell`, by position) whose tag is current at
+    /// `now`: the cell of each of the last `buckets` bucket times, of this era.
+    fn sum(&self, now: u64, cell: impl Fn(usize) -> u64) -> u32 {
+        let (grid, era) = (&self.grid, self.era.load(Relaxed));
+        let index = grid.index(now);
+        let (current, n) = (grid.position(index) as u64, grid.len());
+        let mut total = 0u32;
+        for position in 0..n {
+            let back = (current + n - position) % n;
+            let value = cell(position as usize);
+            if back <= index && value & !COUNT_MASK == tag(index - back, era) {
+                total = total.saturating_add((value & COUNT_MASK) as u32);
+            }
+        }
+        total
+    }
+
+    fn clear(&self) {
+        self.era.fetch_add(1, Relaxed);
     }
 }
 
@@ -353,46 +393,24 @@ fn bumped(cell: u64, tag: u64) -> u64 {
 }
 
 /// Shared bucket counts (failures, slow calls): written only on those outcomes.
-pub(crate) struct Buckets {
-    grid: Grid,
-    cells: Box<[AtomicU64]>,
-}
+struct Buckets(Box<[AtomicU64]>);
 
 impl Buckets {
-    fn new(grid: Grid) -> Self {
-        Buckets {
-            grid,
-            cells: (0..grid.len()).map(|_| AtomicU64::new(0)).collect(),
-        }
+    fn new(timeline: &Timeline) -> Self {
+        Buckets(
+            (0..timeline.grid.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        )
     }
 
-    fn add(&self, now: u64, era: u64) {
-        let index = self.grid.index(now);
-        let cell = &self.cells[self.grid.position(index)];
-        let tag = tag(index, era);
-        let _ = cell.fetch_update(Relaxed, Relaxed, |v| Some(bumped(v, tag)));
+    fn get(&self, position: usize) -> u64 {
+        self.0[position].load(Relaxed)
     }
-
-    fn sum(&self, now: u64, era: u64) -> u32 {
-        sum_cells(&self.grid, now, era, |p| self.cells[p].load(Relaxed))
-    }
-}
-
-/// The counts of the cells whose tag is current at `now`.
-fn sum_cells(grid: &Grid, now: u64, era: u64, cell: impl Fn(usize) -> u64) -> u32 {
-    let mut total = 0u32;
-    for position in 0..grid.len() {
-        let value = cell(position as usize);
-        if grid.tag_at(position, now, era) == Some(value & !COUNT_MASK) {
-            total = total.saturating_add((value & COUNT_MASK) as u32);
-        }
-    }
-    total
 }
 
 struct TimeWindow {
-    grid: Grid,
-    era: AtomicU64,
+    timeline: Timeline,
     /// Each thread's successes, per bucket.
     successes: Lanes,
     failures: Buckets,
@@ -400,34 +418,30 @@ struct TimeWindow {
 }
 
 impl TimeWindow {
-    fn new(grid: Grid) -> Self {
+    fn new(timeline: Timeline) -> Self {
         TimeWindow {
-            grid,
-            era: AtomicU64::new(0),
-            successes: Lanes::new(grid.len() as usize),
-            failures: Buckets::new(grid),
-            slow: Buckets::new(grid),
+            successes: Lanes::new(timeline.grid.len() as usize),
+            failures: Buckets::new(&timeline),
+            slow: Buckets::new(&timeline),
+            timeline,
         }
     }
 
     fn add(&self, failed: bool, slow: bool, now: u64) {
-        let era = self.era.load(Relaxed);
         if failed {
-            self.failures.add(now, era);
+            self.timeline.add(&self.failures, now);
         } else {
             self.add_success(now);
         }
         if slow {
-            self.slow.add(now, era);
+            self.timeline.add(&self.slow, now);
         }
     }
 
     /// A success at `now`, in this thread's lane.
     #[inline]
     fn add_success(&self, now: u64) {
-        let index = self.grid.index(now);
-        let tag = tag(index, self.era.load(Relaxed));
-        let position = self.grid.position(index);
+        let (position, tag) = self.timeline.slot(now);
         self.successes.with(|lane: &Lane| {
             // Single writer: a plain load and store.
             let cell = lane.cell(position);
@@ -436,18 +450,18 @@ impl TimeWindow {
     }
 
     fn counts(&self, now: u64) -> Counts {
-        let era = self.era.load(Relaxed);
-        let failures = self.failures.sum(now, era);
+        let timeline = &self.timeline;
+        let failures = timeline.sum(now, |p| self.failures.get(p));
         let mut successes = 0u32;
         self.successes.each_forgetting(|lane| {
-            let n = sum_cells(&self.grid, now, era, |p| lane.cell(p).load(Relaxed));
+            let n = timeline.sum(now, |p| lane.cell(p).load(Relaxed));
             successes = successes.saturating_add(n);
             n > 0
         });
         Counts {
             calls: successes.saturating_add(failures),
             failures,
-            slow: self.slow.sum(now, era),
+            slow: timeline.sum(now, |p| self.slow.get(p)),
         }
     }
 }
