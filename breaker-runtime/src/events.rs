@@ -231,8 +231,8 @@ pub(crate) fn fleet_probe_settled(breaker: &CircuitBreaker, verdict: Verdict) {
     }
 }
 
-/// The bits a call's start time is kept in: 41 bits of microseconds, 25 days.
-pub(crate) const MICROS_MASK: u64 = (1 << 41) - 1;
+/// The bits of a call's start time a permit keeps: 41 bits of microseconds, 25 days.
+pub(crate) const MICROS_MASK: u64 = (1 << crate::permit::START_BITS) - 1;
 
 /// A clock reading in microseconds, wrapping at 41 bits (25 days).
 #[inline]

@@ -62,11 +62,14 @@ const PROBE: u32 = 1 << 31;
 const LISTENED: u32 = 1 << 30;
 /// The start time is kept.
 const STARTED: u32 = 1 << 29;
-/// The start time's bits above the 32 in `started`: bits 20 to 28.
-const START_SHIFT: u32 = 20;
-const START_HIGH: u32 = 0x1ff << START_SHIFT;
-/// As wide as the state word's generation.
-const GENERATION: u32 = (1 << START_SHIFT) - 1;
+/// The generation, as wide as the state word's, in the low bits.
+const GENERATION: u32 = (1 << crate::state::GEN_BITS) - 1;
+/// The start time's bits above the 32 in `started`: between the generation and the
+/// flags.
+const START_SHIFT: u32 = crate::state::GEN_BITS;
+const START_HIGH: u32 = (STARTED - 1) & !GENERATION;
+/// How many bits of a start time (microseconds) a permit keeps: 41, 25 days.
+pub(crate) const START_BITS: u32 = 32 + START_HIGH.count_ones();
 
 impl<'a> Permit<'a> {
     /// `started`: the call's start time (microseconds, 41 bits) when listeners were
@@ -207,5 +210,26 @@ impl fmt::Debug for Permit<'_> {
             .field("generation", &(self.tag & GENERATION))
             .field("probe", &self.is_probe())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tag_packs_generation_start_and_flags_without_overlap() {
+        assert_eq!(START_BITS, 41, "25 days of microseconds");
+        assert_eq!(GENERATION & START_HIGH, 0);
+        assert_eq!((GENERATION | START_HIGH) & (STARTED | LISTENED | PROBE), 0);
+        let started = (1u64 << START_BITS) - 3;
+        let breaker = crate::CircuitBreaker::builder("permit-tag")
+            .unregistered()
+            .build();
+        let permit = Permit::new(&breaker, GENERATION, true, Some(started), true);
+        assert_eq!(Permit::started(permit.tag, permit.started), Some(started));
+        assert_eq!(permit.tag & GENERATION, GENERATION);
+        assert!(permit.is_probe() && permit.tag & LISTENED != 0);
+        permit.ignore();
     }
 }

@@ -89,7 +89,8 @@ const SUCC_BITS: u32 = 12;
 const FLIGHT_SHIFT: u32 = SUCC_SHIFT + SUCC_BITS;
 const FLIGHT_BITS: u32 = 8;
 const GEN_SHIFT: u32 = FLIGHT_SHIFT + FLIGHT_BITS;
-const GEN_BITS: u32 = 64 - GEN_SHIFT;
+/// The generation's width; a permit carries all of it.
+pub(crate) const GEN_BITS: u32 = 64 - GEN_SHIFT;
 const GEN_MASK: u64 = u64::MAX << GEN_SHIFT;
 const FLIGHT_MASK: u64 = ((1 << FLIGHT_BITS) - 1) << FLIGHT_SHIFT;
 const COUNTERS: u64 = ((1 << (FAIL_BITS + SUCC_BITS + FLIGHT_BITS)) - 1) << FAIL_SHIFT;
