@@ -54,7 +54,7 @@ pub(crate) struct Lanes {
 impl Lanes {
     /// Lanes of `cells` cells each.
     pub(crate) fn new(cells: usize) -> Self {
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Lanes {
             id: NEXT_ID.fetch_add(1, Relaxed),
             cells,
@@ -107,8 +107,14 @@ thread_local! {
 }
 
 impl Local {
+    /// Makes `lanes`' lane of this thread the most recent (the other recent one, or
+    /// found, or made) and returns it.
     #[cold]
     fn switch_to(&mut self, lanes: &Lanes) -> &Arc<Lane> {
+        if matches!(&self.recent[1], Some((id, _)) if *id == lanes.id) {
+            self.recent.swap(0, 1);
+            return &self.recent[0].as_ref().expect("just swapped in").1;
+        }
         let lane = match self.all.iter().find(|(id, _)| *id == lanes.id) {
             Some((_, lane)) => Arc::clone(lane),
             None => {
