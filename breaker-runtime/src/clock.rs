@@ -19,8 +19,10 @@ use crate::sync::AtomicU64;
 /// # Contract
 ///
 /// [`now`](Clock::now) returns the time elapsed since an origin of the clock's choosing
-/// and must never decrease. A breaker reads its clock only on slow paths: when it is open
-/// or half-open, and when a failure opens it. A closed breaker never reads it.
+/// and must never decrease. A consecutive breaker reads its clock only on slow paths:
+/// when it is open or half-open, and when a failure opens it; closed, it never reads it.
+/// A rate policy over a time window (and `slow_call`) reads it for every outcome it
+/// records, the default clock through a recent time kept by a background thread.
 ///
 /// # Example
 ///
@@ -194,6 +196,18 @@ impl ClockSource {
     }
 }
 
+impl ClockSource {
+    /// The time a time window dates a success with: the default clock's recent time
+    /// (one load, at most about a millisecond behind), any other clock read as it is.
+    #[inline(always)]
+    pub(crate) fn recent_nanos(&self) -> u64 {
+        match self {
+            ClockSource::Monotonic => crate::recent::now_nanos(),
+            ClockSource::Custom(clock) => duration_to_nanos(clock.now()),
+        }
+    }
+}
+
 impl fmt::Debug for ClockSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -224,6 +238,15 @@ impl ClockCell {
         match self.replaced.get() {
             Some(clock) => clock.now_nanos(),
             None => self.built.now_nanos(),
+        }
+    }
+
+    /// The clock's recent time (see [`ClockSource::recent_nanos`]).
+    #[inline(always)]
+    pub(crate) fn recent_nanos(&self) -> u64 {
+        match self.replaced.get() {
+            Some(clock) => clock.recent_nanos(),
+            None => self.built.recent_nanos(),
         }
     }
 

@@ -7,11 +7,19 @@
 //! feature counts calls this way, and a time-window rate policy counts its successes:
 //! both on the closed path, where a shared write per call would cost tens of
 //! nanoseconds on two cores and far more on many.
+//!
+//! A thread finds its lane by its **slot**: a small number that no other living thread
+//! holds, taken when the thread first counts and given back when it exits. The slot is
+//! a thread-local `u32` with nothing to drop, so reading it is one load, and a set keeps
+//! its lanes in segments indexed by slot, so the whole lookup inlines into the call
+//! path. A thread that takes a slot given back takes over the lanes of the thread that
+//! held it, counts and all: the counts stay true (those calls were made), and a program
+//! that starts and ends threads keeps as many lanes as it ever ran threads at once.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, OnceLock};
 
 use crate::sync::lock;
 
@@ -20,121 +28,187 @@ use crate::sync::lock;
 #[derive(Default)]
 struct Line([AtomicU64; 8]);
 
-/// One thread's cells for one set of lanes.
-pub(crate) struct Lane(Box<[Line]>);
+fn lines(cells: usize) -> Box<[Line]> {
+    (0..cells.div_ceil(8)).map(|_| Line::default()).collect()
+}
 
-impl Lane {
-    fn new(cells: usize) -> Self {
-        Lane((0..cells.div_ceil(8)).map(|_| Line::default()).collect())
-    }
+/// A view of one thread's cells.
+#[derive(Clone, Copy)]
+pub(crate) struct Lane<'a>(&'a [Line]);
 
+impl<'a> Lane<'a> {
     /// Cell `i` (`i` below the width the lanes were made with).
     #[inline(always)]
-    pub(crate) fn cell(&self, i: usize) -> &AtomicU64 {
+    pub(crate) fn cell(self, i: usize) -> &'a AtomicU64 {
         &self.0[i / 8].0[i % 8]
     }
 
     /// Adds one to cell `i`. Only the lane's own thread writes it: a load and a store.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     #[inline(always)]
-    pub(crate) fn bump(&self, i: usize) {
+    pub(crate) fn bump(self, i: usize) {
         let n = self.cell(i);
         n.store(n.load(Relaxed) + 1, Relaxed);
     }
 }
 
+/// Segments of lanes by slot: segment `k` holds the `8 · 2^k` slots from
+/// `8 · (2^k − 1)`, so six cover 504 threads at once.
+const SEGMENTS: usize = 6;
+/// Slots from here on share one lane, under a lock.
+const SLOTS: u32 = 8 * ((1 << SEGMENTS) - 1);
+
+type Segment = Box<[OnceLock<Box<[Line]>>]>;
+
 /// Every thread's lane of one counting purpose of one breaker.
 pub(crate) struct Lanes {
-    id: u64,
     cells: usize,
-    /// Locked when a thread first counts here, and when the lanes are summed.
-    all: Mutex<Vec<Arc<Lane>>>,
+    segments: [OnceLock<Segment>; SEGMENTS],
+    /// The lane of the threads beyond [`SLOTS`]: correct, not fast.
+    overflow: Mutex<Option<Box<[Line]>>>,
 }
 
 impl Lanes {
     /// Lanes of `cells` cells each.
     pub(crate) fn new(cells: usize) -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Lanes {
-            id: NEXT_ID.fetch_add(1, Relaxed),
             cells,
-            all: Mutex::new(Vec::new()),
+            segments: Default::default(),
+            overflow: Mutex::new(None),
         }
     }
 
-    /// Runs `f` on this thread's lane (made on first use). A thread that is exiting has
-    /// no lane any more: `f` is not run, and what it would have counted is lost.
+    /// This thread's lane, if it has one in this set already: the fast path, a
+    /// thread-local load and a few in the set.
     #[inline(always)]
-    pub(crate) fn with(&self, f: impl FnOnce(&Lane)) {
-        let _ = LOCAL.try_with(|local| {
-            let mut local = local.borrow_mut();
-            let lane = match &local.recent[0] {
-                Some((id, lane)) if *id == self.id => lane,
-                _ => local.switch_to(self),
-            };
-            f(lane);
-        });
+    pub(crate) fn get(&self) -> Option<Lane<'_>> {
+        self.lane(SLOT.with(Cell::get)).map(Lane)
+    }
+
+    /// Runs `f` on this thread's lane (made on first use). A thread that is exiting
+    /// has no lane any more: `f` is not run, and what it would have counted is lost.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn with(&self, f: impl FnOnce(Lane<'_>)) {
+        match self.get() {
+            Some(lane) => f(lane),
+            None => self.with_new(f),
+        }
+    }
+
+    /// The lane of `slot`, if it has been made.
+    #[inline(always)]
+    fn lane(&self, slot: u32) -> Option<&[Line]> {
+        // The markers (`NO_SLOT`, `EXITED`) fall far beyond the segments.
+        let k = (slot / 8 + 1).ilog2();
+        let segment = self.segments.get(k as usize)?.get()?;
+        let first = 8 * ((1 << k) - 1);
+        segment.get((slot - first) as usize)?.get().map(|b| &**b)
+    }
+
+    /// `with` for a thread without a slot yet, or without a lane in this set, or
+    /// beyond the slots that have lanes of their own.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn with_new(&self, f: impl FnOnce(Lane<'_>)) {
+        let slot = match SLOT.with(Cell::get) {
+            NO_SLOT => take_slot(),
+            slot => slot,
+        };
+        self.with_slot(slot, f);
+    }
+
+    fn with_slot(&self, slot: u32, f: impl FnOnce(Lane<'_>)) {
+        if slot == EXITED {
+            return;
+        }
+        if slot >= SLOTS {
+            let mut overflow = lock(&self.overflow);
+            return f(Lane(overflow.get_or_insert_with(|| lines(self.cells))));
+        }
+        let k = (slot / 8 + 1).ilog2();
+        let size = 8usize << k;
+        let segment =
+            self.segments[k as usize].get_or_init(|| (0..size).map(|_| OnceLock::new()).collect());
+        let lane = segment[(slot - 8 * ((1 << k) - 1)) as usize].get_or_init(|| lines(self.cells));
+        f(Lane(lane));
     }
 
     /// Runs `f` on every thread's lane.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn each(&self, mut f: impl FnMut(&Lane)) {
-        for lane in lock(&self.all).iter() {
-            f(lane);
+    pub(crate) fn each(&self, mut f: impl FnMut(Lane<'_>)) {
+        for segment in self.segments.iter().filter_map(OnceLock::get) {
+            for lane in segment.iter().filter_map(OnceLock::get) {
+                f(Lane(lane));
+            }
+        }
+        if let Some(lane) = &*lock(&self.overflow) {
+            f(Lane(lane));
         }
     }
-
-    /// Runs `f` on every thread's lane, and forgets the lanes of threads that have
-    /// exited once `f` says they hold nothing that still counts: a program that starts
-    /// and ends threads does not keep a lane per thread it ever ran.
-    pub(crate) fn each_forgetting(&self, mut f: impl FnMut(&Lane) -> bool) {
-        // A lane's own thread holds the other reference, in its thread-local cache.
-        lock(&self.all).retain(|lane| f(lane) || Arc::strong_count(lane) > 1);
-    }
 }
 
-/// This thread's lanes: the two used last (a breaker with metrics and a time window
-/// uses two sets on every call), and the others by id.
-struct Local {
-    recent: [Option<(u64, Arc<Lane>)>; 2],
-    all: Vec<(u64, Arc<Lane>)>,
-}
+/// No slot taken yet.
+const NO_SLOT: u32 = u32::MAX;
+/// The thread is exiting: it counts nothing any more.
+const EXITED: u32 = u32::MAX - 1;
 
 thread_local! {
-    static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local { recent: [None, None], all: Vec::new() })
-    };
+    /// This thread's slot. Nothing to drop, so it stays readable while the thread's
+    /// other thread-locals are destroyed (a permit dropped then still finds it says
+    /// `EXITED`).
+    static SLOT: Cell<u32> = const { Cell::new(NO_SLOT) };
+    /// Gives the slot back when the thread exits.
+    static LEASE: Lease = const { Lease };
 }
 
-impl Local {
-    /// Makes `lanes`' lane of this thread the most recent (the other recent one, or
-    /// found, or made) and returns it.
-    #[cold]
-    fn switch_to(&mut self, lanes: &Lanes) -> &Arc<Lane> {
-        if matches!(&self.recent[1], Some((id, _)) if *id == lanes.id) {
-            self.recent.swap(0, 1);
-            return &self.recent[0].as_ref().expect("just swapped in").1;
-        }
-        let lane = match self.all.iter().find(|(id, _)| *id == lanes.id) {
-            Some((_, lane)) => Arc::clone(lane),
+/// Slots given back, and the next never taken.
+struct Pool {
+    next: u32,
+    free: Vec<u32>,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    next: 0,
+    free: Vec::new(),
+});
+
+/// This thread's slot, taken now: the lowest given back, else a new one. A thread that
+/// is already exiting (its `LEASE` cannot be set up) takes none.
+fn take_slot() -> u32 {
+    if LEASE.try_with(|_| ()).is_err() {
+        SLOT.with(|slot| slot.set(EXITED));
+        return EXITED;
+    }
+    let slot = {
+        let mut pool = lock(&POOL);
+        match pool.free.iter().enumerate().min_by_key(|(_, slot)| **slot) {
+            Some((i, _)) => pool.free.swap_remove(i),
             None => {
-                // Forget lanes whose breaker is gone (only this thread still holds them).
-                self.all.retain(|(_, lane)| Arc::strong_count(lane) > 1);
-                let lane = Arc::new(Lane::new(lanes.cells));
-                lock(&lanes.all).push(Arc::clone(&lane));
-                self.all.push((lanes.id, Arc::clone(&lane)));
-                lane
+                pool.next += 1;
+                pool.next - 1
             }
-        };
-        self.recent.swap(0, 1);
-        self.recent[0] = Some((lanes.id, lane));
-        &self.recent[0].as_ref().expect("just set").1
+        }
+    };
+    SLOT.with(|cell| cell.set(slot));
+    slot
+}
+
+struct Lease;
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let slot = SLOT.with(|slot| slot.replace(EXITED));
+        if slot < EXITED {
+            // The lanes are the next holder's from here: this thread writes no more.
+            lock(&POOL).free.push(slot);
+        }
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn each_thread_counts_in_its_own_lane_and_the_sum_sees_all() {
@@ -153,7 +227,6 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        // Alternating between two sets keeps both in this thread's recent pair.
         for _ in 0..5 {
             lanes.with(|l| l.bump(0));
             other.with(|l| l.bump(2));
@@ -170,25 +243,51 @@ mod tests {
     }
 
     #[test]
-    fn the_lanes_of_exited_threads_are_forgotten_once_empty() {
+    fn a_slot_given_back_is_taken_again_and_its_counts_carried_on() {
         let lanes = Arc::new(Lanes::new(1));
-        let shared = Arc::clone(&lanes);
-        std::thread::spawn(move || shared.with(|l| l.bump(0)))
-            .join()
-            .unwrap();
-        lanes.with(|l| l.bump(0));
-        let mut seen = 0;
-        lanes.each_forgetting(|l| {
-            seen += 1;
-            l.cell(0).load(Relaxed) > 0 // both still hold a count: both kept
+        // One thread after another: each takes the slot the last gave back, so the
+        // set keeps no more lanes than threads ran at once.
+        for _ in 0..20 {
+            let lanes = Arc::clone(&lanes);
+            std::thread::spawn(move || lanes.with(|l| l.bump(0)))
+                .join()
+                .unwrap();
+        }
+        let (mut kept, mut sum) = (0, 0);
+        lanes.each(|l| {
+            kept += 1;
+            sum += l.cell(0).load(Relaxed);
         });
-        assert_eq!(seen, 2);
-        lanes.each_forgetting(|_| false); // nothing counts any more
-        let mut left = 0;
-        lanes.each(|_| left += 1);
-        assert_eq!(
-            left, 1,
-            "this thread's lane stays, the exited thread's goes"
-        );
+        assert_eq!(sum, 20, "no count lost to a slot changing hands");
+        // Other tests' threads may hold slots at the same time: a few lanes, not 20.
+        assert!(kept < 20, "{kept} lanes for 20 threads run one at a time");
+    }
+
+    #[test]
+    fn slots_index_segments_without_gaps_or_overlaps() {
+        let lanes = Lanes::new(1);
+        let mut seen = std::collections::HashSet::new();
+        // Every slot up to the last with a lane of its own maps to one segment entry.
+        for slot in 0..SLOTS {
+            let k = (slot / 8 + 1).ilog2() as usize;
+            let first = 8 * ((1u32 << k) - 1);
+            assert!(k < SEGMENTS && slot - first < 8 << k, "slot {slot}");
+            assert!(seen.insert((k, slot - first)));
+        }
+        // Beyond them, and for the markers, there is no lane: the slow path decides.
+        assert!(lanes.lane(SLOTS).is_none());
+        assert!(lanes.lane(NO_SLOT).is_none());
+        assert!(lanes.lane(EXITED).is_none());
+    }
+
+    #[test]
+    fn threads_beyond_the_slots_share_the_overflow_lane_and_lose_nothing() {
+        let lanes = Lanes::new(2);
+        for _ in 0..3 {
+            lanes.with_slot(SLOTS + 7, |l| l.bump(1));
+        }
+        let mut n = 0;
+        lanes.each(|l| n += l.cell(1).load(Relaxed));
+        assert_eq!(n, 3);
     }
 }

@@ -97,6 +97,7 @@ pub mod listener;
 pub mod metrics;
 mod permit;
 mod policy;
+mod recent;
 pub mod registry;
 pub mod shared;
 mod state;

@@ -141,6 +141,16 @@ impl Word {
         self.0 & !GEN_MASK == 0
     }
 
+    /// True for a closed breaker of `generation` whose window counts every outcome, with
+    /// no sticky mode, no listener and no call to time: a success only adds to the
+    /// window.
+    #[inline(always)]
+    pub(crate) fn counts_plainly(self, generation: u32) -> bool {
+        // Everything but the counters (which a rate policy leaves unused while closed)
+        // at once: closed, no mode, no listener, counted, untimed, this generation.
+        self.0 & !COUNTERS == COUNTED | (u64::from(generation) << GEN_SHIFT)
+    }
+
     /// True for a closed breaker with no listener and no call to time: a call is
     /// admitted with nothing to do.
     #[inline(always)]

@@ -129,7 +129,7 @@ impl Tally {
     pub(crate) fn count_success(&self, now: impl FnOnce() -> u64) {
         if let Tally::Rate(rate) = self {
             match &rate.window {
-                RateWindow::Count(w) => w.add(false, false),
+                RateWindow::Count(w) => w.add_success(),
                 RateWindow::Time(w) => w.add_success(now()),
             }
         }
@@ -216,6 +216,13 @@ impl CountWindow {
         let slot = self.seq.fetch_add(1, Relaxed) % u64::from(self.size);
         set_bit(&self.failures, slot, failed);
         set_bit(&self.slow, slot, slow);
+    }
+
+    /// A plain success: out of line, so that a time window's success (inlined where
+    /// both are chosen between) stays small.
+    #[inline(never)]
+    fn add_success(&self) {
+        self.add(false, false);
     }
 
     fn counts(&self) -> Counts {
@@ -411,16 +418,33 @@ impl Buckets {
 
 struct TimeWindow {
     timeline: Timeline,
-    /// Each thread's successes, per bucket.
+    /// Each thread's successes: the bucket it counted in last ([`FROM`], [`KEY`]), then
+    /// a cell per bucket.
     successes: Lanes,
     failures: Buckets,
     slow: Buckets,
 }
 
+/// In a thread's success lane: the start time of the bucket it counted in last, that
+/// bucket's [`key`], and the first of its bucket cells.
+const FROM: usize = 0;
+const KEY: usize = 1;
+const CELLS: usize = 2;
+/// Set in a key that was written (a fresh lane's zero is no key).
+const KEYED: u64 = 1 << (COUNT_BITS - 1);
+const ERA_FIELD: u64 = ((1 << ERA_BITS) - 1) << COUNT_BITS;
+
+/// What a thread remembers of the bucket it counted in last: its tag (bucket time and
+/// era), and its cell in the low bits, so that the next success into the same bucket
+/// needs no division and no tag check.
+fn key(tag: u64, position: usize) -> u64 {
+    tag | KEYED | (CELLS + position) as u64
+}
+
 impl TimeWindow {
     fn new(timeline: Timeline) -> Self {
         TimeWindow {
-            successes: Lanes::new(timeline.grid.len() as usize),
+            successes: Lanes::new(CELLS + timeline.grid.len() as usize),
             failures: Buckets::new(&timeline),
             slow: Buckets::new(&timeline),
             timeline,
@@ -438,25 +462,59 @@ impl TimeWindow {
         }
     }
 
-    /// A success at `now`, in this thread's lane.
-    #[inline]
+    /// A success at `now`, in this thread's lane. Calls that keep to one bucket (all
+    /// but the first in a bucket's worth of time) compare the time with the bucket the
+    /// thread counted in last and add one there.
+    #[inline(always)]
     fn add_success(&self, now: u64) {
-        let (position, tag) = self.timeline.slot(now);
-        self.successes.with(|lane: &Lane| {
-            // Single writer: a plain load and store.
-            let cell = lane.cell(position);
-            cell.store(bumped(cell.load(Relaxed), tag), Relaxed);
-        });
+        let era = self.timeline.era.load(Relaxed);
+        let Some(lane) = self.successes.get() else {
+            return self.add_success_new(now, era);
+        };
+        let key = lane.cell(KEY).load(Relaxed);
+        let same_era = key & (ERA_FIELD | KEYED) == tag(0, era) | KEYED;
+        let from = lane.cell(FROM).load(Relaxed);
+        if same_era && now.wrapping_sub(from) < self.timeline.grid.width.d {
+            // Single writer: a plain load and store, saturating below the tag.
+            let cell = lane.cell((key & 0x3f) as usize);
+            let count = cell.load(Relaxed);
+            if count & COUNT_MASK != COUNT_MASK {
+                cell.store(count + 1, Relaxed);
+            }
+        } else {
+            self.add_success_elsewhere(lane, now, era);
+        }
+    }
+
+    /// A success of a thread without a lane in this window yet.
+    #[cold]
+    #[inline(never)]
+    fn add_success_new(&self, now: u64, era: u64) {
+        self.successes
+            .with_new(|lane| self.add_success_elsewhere(lane, now, era));
+    }
+
+    /// A success into another bucket than the thread's last (or after a clear): found
+    /// by division, and remembered.
+    #[cold]
+    #[inline(never)]
+    fn add_success_elsewhere(&self, lane: Lane<'_>, now: u64, era: u64) {
+        let grid = &self.timeline.grid;
+        let index = grid.index(now);
+        let (position, tag) = (grid.position(index), tag(index, era));
+        let cell = lane.cell(CELLS + position);
+        cell.store(bumped(cell.load(Relaxed), tag), Relaxed);
+        lane.cell(FROM).store(index * grid.width.d, Relaxed);
+        lane.cell(KEY).store(key(tag, position), Relaxed);
     }
 
     fn counts(&self, now: u64) -> Counts {
         let timeline = &self.timeline;
         let failures = timeline.sum(now, |p| self.failures.get(p));
         let mut successes = 0u32;
-        self.successes.each_forgetting(|lane| {
-            let n = timeline.sum(now, |p| lane.cell(p).load(Relaxed));
+        self.successes.each(|lane| {
+            let n = timeline.sum(now, |p| lane.cell(CELLS + p).load(Relaxed));
             successes = successes.saturating_add(n);
-            n > 0
         });
         Counts {
             calls: successes.saturating_add(failures),

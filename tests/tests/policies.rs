@@ -136,6 +136,36 @@ fn a_time_window_counts_outcomes_in_the_bucket_of_their_completion() {
 }
 
 #[test]
+fn a_time_window_on_the_default_clock_counts_every_threads_successes() {
+    // Successes dated by the recent time (the `breaker-clock` thread), failures by the
+    // clock: a 60 s window holds all of them, from threads running together and from
+    // threads that ran one after another (each taking over a slot given back).
+    let b = CircuitBreaker::builder("p2-default-clock")
+        .failure_rate(50.0)
+        .window(Window::Time(60 * SECOND))
+        .min_calls(100_000)
+        .unregistered()
+        .build();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| (0..1_000).for_each(|_| succeed(&b)));
+        }
+    });
+    for _ in 0..20 {
+        std::thread::scope(|s| {
+            s.spawn(|| (0..10).for_each(|_| succeed(&b)));
+        });
+    }
+    fail(&b);
+    fail(&b);
+    assert_eq!(window(&b), (4_202, 2, 0));
+    b.close();
+    assert_eq!(window(&b), (0, 0, 0), "closing clears every thread's lane");
+    succeed(&b);
+    assert_eq!(window(&b), (1, 0, 0), "and counting starts over");
+}
+
+#[test]
 fn a_time_windows_buckets_are_aligned_to_the_clock() {
     let clock = ManualClock::new();
     let b = rate("p2-aligned", &clock)
