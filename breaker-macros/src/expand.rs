@@ -273,7 +273,7 @@ fn timed(
             ::core::result::Result::Ok(result) => result,
             ::core::result::Result::Err(_) => {
                 let __cb_rejection =
-                    #private::CircuitBreakerError::timeout(__cb_permit.breaker().name(), #limit);
+                    #private::CircuitBreakerError::timeout(__cb_permit.breaker().name_handle(), #limit);
                 #private::timed_out(__cb_permit, &__cb_rejection);
                 return #rejected;
             }

@@ -28,7 +28,7 @@ use crate::shared::ProbeTurn;
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
 use crate::window::Tally;
-use crate::{CircuitBreakerError, Clock};
+use crate::{CircuitBreakerError, Clock, Name};
 
 /// A circuit breaker: counts consecutive failures of calls to a dependency, opens after
 /// `fail_max` of them, rejects calls at once while open, and after `reset_timeout` lets
@@ -94,7 +94,7 @@ struct Inner {
     attempt: AtomicU64,
     /// Seeds the jitter of open durations.
     seed: u64,
-    name: &'static str,
+    name: Name,
     config: Config,
     rules: Rules,
     /// The window of a rate policy, the failures of a `within` one.
@@ -120,14 +120,14 @@ impl WeakBreaker {
 impl CircuitBreaker {
     /// Starts configuring a breaker called `name` (the name shows in errors, logs,
     /// metrics and the [`registry`](crate::registry)).
-    pub fn builder(name: &'static str) -> Builder {
-        Builder::new(name)
+    pub fn builder(name: impl Into<Name>) -> Builder {
+        Builder::new(name.into())
     }
 
     /// A breaker as the builder describes it, closed. Whether global listeners are
     /// attached is for the registry to tell it ([`listen`](Self::listen)) when it is
     /// enrolled.
-    pub(crate) fn new(name: &'static str, config: Config, clock: ClockCell, sinks: Sinks) -> Self {
+    pub(crate) fn new(name: Name, config: Config, clock: ClockCell, sinks: Sinks) -> Self {
         let tally = Tally::new(&config);
         let word = Word::initial(tally.counts_every_call(), config.slow_call.is_some())
             .with_listening(sinks.has_own_listeners());
@@ -160,8 +160,13 @@ impl CircuitBreaker {
     }
 
     /// The breaker's name.
-    pub fn name(&self) -> &'static str {
-        self.inner.name
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The breaker's name as a [`Name`], to keep (a clone copies a pointer).
+    pub fn name_handle(&self) -> &Name {
+        &self.inner.name
     }
 
     /// The settings it was built with.
@@ -390,15 +395,15 @@ impl CircuitBreaker {
     /// never (forced open). `None` when it is not open, or its probe is due.
     #[inline(always)]
     fn open_rejection(&self, word: Word, now: u64) -> Option<CircuitBreakerError> {
-        let name = self.inner.name;
+        let name = &self.inner.name;
         if word.state() != State::Open {
             return None;
         }
         if word.is_forced_open() {
-            return Some(CircuitBreakerError::forced_open(name));
+            return Some(CircuitBreakerError::forced_open(name.clone()));
         }
         let until = self.inner.open_until.load(Relaxed);
-        (now < until).then(|| CircuitBreakerError::open(name, until - now))
+        (now < until).then(|| CircuitBreakerError::open(name.clone(), until - now))
     }
 
     /// Admission of a probe, or the rejection of a caller that came too late for one.
@@ -427,7 +432,11 @@ impl CircuitBreaker {
                             .with_fleet(fleet)
                     }
                     None => {
-                        return self.reject(CircuitBreakerError::open(inner.name, 0), word, now)
+                        return self.reject(
+                            CircuitBreakerError::open(inner.name.clone(), 0),
+                            word,
+                            now,
+                        )
                     }
                 },
                 State::HalfOpen => {
@@ -439,13 +448,13 @@ impl CircuitBreaker {
                         continue;
                     }
                     if !self.may_grant(word) {
-                        let error = CircuitBreakerError::probe_in_flight(inner.name);
+                        let error = CircuitBreakerError::probe_in_flight(inner.name.clone());
                         return self.reject(error, word, now);
                     }
                     match self.probe_turn(word) {
                         Some(fleet) => word.with_probe_granted().with_fleet(fleet),
                         None => {
-                            let error = CircuitBreakerError::probe_in_flight(inner.name);
+                            let error = CircuitBreakerError::probe_in_flight(inner.name.clone());
                             return self.reject(error, word, now);
                         }
                     }
@@ -1110,7 +1119,7 @@ mod footprint {
         // The `metrics` feature adds the per-thread counters: their lanes by thread
         // slot (176 bytes) and the facade handles.
         let metrics = if cfg!(feature = "metrics") { 200 } else { 0 };
-        assert!(std::mem::size_of::<super::Inner>() <= 376 + metrics);
+        assert!(std::mem::size_of::<super::Inner>() <= 384 + metrics);
         assert!(std::mem::size_of::<crate::lanes::Lanes>() <= 176);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
         assert!(std::mem::size_of::<crate::window::Rate>() <= 256);

@@ -9,7 +9,7 @@ use crate::events::Sinks;
 use crate::policy::{Backoff, Percent, Policy, Window};
 use crate::shared::Sharing;
 use crate::state::{MAX_FAIL_MAX, MAX_PROBES, MAX_SUCCESS_THRESHOLD};
-use crate::{registry, CircuitBreaker, Clock, ConfigError, Listener};
+use crate::{registry, CircuitBreaker, Clock, ConfigError, Listener, Name};
 
 /// The settings of a breaker: pybreaker's (`fail_max`, `reset_timeout`), and the
 /// policies beyond them (see the crate's README, "Policies").
@@ -328,7 +328,7 @@ impl From<&Config> for Rules {
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
-    name: &'static str,
+    name: Name,
     config: Config,
     /// Settings given explicitly (`EXPLICIT_*`), for the combinations refused only when
     /// both were asked for.
@@ -341,7 +341,7 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub(crate) fn new(name: &'static str) -> Self {
+    pub(crate) fn new(name: Name) -> Self {
         Builder {
             name,
             config: Config::DEFAULT,
@@ -544,7 +544,7 @@ impl Builder {
     /// [`try_build`](Self::try_build) to handle that as a value.
     #[track_caller]
     pub fn build(self) -> CircuitBreaker {
-        let name = self.name;
+        let name = self.name.clone();
         self.try_build()
             .unwrap_or_else(|e| panic!("invalid configuration for circuit breaker '{name}': {e}"))
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::policy::{Backoff, Percent};
+use crate::Name;
 
 /// Why a call did not get through a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,7 +56,7 @@ pub enum ErrorKind {
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct CircuitBreakerError {
-    name: &'static str,
+    name: Name,
     /// The kind in the top two bits; below, for `Open` the time until a probe is
     /// allowed, for `Timeout` the limit the call ran into, in nanoseconds (146 years).
     /// One word, with no narrow fields: a rejection is built with whole-word stores, so
@@ -69,7 +70,7 @@ const NANOS: u64 = (1 << KIND_SHIFT) - 1;
 
 impl CircuitBreakerError {
     #[inline(always)]
-    fn new(name: &'static str, kind: ErrorKind, nanos: u64) -> Self {
+    fn new(name: Name, kind: ErrorKind, nanos: u64) -> Self {
         let kind = match kind {
             ErrorKind::Open => 0,
             ErrorKind::ProbeInFlight => 1,
@@ -83,25 +84,25 @@ impl CircuitBreakerError {
     }
 
     #[inline(always)]
-    pub(crate) fn open(name: &'static str, retry_after_nanos: u64) -> Self {
+    pub(crate) fn open(name: Name, retry_after_nanos: u64) -> Self {
         Self::new(name, ErrorKind::Open, retry_after_nanos)
     }
 
     #[inline(always)]
-    pub(crate) fn forced_open(name: &'static str) -> Self {
+    pub(crate) fn forced_open(name: Name) -> Self {
         Self::new(name, ErrorKind::ForcedOpen, 0)
     }
 
     #[inline(always)]
-    pub(crate) fn probe_in_flight(name: &'static str) -> Self {
+    pub(crate) fn probe_in_flight(name: Name) -> Self {
         Self::new(name, ErrorKind::ProbeInFlight, 0)
     }
 
     /// The error for a call through breaker `name` abandoned after `after`: what a
     /// `call_timeout` returns.
-    pub fn timeout(name: &'static str, after: Duration) -> Self {
+    pub fn timeout(name: impl Into<Name>, after: Duration) -> Self {
         Self::new(
-            name,
+            name.into(),
             ErrorKind::Timeout,
             crate::clock::duration_to_nanos(after),
         )
@@ -112,8 +113,8 @@ impl CircuitBreakerError {
     }
 
     /// The name of the breaker that refused the call.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Why the call did not get through.
@@ -150,7 +151,7 @@ impl CircuitBreakerError {
 
 impl fmt::Display for CircuitBreakerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.name;
+        let name = &self.name;
         match self.kind() {
             ErrorKind::Open if self.nanos() == 0 => {
                 write!(f, "circuit breaker '{name}' is open; retry now")
@@ -422,11 +423,11 @@ mod tests {
 
     #[test]
     fn retry_time_rounds_up_like_retry_after() {
-        let e = CircuitBreakerError::open("p", 40_001_000_000);
+        let e = CircuitBreakerError::open("p".into(), 40_001_000_000);
         assert_eq!(e.to_string(), "circuit breaker 'p' is open; retry in 41s");
-        let e = CircuitBreakerError::open("p", 1_000);
+        let e = CircuitBreakerError::open("p".into(), 1_000);
         assert_eq!(e.to_string(), "circuit breaker 'p' is open; retry in 1ms");
-        let e = CircuitBreakerError::open("p", 0);
+        let e = CircuitBreakerError::open("p".into(), 0);
         assert_eq!(e.to_string(), "circuit breaker 'p' is open; retry now");
     }
 
@@ -444,7 +445,7 @@ mod tests {
 
     #[test]
     fn probe_in_flight_names_the_breaker() {
-        let e = CircuitBreakerError::probe_in_flight("user-profile");
+        let e = CircuitBreakerError::probe_in_flight("user-profile".into());
         assert_eq!(e.kind(), ErrorKind::ProbeInFlight);
         assert!(e.to_string().contains("'user-profile' is half-open"));
     }
@@ -453,7 +454,8 @@ mod tests {
     fn is_a_thread_safe_static_error() {
         fn assert_error<E: Error + Send + Sync + Clone + 'static>() {}
         assert_error::<CircuitBreakerError>();
-        let boxed: Box<dyn Error + Send + Sync> = CircuitBreakerError::probe_in_flight("x").into();
+        let boxed: Box<dyn Error + Send + Sync> =
+            CircuitBreakerError::probe_in_flight("x".into()).into();
         assert!(boxed.downcast_ref::<CircuitBreakerError>().is_some());
     }
 }

@@ -95,6 +95,7 @@ pub mod listener;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+mod name;
 mod permit;
 mod policy;
 mod recent;
@@ -111,6 +112,7 @@ pub use builder::{Builder, Config};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
 pub use listener::Listener;
+pub use name::Name;
 pub use permit::{Permit, Verdict};
 pub use policy::{Backoff, Percent, Policy, Window};
 pub use state::State;

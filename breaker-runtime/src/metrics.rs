@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use crate::events::Counted;
 use crate::lanes::Lanes;
 use crate::sync::lock;
-use crate::{registry, CircuitBreaker, State};
+use crate::{registry, CircuitBreaker, Name, State};
 
 /// Calls through one breaker since it was built, by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,23 +80,28 @@ struct Handles {
 }
 
 impl Handles {
-    fn register(name: &'static str, rate: bool) -> Self {
+    fn register(name: &Name, rate: bool) -> Self {
+        // A label is a `&'static str` as it is, a run-time name copied once.
+        let name: metrics::SharedString = match name.as_static() {
+            Some(name) => name.into(),
+            None => name.to_string().into(),
+        };
         Handles {
             rates: rate.then(|| {
                 [
-                    metrics::gauge!("circuit_breaker_failure_rate", "breaker" => name),
-                    metrics::gauge!("circuit_breaker_slow_call_rate", "breaker" => name),
+                    metrics::gauge!("circuit_breaker_failure_rate", "breaker" => name.clone()),
+                    metrics::gauge!("circuit_breaker_slow_call_rate", "breaker" => name.clone()),
                 ]
             }),
             calls: OUTCOMES.map(|outcome| {
-                metrics::counter!("circuit_breaker_calls_total", "breaker" => name, "outcome" => outcome)
+                metrics::counter!("circuit_breaker_calls_total", "breaker" => name.clone(), "outcome" => outcome)
             }),
-            state: metrics::gauge!("circuit_breaker_state", "breaker" => name),
+            state: metrics::gauge!("circuit_breaker_state", "breaker" => name.clone()),
             transitions: std::array::from_fn(|i| {
                 let (from, to) = (State::ALL[i / 3], State::ALL[i % 3]);
                 metrics::counter!(
                     "circuit_breaker_transitions_total",
-                    "breaker" => name, "from" => from.as_str(), "to" => to.as_str()
+                    "breaker" => name.clone(), "from" => from.as_str(), "to" => to.as_str()
                 )
             }),
         }
@@ -206,7 +211,7 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
 }
 
 impl Counters {
-    fn handles(&self, name: &'static str, rate: bool) -> Arc<Handles> {
+    fn handles(&self, name: &Name, rate: bool) -> Arc<Handles> {
         let recorder = current_recorder();
         let mut bound = lock(&self.handles);
         match &*bound {
@@ -224,7 +229,10 @@ impl Counters {
 /// The breaker's handles, bound to the recorder in place now.
 fn handles(breaker: &CircuitBreaker) -> Arc<Handles> {
     let rate = breaker.config().is_rate();
-    breaker.sinks().counters().handles(breaker.name(), rate)
+    breaker
+        .sinks()
+        .counters()
+        .handles(breaker.name_handle(), rate)
 }
 
 /// How often the background publisher hands counts to the recorder, unless changed with

@@ -30,19 +30,21 @@ use std::time::Duration;
 use crate::breaker::WeakBreaker;
 use crate::shared::FleetInfo;
 use crate::sync::lock;
-use crate::{listener, CircuitBreaker, Config, Policy, State, WindowSnapshot};
+use crate::{listener, CircuitBreaker, Config, Name, Policy, State, WindowSnapshot};
 
 /// Every breaker in the process, registered or not, by weak handle. Names sit beside
 /// the handles, so a lookup by name upgrades only the breakers it returns; `listed` is
 /// false for breakers built [`unregistered`](crate::Builder::unregistered), which are
 /// here only so that global listeners reach them.
 struct Entry {
-    name: &'static str,
+    name: Name,
     breaker: WeakBreaker,
     listed: bool,
 }
 
 static BREAKERS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+/// The number of entries after the last sweep of dropped breakers.
+static SWEPT: Mutex<usize> = Mutex::new(0);
 
 fn breakers() -> MutexGuard<'static, Vec<Entry>> {
     lock(&BREAKERS)
@@ -52,10 +54,18 @@ fn breakers() -> MutexGuard<'static, Vec<Entry>> {
 /// listener added at the same moment reaches it either way.
 pub(crate) fn enroll(breaker: &CircuitBreaker, listed: bool) {
     let mut all = breakers();
-    all.retain(|entry| entry.breaker.is_alive());
+    // Dropped breakers are swept once the list has doubled since the last sweep:
+    // keyed breakers come and go by the thousand, and a sweep at every enrolment
+    // would make building n of them take n² steps.
+    let mut swept = lock(&SWEPT);
+    if all.len() >= (2 * *swept).max(64) {
+        all.retain(|entry| entry.breaker.is_alive());
+        *swept = all.len();
+    }
+    drop(swept);
     breaker.listen(listener::any_global());
     all.push(Entry {
-        name: breaker.name(),
+        name: breaker.name_handle().clone(),
         breaker: breaker.downgrade(),
         listed,
     });
@@ -75,7 +85,7 @@ fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
     crate::__private::build_annotated();
     breakers()
         .iter()
-        .filter(|entry| entry.listed && filter(entry.name))
+        .filter(|entry| entry.listed && filter(&entry.name))
         .filter_map(|entry| entry.breaker.upgrade())
         .collect()
 }
@@ -101,7 +111,7 @@ pub fn all() -> Vec<CircuitBreaker> {
 #[non_exhaustive]
 pub struct BreakerInfo {
     /// The breaker's name.
-    pub name: &'static str,
+    pub name: Name,
     /// Its state.
     pub state: State,
     /// The rule it trips on.
@@ -132,7 +142,7 @@ impl BreakerInfo {
     /// Reads `breaker` now.
     pub fn of(breaker: &CircuitBreaker) -> Self {
         BreakerInfo {
-            name: breaker.name(),
+            name: breaker.name_handle().clone(),
             state: breaker.state(),
             policy: breaker.config().policy(),
             fail_counter: breaker.fail_counter(),
@@ -295,7 +305,7 @@ mod serialize {
     impl Serialize for BreakerInfo {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let mut b = s.serialize_struct("BreakerInfo", 11)?;
-            b.serialize_field("name", self.name)?;
+            b.serialize_field("name", self.name.as_str())?;
             b.serialize_field("state", &self.state)?;
             b.serialize_field("policy", self.policy.as_str())?;
             b.serialize_field("fail_counter", &self.fail_counter)?;

@@ -71,3 +71,50 @@ fn unregistered_breakers_stay_private() {
         .build();
     assert!(registry::get("registry-private").is_none());
 }
+
+#[test]
+fn names_made_at_run_time_show_everywhere_a_literal_does() {
+    let _turn = serial();
+    let host = String::from("api.example.com");
+    let b = CircuitBreaker::builder(format!("fetch[{host}]"))
+        .fail_max(1)
+        .build();
+    assert_eq!(b.name(), "fetch[api.example.com]");
+    b.open();
+    let rejection = b.try_acquire().unwrap_err();
+    assert_eq!(rejection.name(), "fetch[api.example.com]");
+    assert!(rejection
+        .to_string()
+        .starts_with("circuit breaker 'fetch[api.example.com]' is open"));
+    let found = registry::get("fetch[api.example.com]").expect("listed by its run-time name");
+    assert!(found.ptr_eq(&b));
+    let info = registry::list()
+        .into_iter()
+        .find(|i| i.name == "fetch[api.example.com]")
+        .expect("in the listing");
+    assert_eq!(info.state, State::Open);
+    assert!(registry::snapshot()
+        .to_string()
+        .contains("fetch[api.example.com]"));
+    drop((b, found));
+    assert!(
+        registry::get("fetch[api.example.com]").is_none(),
+        "gone when dropped"
+    );
+}
+
+#[test]
+fn thousands_of_breakers_coming_and_going_keep_the_registry_small() {
+    let _turn = serial();
+    // Each is built, used and dropped; the registry sweeps the dropped ones as it
+    // grows, so listing stays proportional to the breakers alive.
+    for i in 0..5_000 {
+        let b = CircuitBreaker::builder(format!("churn-{i}")).build();
+        b.try_acquire().unwrap().success();
+    }
+    let kept = CircuitBreaker::builder(String::from("churn-kept")).build();
+    assert!(registry::get("churn-kept").is_some_and(|b| b.ptr_eq(&kept)));
+    assert!(registry::all()
+        .iter()
+        .all(|b| !b.name().starts_with("churn-") || b.name() == "churn-kept"));
+}

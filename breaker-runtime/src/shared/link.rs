@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::events::Manual;
 use crate::sync::lock;
-use crate::{State, Verdict};
+use crate::{Name, State, Verdict};
 
 /// The flags the call path raises for the task.
 pub(crate) const WANT_VOTE: u32 = 1;
@@ -61,7 +61,7 @@ pub(crate) struct Ticket {
 }
 
 pub(crate) struct Link {
-    pub(crate) name: &'static str,
+    pub(crate) name: Name,
     pub(crate) quorum: u32,
     pub(crate) wake: Arc<Wake>,
     flags: AtomicU32,
@@ -79,7 +79,7 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(name: &'static str, quorum: u32, wake: Arc<Wake>) -> Self {
+    pub(crate) fn new(name: Name, quorum: u32, wake: Arc<Wake>) -> Self {
         Link {
             name,
             quorum,

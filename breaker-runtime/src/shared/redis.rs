@@ -113,7 +113,11 @@ impl RedisBackend {
     /// Joins `breaker` to the fleet breaker of its name, and starts the background task
     /// with the first.
     pub(crate) fn join(&self, breaker: &CircuitBreaker, quorum: u32) {
-        let link = Arc::new(Link::new(breaker.name(), quorum, self.inner.wake.clone()));
+        let link = Arc::new(Link::new(
+            breaker.name_handle().clone(),
+            quorum,
+            self.inner.wake.clone(),
+        ));
         if !breaker.sinks().join(link.clone()) {
             return;
         }
@@ -649,7 +653,7 @@ impl Task {
         let mut invocation = script.key(&member.key);
         invocation
             .arg(&self.channel)
-            .arg(member.link.name)
+            .arg(member.link.name.as_str())
             .arg(ttl_ms(&member.rules));
         for arg in args {
             invocation.arg(arg);

@@ -77,7 +77,7 @@ impl Sim {
                     .build();
                 let wake = Arc::new(Wake::new());
                 wake.healthy.store(true, Ordering::Release);
-                let link = Arc::new(Link::new(NAME, quorum, wake));
+                let link = Arc::new(Link::new(NAME.into(), quorum, wake));
                 assert!(breaker.sinks().join(link.clone()));
                 let member = Member {
                     link,
