@@ -374,6 +374,13 @@ impl CircuitBreaker {
         self.acquire_slow(word)
     }
 
+    /// [`try_acquire`](Self::try_acquire) for a call that must own its permit (a
+    /// spawned task, a `'static` future): the permit holds a clone of this handle.
+    pub fn try_acquire_owned(&self) -> Result<crate::OwnedPermit, CircuitBreakerError> {
+        let permit = self.try_acquire()?.detach();
+        Ok(crate::OwnedPermit::new(self.clone(), permit))
+    }
+
     /// Admission when the breaker is not closed, has listeners to tell, or times its
     /// calls.
     #[cold]

@@ -354,6 +354,12 @@ impl Builder {
         }
     }
 
+    /// The same settings under another name (a keyed set's overflow breaker).
+    pub(crate) fn renamed(mut self, name: Name) -> Self {
+        self.name = name;
+        self
+    }
+
     /// Consecutive failures that open the breaker (default 5; 1 to 65,535). With
     /// [`within`](Self::within): failures within that time.
     pub fn fail_max(mut self, fail_max: u32) -> Self {

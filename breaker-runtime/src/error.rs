@@ -304,6 +304,8 @@ pub enum ConfigError {
     EmptyName,
     /// A shared breaker's quorum was zero.
     ZeroQuorum,
+    /// A keyed set's `max_keys` was zero.
+    ZeroMaxKeys,
 }
 
 impl fmt::Display for ConfigError {
@@ -407,6 +409,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::ZeroQuorum => f.write_str(
                 "quorum must be at least 1: it is how many replicas must trip for the fleet to open",
+            ),
+            ConfigError::ZeroMaxKeys => f.write_str(
+                "max_keys must be at least 1: it is how many keys get a breaker of their own before new keys share the overflow breaker",
             ),
             ConfigError::EmptyName => f.write_str(
                 "a circuit breaker needs a non-empty name: it appears in errors, logs, metrics and the registry",

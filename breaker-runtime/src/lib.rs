@@ -90,6 +90,7 @@ mod call;
 mod clock;
 mod error;
 mod events;
+pub mod keyed;
 mod lanes;
 pub mod listener;
 #[cfg(feature = "metrics")]
@@ -113,7 +114,7 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
 pub use listener::Listener;
 pub use name::Name;
-pub use permit::{Permit, Verdict};
+pub use permit::{OwnedPermit, Permit, Verdict};
 pub use policy::{Backoff, Percent, Policy, Window};
 pub use state::State;
 

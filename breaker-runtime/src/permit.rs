@@ -205,6 +205,153 @@ fn abandoned(breaker: &CircuitBreaker, tag: u32, started: u32) {
     );
 }
 
+/// The verdict methods of a permit that finishes through `self.finish(verdict, error)`
+/// ([`OwnedPermit`], [`KeyedPermit`](crate::keyed::KeyedPermit)): the same five, with
+/// the same meaning as [`Permit`]'s.
+macro_rules! verdicts {
+    () => {
+        /// The call succeeded (see [`Permit::success`](crate::Permit::success)).
+        pub fn success(self) {
+            self.finish($crate::Verdict::Success, None);
+        }
+
+        /// The call failed (see [`Permit::failure`](crate::Permit::failure)).
+        pub fn failure(self) {
+            self.finish($crate::Verdict::Failure, None);
+        }
+
+        /// The outcome says nothing about the dependency (see
+        /// [`Permit::ignore`](crate::Permit::ignore)).
+        pub fn ignore(self) {
+            self.finish($crate::Verdict::Ignore, None);
+        }
+
+        /// Gives `verdict`.
+        pub fn verdict(self, verdict: $crate::Verdict) {
+            self.finish(verdict, None);
+        }
+
+        /// Reports `Ok` as a success and `Err` as a failure (see
+        /// [`Permit::record`](crate::Permit::record)).
+        pub fn record<T, E: ::std::fmt::Debug>(self, result: &Result<T, E>) {
+            match result {
+                Ok(_) => self.finish($crate::Verdict::Success, None),
+                Err(error) => self.finish(
+                    $crate::Verdict::Failure,
+                    Some($crate::listener::CallError::Debug(error)),
+                ),
+            }
+        }
+    };
+}
+pub(crate) use verdicts;
+
+/// A permit without its breaker: what a call holds when it cannot borrow the breaker
+/// for as long as it runs (a keyed set's call looks its breaker up again at the end).
+/// It must be [attached](Detached::attach) again to give its verdict; dropped, it
+/// reports nothing.
+pub(crate) struct Detached {
+    tag: u32,
+    started: u32,
+}
+
+impl<'a> Permit<'a> {
+    /// The permit without its breaker; no verdict is given.
+    #[inline(always)]
+    pub(crate) fn detach(self) -> Detached {
+        let detached = Detached {
+            tag: self.tag,
+            started: self.started,
+        };
+        std::mem::forget(self);
+        detached
+    }
+}
+
+impl Detached {
+    /// The permit again, on `breaker`: the one it was granted by (a permit attached to
+    /// another breaker would give a verdict to a generation it never saw).
+    #[inline(always)]
+    pub(crate) fn attach(self, breaker: &CircuitBreaker) -> Permit<'_> {
+        Permit {
+            breaker,
+            tag: self.tag,
+            started: self.started,
+        }
+    }
+
+    pub(crate) fn is_probe(&self) -> bool {
+        self.tag & PROBE != 0
+    }
+}
+
+/// Permission to make one call, holding its breaker: the [`Permit`] for a call that
+/// must own what it uses (a spawned task, a `'static` future), from
+/// [`CircuitBreaker::try_acquire_owned`].
+///
+/// It clones the breaker's handle when granted (a reference count, one atomic add) and
+/// gives its verdict as a [`Permit`] does; dropped without one, it reports the same
+/// way (a failure while panicking, neutral otherwise).
+///
+/// ```
+/// use breaker_runtime::CircuitBreaker;
+///
+/// let breaker = CircuitBreaker::builder("owned-permit-doc").build();
+/// let permit = breaker.try_acquire_owned().unwrap();
+/// std::thread::spawn(move || permit.success()).join().unwrap();
+/// assert_eq!(breaker.fail_counter(), 0);
+/// ```
+#[must_use = "a permit reports a neutral outcome if dropped: give it a verdict with success(), failure() or ignore()"]
+pub struct OwnedPermit {
+    breaker: CircuitBreaker,
+    permit: Option<Detached>,
+}
+
+impl OwnedPermit {
+    pub(crate) fn new(breaker: CircuitBreaker, permit: Detached) -> Self {
+        OwnedPermit {
+            breaker,
+            permit: Some(permit),
+        }
+    }
+
+    verdicts!();
+
+    /// True when this call is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.permit.as_ref().is_some_and(Detached::is_probe)
+    }
+
+    /// The breaker this permit belongs to.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    fn finish(mut self, verdict: Verdict, error: Option<CallError<'_>>) {
+        if let Some(permit) = self.permit.take() {
+            permit.attach(&self.breaker).finish_with(verdict, error);
+        }
+    }
+}
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            // The permit's own drop decides: failure while panicking, neutral otherwise.
+            drop(permit.attach(&self.breaker));
+        }
+    }
+}
+
+impl fmt::Debug for OwnedPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("breaker", &self.breaker.name())
+            .field("probe", &self.is_probe())
+            .finish()
+    }
+}
+
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")

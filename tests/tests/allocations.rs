@@ -234,6 +234,31 @@ fn annotated_calls_allocate_nothing_after_the_first() {
 }
 
 #[test]
+fn keyed_calls_on_a_known_key_allocate_nothing() {
+    let hosts: breaker_runtime::keyed::Breakers<String> =
+        breaker_runtime::keyed::Breakers::new(|host: &String| {
+            CircuitBreaker::builder(format!("alloc-keyed[{host}]")).unregistered()
+        });
+    let ok = || Ok::<u32, E>(1);
+    for _ in 0..3 {
+        let _ = hosts.call("a.example", ok); // makes the key's breaker, warms the thread
+        hosts.try_acquire("a.example").unwrap().success();
+    }
+    assert_eq!(
+        allocations(|| {
+            let _ = hosts.call("a.example", ok);
+        }),
+        0,
+        "call by key"
+    );
+    assert_eq!(
+        allocations(|| hosts.try_acquire("a.example").unwrap().success()),
+        0,
+        "try_acquire by key"
+    );
+}
+
+#[test]
 fn the_counter_sees_allocations() {
     assert_eq!(
         allocations(|| {

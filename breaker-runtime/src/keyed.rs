@@ -1,0 +1,577 @@
+//! One breaker per key: per host, per endpoint, per tenant.
+//!
+//! A breaker per *function* is the wrong grain when one function calls many hosts: one
+//! bad host would open it for all of them. A [`Breakers`] set gives each key its own
+//! breaker, made on the key's first call from a template, and bounds its memory:
+//!
+//! - at most [`max_keys`](BreakersBuilder::max_keys) keys (default 1,024) have a breaker
+//!   of their own; new keys beyond the cap share one **overflow** breaker;
+//! - a key's breaker is **evicted** only when it is closed, counts no failure, and has
+//!   not been used for [`idle_ttl`](BreakersBuilder::idle_ttl) (default 10 minutes):
+//!   an open or half-open breaker is never evicted, since evicting it would reset it (a
+//!   way around the breaker for anyone who can choose keys). Eviction happens when a
+//!   new key finds the set full (at most one sweep a second), or when you call
+//!   [`sweep`](Breakers::sweep); there is no background thread.
+//!
+//! Reads of a key that has a breaker never block and write no shared memory on a
+//! closed success, beyond the key's last-used time, stored at most once a second. The
+//! map is [papaya](https://docs.rs/papaya)'s lock-free hash table.
+//!
+//! Keys should have few values: an authority (`scheme://host:port`), a tenant id, an
+//! endpoint name, not a full URL.
+//!
+//! ```
+//! use breaker_runtime::{keyed::Breakers, CircuitBreaker, State};
+//!
+//! type BoxError = Box<dyn std::error::Error + Send + Sync>;
+//!
+//! let hosts: Breakers<String> = Breakers::builder(|host: &String| {
+//!     CircuitBreaker::builder(format!("upstream[{host}]")).fail_max(2)
+//! })
+//! .max_keys(10_000)
+//! .build();
+//!
+//! let down = || -> Result<(), BoxError> { Err("503".into()) };
+//! for _ in 0..2 {
+//!     let _ = hosts.call("a.example", down);
+//! }
+//! assert_eq!(hosts.get("a.example").unwrap().state(), State::Open);
+//! // The other host has a breaker of its own, closed.
+//! assert!(hosts.call("b.example", || Ok::<_, BoxError>(())).is_ok());
+//! assert_eq!(hosts.get("b.example").unwrap().name(), "upstream[b.example]");
+//! ```
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::clock::{duration_to_nanos, ClockCell, ClockSource};
+use crate::listener::CallError;
+use crate::permit::Detached;
+use crate::registry::{BreakerInfo, Snapshot};
+use crate::{
+    Builder, CircuitBreaker, CircuitBreakerError, Clock, ConfigError, Name, OwnedPermit, State,
+    Verdict,
+};
+
+/// The default cap on keys with a breaker of their own.
+pub const DEFAULT_MAX_KEYS: usize = 1024;
+/// The default time a closed, failure-free breaker must go unused before it may be
+/// evicted.
+pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(600);
+
+/// How often, at most, a new key finding the set full sweeps it for idle breakers.
+const SWEEP_EVERY: u64 = 1_000_000_000;
+
+type Template<K> = dyn Fn(&K) -> Builder + Send + Sync;
+
+/// A breaker per key, made from a template on the key's first use. See the
+/// [module](self) for the rules that bound its memory.
+///
+/// A `Breakers` is a handle: `Clone` shares the same set, and it is `Send + Sync`.
+pub struct Breakers<K> {
+    set: Arc<Set<K>>,
+}
+
+struct Set<K> {
+    map: papaya::HashMap<K, Entry>,
+    template: Box<Template<K>>,
+    name: Name,
+    max_keys: usize,
+    idle_ttl: u64,
+    /// Keys with a breaker of their own, counted before they are inserted so that the
+    /// cap holds however many threads insert at once.
+    keys: AtomicUsize,
+    next_id: AtomicU64,
+    overflow: OnceLock<CircuitBreaker>,
+    clock: ClockCell,
+    /// When the set was last swept, on its clock (nanoseconds).
+    swept_at: AtomicU64,
+}
+
+struct Entry {
+    breaker: CircuitBreaker,
+    /// Tells this key's breaker from one made for the same key after an eviction, for
+    /// a call that looks its breaker up again at the end.
+    id: u64,
+    /// Whole seconds on the set's clock when the key was last used.
+    used: AtomicU32,
+}
+
+impl<K> Clone for Breakers<K> {
+    fn clone(&self) -> Self {
+        Breakers {
+            set: Arc::clone(&self.set),
+        }
+    }
+}
+
+/// Configures a [`Breakers`] set: from [`Breakers::builder`].
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct BreakersBuilder<K> {
+    template: Box<Template<K>>,
+    name: Name,
+    max_keys: usize,
+    idle_ttl: Duration,
+    clock: ClockSource,
+}
+
+impl<K> BreakersBuilder<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    /// Keys with a breaker of their own (default [`DEFAULT_MAX_KEYS`]); keys beyond
+    /// share the overflow breaker until idle breakers can be evicted.
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// How long a closed breaker with no failure counted must go unused before it may
+    /// be evicted (default [`DEFAULT_IDLE_TTL`], 10 minutes).
+    pub fn idle_ttl(mut self, idle_ttl: Duration) -> Self {
+        self.idle_ttl = idle_ttl;
+        self
+    }
+
+    /// The set's name: the overflow breaker is called `<name>[overflow]` (default
+    /// `keyed`).
+    pub fn name(mut self, name: impl Into<Name>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The clock idle times are measured with (default: the monotonic clock); a
+    /// [`ManualClock`](crate::ManualClock) in tests. The breakers keep the clocks their
+    /// template gives them.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = ClockSource::Custom(Arc::new(clock));
+        self
+    }
+
+    /// The set, or why its settings are refused.
+    pub fn try_build(self) -> Result<Breakers<K>, ConfigError> {
+        if self.max_keys == 0 {
+            return Err(ConfigError::ZeroMaxKeys);
+        }
+        Ok(Breakers {
+            set: Arc::new(Set {
+                map: papaya::HashMap::new(),
+                template: self.template,
+                name: self.name,
+                max_keys: self.max_keys,
+                idle_ttl: duration_to_nanos(self.idle_ttl),
+                keys: AtomicUsize::new(0),
+                next_id: AtomicU64::new(0),
+                overflow: OnceLock::new(),
+                clock: ClockCell::new(self.clock),
+                swept_at: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The set.
+    ///
+    /// # Panics
+    ///
+    /// When a setting is refused (`max_keys` of zero); see [`try_build`](Self::try_build).
+    #[track_caller]
+    pub fn build(self) -> Breakers<K> {
+        self.try_build()
+            .unwrap_or_else(|e| panic!("invalid keyed breakers: {e}"))
+    }
+}
+
+impl<K> Breakers<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    /// A set whose breakers `template` describes, given the key (it usually names the
+    /// breaker after it), with the default cap and idle time.
+    ///
+    /// The template's builder is built when a key is first used; a setting it refuses
+    /// panics there, as [`Builder::build`] does.
+    pub fn new(template: impl Fn(&K) -> Builder + Send + Sync + 'static) -> Self {
+        Self::builder(template).build()
+    }
+
+    /// Configures a set whose breakers `template` describes.
+    pub fn builder(template: impl Fn(&K) -> Builder + Send + Sync + 'static) -> BreakersBuilder<K> {
+        BreakersBuilder {
+            template: Box::new(template),
+            name: Name::new_static("keyed"),
+            max_keys: DEFAULT_MAX_KEYS,
+            idle_ttl: DEFAULT_IDLE_TTL,
+            clock: ClockSource::Monotonic,
+        }
+    }
+
+    /// Runs `f` through `key`'s breaker (made on first use): see
+    /// [`CircuitBreaker::call`].
+    pub fn call<Q, T, E, F>(&self, key: &Q, f: F) -> Result<T, E>
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+        F: FnOnce() -> Result<T, E>,
+        E: From<CircuitBreakerError> + fmt::Debug,
+    {
+        self.with_breaker(key, |breaker| breaker.call(f))
+    }
+
+    /// Awaits `future` through `key`'s breaker: see [`CircuitBreaker::call_async`]. The
+    /// breaker is looked up again when the future completes (a second read, no shared
+    /// write), so nothing is held across its `.await`s.
+    pub async fn call_async<Q, T, E, F>(&self, key: &Q, future: F) -> Result<T, E>
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + Sync + ?Sized,
+        K: Borrow<Q>,
+        F: Future<Output = Result<T, E>>,
+        E: From<CircuitBreakerError> + fmt::Debug,
+    {
+        let permit = self.try_acquire(key)?;
+        let result = future.await;
+        permit.record(&result);
+        result
+    }
+
+    /// Asks to make one call through `key`'s breaker: see
+    /// [`CircuitBreaker::try_acquire`].
+    pub fn try_acquire<'a, Q>(
+        &'a self,
+        key: &'a Q,
+    ) -> Result<KeyedPermit<'a, K, Q>, CircuitBreakerError>
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+    {
+        let guard = self.set.map.guard();
+        let (breaker, id) = self.set.breaker(key, &guard);
+        let permit = breaker.try_acquire()?.detach();
+        Ok(KeyedPermit {
+            set: &self.set,
+            key,
+            id,
+            permit: Some(permit),
+        })
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for a call that must own its permit (a
+    /// `'static` future): the permit holds a clone of the breaker's handle.
+    pub fn try_acquire_owned<Q>(&self, key: &Q) -> Result<OwnedPermit, CircuitBreakerError>
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+    {
+        self.with_breaker(key, CircuitBreaker::try_acquire_owned)
+    }
+
+    /// Runs `f` with `key`'s breaker (made on first use), borrowed for as long as `f`
+    /// runs.
+    pub fn with_breaker<Q, R>(&self, key: &Q, f: impl FnOnce(&CircuitBreaker) -> R) -> R
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+    {
+        let guard = self.set.map.guard();
+        let (breaker, _) = self.set.breaker(key, &guard);
+        f(breaker)
+    }
+
+    /// `key`'s own breaker, if it has one now (not the overflow breaker); makes none.
+    pub fn get<Q>(&self, key: &Q) -> Option<CircuitBreaker>
+    where
+        Q: Hash + Eq + ?Sized,
+        K: Borrow<Q>,
+    {
+        let guard = self.set.map.guard();
+        self.set
+            .map
+            .get(key, &guard)
+            .map(|entry| entry.breaker.clone())
+    }
+
+    /// The breaker keys beyond the cap share, once one has needed it.
+    pub fn overflow(&self) -> Option<CircuitBreaker> {
+        self.set.overflow.get().cloned()
+    }
+
+    /// Keys with a breaker of their own.
+    pub fn len(&self) -> usize {
+        self.set.keys.load(Relaxed)
+    }
+
+    /// True when no key has a breaker of its own.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every key's breaker (and the overflow breaker, last), with its state and
+    /// counters, ordered by name.
+    pub fn snapshot(&self) -> Snapshot {
+        let guard = self.set.map.guard();
+        let mut breakers: Vec<BreakerInfo> = self
+            .set
+            .map
+            .iter(&guard)
+            .map(|(_, entry)| BreakerInfo::of(&entry.breaker))
+            .collect();
+        breakers.sort_by(|a, b| a.name.cmp(&b.name));
+        breakers.extend(self.set.overflow.get().map(BreakerInfo::of));
+        Snapshot { breakers }
+    }
+
+    /// Evicts every breaker that may be: closed, no failure counted, unused for
+    /// `idle_ttl`. Returns how many were evicted. A set sweeps itself when a new key
+    /// finds it full; call this from a timer of yours to free memory sooner.
+    pub fn sweep(&self) -> usize {
+        self.set.sweep(self.set.now())
+    }
+}
+
+impl<K: Hash + Eq> Set<K> {
+    /// The breaker a permit of `id` was granted by, if it is still `key`'s (or the
+    /// overflow breaker, for `None`).
+    fn find<'g, Q>(
+        &'g self,
+        key: &Q,
+        id: Option<u64>,
+        guard: &'g impl papaya::Guard,
+    ) -> Option<&'g CircuitBreaker>
+    where
+        Q: Hash + Eq + ?Sized,
+        K: Borrow<Q>,
+    {
+        match id {
+            None => self.overflow.get(),
+            Some(id) => self
+                .map
+                .get(key, guard)
+                .filter(|entry| entry.id == id)
+                .map(|entry| &entry.breaker),
+        }
+    }
+}
+
+impl<K> Set<K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+{
+    fn now(&self) -> u64 {
+        self.clock.recent_nanos()
+    }
+
+    /// `key`'s breaker and its id (`None`: the overflow breaker), made if need be.
+    #[inline]
+    fn breaker<'g, Q>(
+        &'g self,
+        key: &Q,
+        guard: &'g impl papaya::Guard,
+    ) -> (&'g CircuitBreaker, Option<u64>)
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+    {
+        match self.map.get(key, guard) {
+            Some(entry) => {
+                entry.touch(self.now());
+                (&entry.breaker, Some(entry.id))
+            }
+            None => self.make(key, guard),
+        }
+    }
+
+    /// A key without a breaker: one is made if the cap allows (after sweeping, at most
+    /// once a second), otherwise the call goes through the overflow breaker.
+    #[cold]
+    #[inline(never)]
+    fn make<'g, Q>(
+        &'g self,
+        key: &Q,
+        guard: &'g impl papaya::Guard,
+    ) -> (&'g CircuitBreaker, Option<u64>)
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+    {
+        let now = self.now();
+        // A place under the cap, or one freed by a sweep (at most one a second).
+        let placed =
+            self.reserve() || (self.sweep_due(now) && self.sweep(now) > 0 && self.reserve());
+        if !placed {
+            return (self.overflow(key), None);
+        }
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let owned = key.to_owned();
+        let breaker = (self.template)(&owned).build();
+        let entry = Entry {
+            breaker,
+            id,
+            used: AtomicU32::new(seconds(now)),
+        };
+        match self.map.try_insert(owned, entry, guard) {
+            Ok(entry) => (&entry.breaker, Some(entry.id)),
+            Err(occupied) => {
+                // Another thread made this key's breaker first: use it, give the slot back.
+                self.keys.fetch_sub(1, Relaxed);
+                (&occupied.current.breaker, Some(occupied.current.id))
+            }
+        }
+    }
+
+    /// Whether a full set may sweep now: at most once a second, by one thread.
+    fn sweep_due(&self, now: u64) -> bool {
+        let last = self.swept_at.load(Relaxed);
+        (last == 0 || now.saturating_sub(last) >= SWEEP_EVERY)
+            && self
+                .swept_at
+                .compare_exchange(last, now.max(1), Relaxed, Relaxed)
+                .is_ok()
+    }
+
+    /// Takes a place under the cap, if one is free.
+    fn reserve(&self) -> bool {
+        self.keys
+            .fetch_update(Relaxed, Relaxed, |n| (n < self.max_keys).then_some(n + 1))
+            .is_ok()
+    }
+
+    fn overflow(&self, key: &(impl ToOwned<Owned = K> + ?Sized)) -> &CircuitBreaker {
+        self.overflow.get_or_init(|| {
+            let name = Name::from(format!("{}[overflow]", self.name));
+            (self.template)(&key.to_owned()).renamed(name).build()
+        })
+    }
+
+    fn sweep(&self, now: u64) -> usize {
+        let guard = self.map.guard();
+        let idle: Vec<K> = self
+            .map
+            .iter(&guard)
+            .filter(|(_, entry)| entry.evictable(now, self.idle_ttl))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut evicted = 0;
+        for key in idle {
+            // Decided again at the removal: a call may have used it meanwhile.
+            let removed =
+                self.map
+                    .remove_if(&key, |_, entry| entry.evictable(now, self.idle_ttl), &guard);
+            if let Ok(Some(_)) = removed {
+                evicted += 1;
+            }
+        }
+        self.keys.fetch_sub(evicted, Relaxed);
+        evicted
+    }
+}
+
+/// Whole seconds of a clock reading, as a key's last use keeps them.
+fn seconds(nanos: u64) -> u32 {
+    (nanos / 1_000_000_000) as u32
+}
+
+impl Entry {
+    /// Notes a use at `now`: a store only when the second has changed.
+    #[inline]
+    fn touch(&self, now: u64) {
+        let now = seconds(now);
+        if self.used.load(Relaxed) != now {
+            self.used.store(now, Relaxed);
+        }
+    }
+
+    fn evictable(&self, now: u64, idle_ttl: u64) -> bool {
+        let idle = u64::from(seconds(now).saturating_sub(self.used.load(Relaxed))) * 1_000_000_000;
+        self.breaker.state() == State::Closed
+            && self.breaker.fail_counter() == 0
+            && idle >= idle_ttl
+    }
+}
+
+/// Permission to make one call through a key's breaker, from
+/// [`Breakers::try_acquire`]. Give it a verdict as a [`Permit`](crate::Permit); dropped
+/// without one, it reports as a permit does. The verdict goes to the breaker that
+/// granted it, looked up again by key; if that breaker was evicted meanwhile, the
+/// verdict is discarded.
+#[must_use = "a permit reports a neutral outcome if dropped: give it a verdict with success(), failure() or ignore()"]
+pub struct KeyedPermit<'a, K, Q>
+where
+    K: Hash + Eq + Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    set: &'a Set<K>,
+    key: &'a Q,
+    id: Option<u64>,
+    permit: Option<Detached>,
+}
+
+impl<K, Q> KeyedPermit<'_, K, Q>
+where
+    K: Hash + Eq + Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    crate::permit::verdicts!();
+
+    /// True when this call is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.permit.as_ref().is_some_and(Detached::is_probe)
+    }
+
+    fn finish(mut self, verdict: Verdict, error: Option<CallError<'_>>) {
+        if let Some(permit) = self.permit.take() {
+            let guard = self.set.map.guard();
+            if let Some(breaker) = self.set.find(self.key, self.id, &guard) {
+                permit.attach(breaker).finish_with(verdict, error);
+            }
+        }
+    }
+}
+
+impl<K, Q> Drop for KeyedPermit<'_, K, Q>
+where
+    K: Hash + Eq + Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            // The permit's own drop decides: a failure while panicking, neutral
+            // otherwise.
+            let guard = self.set.map.guard();
+            if let Some(breaker) = self.set.find(self.key, self.id, &guard) {
+                drop(permit.attach(breaker));
+            }
+        }
+    }
+}
+
+impl<K> fmt::Debug for Breakers<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breakers")
+            .field("name", &self.set.name)
+            .field("keys", &self.set.keys.load(Relaxed))
+            .field("max_keys", &self.set.max_keys)
+            .finish()
+    }
+}
+
+impl<K, Q> fmt::Debug for KeyedPermit<'_, K, Q>
+where
+    K: Hash + Eq + Borrow<Q>,
+    Q: Hash + Eq + fmt::Debug + ?Sized,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedPermit")
+            .field("key", &self.key)
+            .field("overflow", &self.id.is_none())
+            .field(
+                "probe",
+                &self.permit.as_ref().is_some_and(Detached::is_probe),
+            )
+            .finish()
+    }
+}
