@@ -45,6 +45,7 @@ pub(crate) enum CountKey {
     Probes,
     Buckets,
     MinCalls,
+    MaxKeys,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +77,12 @@ pub(crate) enum ExprKey {
     FailureIf,
     Breaker,
     Fallback,
+    Per,
 }
 
 impl Key {
     /// In the order the documentation lists them.
-    pub(crate) const ALL: [Key; 25] = [
+    pub(crate) const ALL: [Key; 27] = [
         Key::Count(CountKey::FailMax),
         Key::Duration(DurationKey::ResetTimeout),
         Key::Count(CountKey::SuccessThreshold),
@@ -96,6 +98,8 @@ impl Key {
         Key::Duration(DurationKey::MaxResetTimeout),
         Key::Percent(PercentKey::Jitter),
         Key::Duration(DurationKey::Within),
+        Key::Expr(ExprKey::Per),
+        Key::Count(CountKey::MaxKeys),
         Key::Duration(DurationKey::CallTimeout),
         Key::Patterns(PatternKey::Exclude),
         Key::Patterns(PatternKey::Ignore),
@@ -115,6 +119,7 @@ impl Key {
             Key::Count(CountKey::Probes) => "probes",
             Key::Count(CountKey::Buckets) => "buckets",
             Key::Count(CountKey::MinCalls) => "min_calls",
+            Key::Count(CountKey::MaxKeys) => "max_keys",
             Key::Duration(DurationKey::ResetTimeout) => "reset_timeout",
             Key::Duration(DurationKey::CallTimeout) => "call_timeout",
             Key::Duration(DurationKey::HalfOpenTimeout) => "half_open_timeout",
@@ -132,6 +137,7 @@ impl Key {
             Key::Expr(ExprKey::FailureIf) => "failure_if",
             Key::Expr(ExprKey::Breaker) => "breaker",
             Key::Expr(ExprKey::Fallback) => "fallback",
+            Key::Expr(ExprKey::Per) => "per",
             Key::Name => "name",
             Key::Crate => "crate",
             Key::Shared => "shared",
@@ -162,7 +168,8 @@ impl Key {
         Err(syn::Error::new_spanned(ident, message))
     }
 
-    /// Keys that configure the function's own breaker, so they cannot go with `breaker`.
+    /// Keys that configure the function's own breaker, so they cannot go with `breaker`
+    /// (`per` has a refusal of its own).
     fn configures_own_breaker(self) -> bool {
         !matches!(
             self,
@@ -182,6 +189,8 @@ const MAX_PROBES: u64 = (1 << 8) - 1;
 const MAX_MIN_CALLS: u64 = 1 << 20;
 /// A quorum larger than any fleet is a typo.
 const MAX_QUORUM: u64 = 1000;
+/// Sixteen million breakers (some 6 GB) is past any sensible cap.
+const MAX_MAX_KEYS: u64 = 1 << 24;
 
 /// A value and the token it came from.
 pub(crate) struct Spanned<T> {
@@ -205,6 +214,9 @@ pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     pub(crate) breaker: Option<Expr>,
     pub(crate) fallback: Option<Path>,
+    /// `per = expr`: a breaker per distinct value of `expr`.
+    pub(crate) per: Option<Expr>,
+    pub(crate) max_keys: Option<Spanned<u32>>,
     pub(crate) krate: Option<Path>,
     /// `shared`: the breaker joins the fleet through the installed backend, with this
     /// quorum.
@@ -423,6 +435,21 @@ impl Parse for Args {
                 ));
             }
         }
+        let ident_of = |key: Key| seen.iter().find(|(k, _)| *k == key).map(|(_, i)| i);
+        if let (Some(per), Some(_)) = (ident_of(Key::Expr(ExprKey::Per)), &args.breaker) {
+            errors.push(syn::Error::new_spanned(
+                per,
+                "`per` makes a breaker per key from this function's settings, but `breaker = ...` names one \
+                 breaker for every call: remove `per`, or remove `breaker` and set the policy here",
+            ));
+        }
+        let lone_max_keys = args.per.is_none() && args.breaker.is_none();
+        if let (Some(max_keys), true) = (ident_of(Key::Count(CountKey::MaxKeys)), lone_max_keys) {
+            errors.push(syn::Error::new_spanned(
+                max_keys,
+                "`max_keys` caps the breakers of `per = ...`: add `per = <the key>`, e.g. `per = host`, or remove `max_keys`",
+            ));
+        }
         let deciding: Vec<&Ident> = seen
             .iter()
             .filter(|(k, _)| {
@@ -508,6 +535,11 @@ impl Args {
             Raw::Expr(ExprKey::FailureIf, expr) => self.failure_if = Some(expr),
             Raw::Expr(ExprKey::Breaker, expr) => self.breaker = Some(expr),
             Raw::Expr(ExprKey::Fallback, expr) => self.fallback = Some(function_path(expr)?),
+            Raw::Expr(ExprKey::Per, expr) => self.per = Some(expr),
+            Raw::Count(CountKey::MaxKeys, ident, value) => {
+                let meaning = "keys that get a breaker of their own";
+                self.max_keys = Some(count(&ident, value, MAX_MAX_KEYS, meaning)?);
+            }
             Raw::Name(value) => self.name = Some(name_value(value)?),
             Raw::Crate(value) => self.krate = Some(crate_path(value)?),
             Raw::Shared(key, None) => {

@@ -10,7 +10,7 @@ use crate::plan::{nanos, BreakerSource, Classify, Plan, Strategy, Value};
 
 pub(crate) fn expand(plan: &Plan) -> TokenStream {
     let private = respanned(plan.private.to_token_stream(), Span::call_site());
-    let breaker = breaker(plan, &private);
+    let Admission { prelude, acquire } = admission(plan, &private);
     let returns = &plan.returns;
     let result_ty = returns.result.as_ref();
     // Errors about the return type (not a Result, cannot carry a rejection) land on it,
@@ -62,7 +62,8 @@ pub(crate) fn expand(plan: &Plan) -> TokenStream {
                 (None, quote!(#private::once(move || #ty #body)))
             };
             quote! {
-                let __cb_permit = match #breaker.try_acquire() {
+                #prelude
+                let __cb_permit = match #acquire {
                     ::core::result::Result::Ok(permit) => permit,
                     ::core::result::Result::Err(__cb_rejection) => return #on_rejection,
                 };
@@ -103,7 +104,8 @@ pub(crate) fn expand(plan: &Plan) -> TokenStream {
             };
             quote! {
                 // Admission happens at the call, as the body (which builds the future) runs.
-                let __cb_admission = match #breaker.try_acquire() {
+                #prelude
+                let __cb_admission = match #acquire {
                     ::core::result::Result::Ok(__cb_permit) => {
                         let __cb_future = #private::once(move || #body);
                         ::core::result::Result::Ok((__cb_permit, __cb_future))
@@ -152,25 +154,37 @@ fn rejection_as_return(plan: &Plan, at_ret: &TokenStream) -> TokenStream {
     }
 }
 
+/// How a call is admitted: statements to run first, and the expression that asks for
+/// its permit (`Result<permit, CircuitBreakerError>`).
+struct Admission {
+    prelude: TokenStream,
+    acquire: TokenStream,
+}
+
 /// The function's breaker: the shared one named by `breaker = ...`, or a `static` of
 /// its own, submitted for link-time registration and built on first use (a call, or
-/// the first read of the registry). Unset settings go to the runtime as `None`, which
-/// applies its defaults.
-fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
-    let (settings, name, shared) = match &plan.breaker {
+/// the first read of the registry), or, with `per = ...`, a `static` set of breakers
+/// by key. Unset settings go to the runtime as `None`, which applies its defaults.
+fn admission(plan: &Plan, private: &TokenStream) -> Admission {
+    let (settings, name, shared, per) = match &plan.breaker {
         BreakerSource::Shared(shared) => {
             let at = respanned(private.clone(), shared.span());
-            return quote_spanned! {shared.span()=> {
+            let breaker = quote_spanned! {shared.span()=> {
                 #[allow(unused_imports)]
                 use #at::{ViaAsBreaker as _, ViaDeref as _};
                 (&&#at::BreakerRef(&#shared)).breaker()
             }};
+            return Admission {
+                prelude: TokenStream::new(),
+                acquire: quote!(#breaker.try_acquire()),
+            };
         }
         BreakerSource::Own {
             settings,
             name,
             shared,
-        } => (settings, name, shared),
+            per,
+        } => (settings, name, shared, per),
     };
     let option = |value: Option<TokenStream>| match value {
         Some(value) => quote!(::core::option::Option::Some(#value)),
@@ -181,23 +195,75 @@ fn breaker(plan: &Plan, private: &TokenStream) -> TokenStream {
         let value = value(&setting.value, private);
         quote!(#field: #value)
     });
+    let config = quote!(#private::Config { #(#fields,)* ..#private::Config::DEFAULT });
     let name = option(name.as_ref().map(|name| quote!(#name)));
     let shared = option(shared.map(|quorum| quote!(#quorum)));
-    quote! {{
-        static __CB_BREAKER: #private::StaticBreaker = #private::StaticBreaker::new(
-            #private::Config { #(#fields,)* ..#private::Config::DEFAULT },
-            #name,
-            #shared,
-        );
+    let locate = quote! {
         fn __cb_locator() {}
         fn __cb_name() -> &'static str {
             #private::function_path(__cb_locator)
         }
-        #private::inventory::submit! {
-            #private::Registration::new(&__CB_BREAKER, __cb_name)
+    };
+    let Some(per) = per else {
+        let breaker = quote! {{
+            static __CB_BREAKER: #private::StaticBreaker =
+                #private::StaticBreaker::new(#config, #name, #shared);
+            #locate
+            #private::inventory::submit! {
+                #private::Registration::new(&__CB_BREAKER, __cb_name)
+            }
+            __CB_BREAKER.get(__cb_name)
+        }};
+        return Admission {
+            prelude: TokenStream::new(),
+            acquire: quote!(#breaker.try_acquire()),
+        };
+    };
+    let max_keys = option(per.max_keys.map(|n| {
+        let n = n as usize;
+        quote!(#n)
+    }));
+    let set = quote! {
+        static __CB_PER: #private::PerKey = #private::PerKey::new(#config, #name, #shared, #max_keys);
+        #locate
+    };
+    // The key and its label, resolved on the expression's tokens: a value that cannot be
+    // a key is refused there.
+    let expr = &per.key;
+    let at = respanned(private.clone(), expr.span());
+    let key = quote_spanned! {expr.span()=> {
+        #[allow(unused_imports)]
+        use #at::{KeyViaRef as _, KeyViaValue as _};
+        (&&#at::KeyArg(&(#expr))).key()
+    }};
+    let label = quote! {
+        |__cb_key| {
+            #[allow(unused_imports)]
+            use #private::{LabelViaDebug as _, LabelViaDisplay as _, LabelViaHash as _};
+            (&&&#private::KeyLabel(__cb_key)).label()
         }
-        __CB_BREAKER.get(__cb_name)
-    }}
+    };
+    match plan.strategy {
+        // A synchronous call borrows its key's breaker under a guard of the set for as
+        // long as it runs: no allocation and no shared write for a known key.
+        Strategy::Inline {
+            asynchronous: false,
+        } => Admission {
+            prelude: quote! {
+                let __cb_per = { #set __CB_PER.guard(__cb_name) };
+            },
+            acquire: quote_spanned!(expr.span()=> __cb_per.breaker(#key, #label).try_acquire()),
+        },
+        // A future must not hold the guard across an `.await`: its permit owns a handle
+        // of the key's breaker instead.
+        _ => Admission {
+            prelude: TokenStream::new(),
+            acquire: quote_spanned!(expr.span()=> {
+                #set
+                __CB_PER.try_acquire_owned(__cb_name, #key, #label)
+            }),
+        },
+    }
 }
 
 /// A `Config` field's value as a constant expression.

@@ -32,9 +32,17 @@ pub(crate) enum BreakerSource {
         name: Option<LitStr>,
         /// `shared`: the quorum with which it joins the installed fleet backend.
         shared: Option<u32>,
+        /// `per = expr`: a breaker per distinct value of `expr`, at most `max_keys`.
+        per: Option<Per>,
     },
     /// `breaker = expr`.
     Shared(Expr),
+}
+
+/// `per = expr, max_keys = N`.
+pub(crate) struct Per {
+    pub(crate) key: Expr,
+    pub(crate) max_keys: Option<u32>,
 }
 
 /// One field of the runtime's `Config`, and the expression of its value (paths in it
@@ -208,6 +216,10 @@ impl Plan {
                 settings,
                 name: args.name,
                 shared: args.shared.map(|s| s.value),
+                per: args.per.map(|key| Per {
+                    key,
+                    max_keys: args.max_keys.map(|n| n.value),
+                }),
             },
         };
         let strategy = match shape {

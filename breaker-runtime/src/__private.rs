@@ -13,6 +13,12 @@ pub use crate::CircuitBreakerError;
 pub use crate::{Backoff, Config, Percent, Window};
 use crate::{CircuitBreaker, Permit};
 
+mod per_key;
+pub use per_key::{
+    ErasedKey, KeyArg, KeyLabel, KeyViaRef, KeyViaValue, LabelViaDebug, LabelViaDisplay,
+    LabelViaHash, PerGuard, PerKey, PerKeyValue,
+};
+
 /// The breaker of one annotated function: a `static` inside the function body, built
 /// and registered on first use: its first call, or the first read of the registry
 /// (see [`Registration`]), whichever comes first.
@@ -211,21 +217,42 @@ impl<T, E> Outcome for Result<T, E> {
 /// says, and `view` shows it to listeners (both run only for errors).
 #[inline(always)]
 pub fn settle<R: Outcome>(
-    permit: Permit<'_>,
+    permit: impl Settles,
     result: &R,
     classify: impl FnOnce(&R::Error) -> Verdict,
     view: impl for<'e> FnOnce(&'e R::Error) -> Option<CallError<'e>>,
 ) {
     match result.error() {
-        None => permit.finish(Verdict::Success),
-        Some(error) => permit.finish_with(classify(error), view(error)),
+        None => permit.settle_with(Verdict::Success, None),
+        Some(error) => permit.settle_with(classify(error), view(error)),
     }
 }
 
 /// A call abandoned at its `call_timeout`: a failure, with the timeout as its error.
 #[inline]
-pub fn timed_out(permit: Permit<'_>, error: &CircuitBreakerError) {
-    permit.finish_with(Verdict::Failure, Some(CallError::Error(error)));
+pub fn timed_out(permit: impl Settles, error: &CircuitBreakerError) {
+    permit.settle_with(Verdict::Failure, Some(CallError::Error(error)));
+}
+
+/// What generated code gives a verdict to: a [`Permit`], or the [`OwnedPermit`] of a
+/// `per = ...` async function (whose future holds no guard across an `.await`).
+pub trait Settles {
+    /// Gives the verdict, with the error listeners see.
+    fn settle_with(self, verdict: Verdict, error: Option<CallError<'_>>);
+}
+
+impl Settles for Permit<'_> {
+    #[inline(always)]
+    fn settle_with(self, verdict: Verdict, error: Option<CallError<'_>>) {
+        self.finish_with(verdict, error);
+    }
+}
+
+impl Settles for crate::OwnedPermit {
+    #[inline]
+    fn settle_with(self, verdict: Verdict, error: Option<CallError<'_>>) {
+        self.finish(verdict, error);
+    }
 }
 
 /// An error as listeners see it: `(&&&&ErrorView(error)).view()`.

@@ -70,16 +70,19 @@ const SWEEP_EVERY: u64 = 1_000_000_000;
 
 type Template<K> = dyn Fn(&K) -> Builder + Send + Sync;
 
+/// A key's breaker and its id (`None` for the overflow breaker).
+pub(crate) type Found<'g> = (&'g CircuitBreaker, Option<u64>);
+
 /// A breaker per key, made from a template on the key's first use. See the
 /// [module](self) for the rules that bound its memory.
 ///
 /// A `Breakers` is a handle: `Clone` shares the same set, and it is `Send + Sync`.
 pub struct Breakers<K> {
-    set: Arc<Set<K>>,
+    pub(crate) set: Arc<Set<K>>,
 }
 
-struct Set<K> {
-    map: papaya::HashMap<K, Entry>,
+pub(crate) struct Set<K> {
+    pub(crate) map: papaya::HashMap<K, Entry>,
     template: Box<Template<K>>,
     name: Name,
     max_keys: usize,
@@ -94,7 +97,7 @@ struct Set<K> {
     swept_at: AtomicU64,
 }
 
-struct Entry {
+pub(crate) struct Entry {
     breaker: CircuitBreaker,
     /// Tells this key's breaker from one made for the same key after an eviction, for
     /// a call that looks its breaker up again at the end.
@@ -250,7 +253,7 @@ where
         K: Borrow<Q>,
     {
         let guard = self.set.map.guard();
-        let (breaker, id) = self.set.breaker(key, &guard);
+        let (breaker, id) = self.set.breaker(key, || key.to_owned(), &guard);
         let permit = breaker.try_acquire()?.detach();
         Ok(KeyedPermit {
             set: &self.set,
@@ -278,7 +281,7 @@ where
         K: Borrow<Q>,
     {
         let guard = self.set.map.guard();
-        let (breaker, _) = self.set.breaker(key, &guard);
+        let (breaker, _) = self.set.breaker(key, || key.to_owned(), &guard);
         f(breaker)
     }
 
@@ -336,21 +339,20 @@ where
 impl<K: Hash + Eq> Set<K> {
     /// The breaker a permit of `id` was granted by, if it is still `key`'s (or the
     /// overflow breaker, for `None`).
-    fn find<'g, Q>(
+    pub(crate) fn find<'g, P>(
         &'g self,
-        key: &Q,
+        probe: &P,
         id: Option<u64>,
         guard: &'g impl papaya::Guard,
     ) -> Option<&'g CircuitBreaker>
     where
-        Q: Hash + Eq + ?Sized,
-        K: Borrow<Q>,
+        P: Hash + papaya::Equivalent<K> + ?Sized,
     {
         match id {
             None => self.overflow.get(),
             Some(id) => self
                 .map
-                .get(key, guard)
+                .get(probe, guard)
                 .filter(|entry| entry.id == id)
                 .map(|entry| &entry.breaker),
         }
@@ -365,23 +367,24 @@ where
         self.clock.recent_nanos()
     }
 
-    /// `key`'s breaker and its id (`None`: the overflow breaker), made if need be.
+    /// The breaker of the key `probe` stands for, and its id (`None`: the overflow
+    /// breaker), made if need be from the owned key `owned` makes.
     #[inline]
-    fn breaker<'g, Q>(
+    pub(crate) fn breaker<'g, P>(
         &'g self,
-        key: &Q,
+        probe: &P,
+        owned: impl FnOnce() -> K,
         guard: &'g impl papaya::Guard,
-    ) -> (&'g CircuitBreaker, Option<u64>)
+    ) -> Found<'g>
     where
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-        K: Borrow<Q>,
+        P: Hash + papaya::Equivalent<K> + ?Sized,
     {
-        match self.map.get(key, guard) {
+        match self.map.get(probe, guard) {
             Some(entry) => {
                 entry.touch(self.now());
                 (&entry.breaker, Some(entry.id))
             }
-            None => self.make(key, guard),
+            None => self.make(owned, guard),
         }
     }
 
@@ -389,24 +392,16 @@ where
     /// once a second), otherwise the call goes through the overflow breaker.
     #[cold]
     #[inline(never)]
-    fn make<'g, Q>(
-        &'g self,
-        key: &Q,
-        guard: &'g impl papaya::Guard,
-    ) -> (&'g CircuitBreaker, Option<u64>)
-    where
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-        K: Borrow<Q>,
-    {
+    fn make<'g>(&'g self, owned: impl FnOnce() -> K, guard: &'g impl papaya::Guard) -> Found<'g> {
         let now = self.now();
         // A place under the cap, or one freed by a sweep (at most one a second).
         let placed =
             self.reserve() || (self.sweep_due(now) && self.sweep(now) > 0 && self.reserve());
+        let owned = owned();
         if !placed {
-            return (self.overflow(key), None);
+            return (self.overflow(&owned), None);
         }
         let id = self.next_id.fetch_add(1, Relaxed);
-        let owned = key.to_owned();
         let breaker = (self.template)(&owned).build();
         let entry = Entry {
             breaker,
@@ -440,10 +435,10 @@ where
             .is_ok()
     }
 
-    fn overflow(&self, key: &(impl ToOwned<Owned = K> + ?Sized)) -> &CircuitBreaker {
+    fn overflow(&self, key: &K) -> &CircuitBreaker {
         self.overflow.get_or_init(|| {
             let name = Name::from(format!("{}[overflow]", self.name));
-            (self.template)(&key.to_owned()).renamed(name).build()
+            (self.template)(key).renamed(name).build()
         })
     }
 

@@ -327,7 +327,7 @@ impl OwnedPermit {
         &self.breaker
     }
 
-    fn finish(mut self, verdict: Verdict, error: Option<CallError<'_>>) {
+    pub(crate) fn finish(mut self, verdict: Verdict, error: Option<CallError<'_>>) {
         if let Some(permit) = self.permit.take() {
             permit.attach(&self.breaker).finish_with(verdict, error);
         }
