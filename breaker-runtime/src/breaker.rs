@@ -75,10 +75,18 @@ pub struct CircuitBreaker {
     inner: Arc<Inner>,
 }
 
-// `repr(C)` keeps the order below: the word, read on every call, starts the first cache
-// line; the fields written on transitions come after.
+// `repr(C)` keeps the order below. The `Arc`'s reference counts sit just before this
+// struct, and an owned permit (a tower layer's call, an async keyed call) adds to them
+// and takes away on every call: the settings, read only on slow paths, come first, so
+// that the word, read on every call, is at least 64 bytes past the counts and never on
+// their cache line. The fields written on transitions come after the word.
 #[repr(C)]
 struct Inner {
+    name: Name,
+    config: Config,
+    rules: Rules,
+    /// Seeds the jitter of open durations.
+    seed: u64,
     /// The packed [`Word`]: state, counters, probe flag, sticky modes, listening flag
     /// and generation.
     word: AtomicU64,
@@ -92,11 +100,6 @@ struct Inner {
     /// The backoff attempt of the current (or last) open period: 1 at the first
     /// opening from closed, one more at each reopening, 0 once closed.
     attempt: AtomicU64,
-    /// Seeds the jitter of open durations.
-    seed: u64,
-    name: Name,
-    config: Config,
-    rules: Rules,
     /// The window of a rate policy, the failures of a `within` one.
     tally: Tally,
     clock: ClockCell,
@@ -1131,5 +1134,12 @@ mod footprint {
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
         assert!(std::mem::size_of::<crate::window::Rate>() <= 256);
         assert!(std::mem::size_of::<crate::window::Within>() <= 56);
+    }
+
+    /// The word lies at least a cache line past the `Arc`'s counts (16 bytes before
+    /// `Inner`), which owned permits write on every call.
+    #[test]
+    fn the_word_is_off_the_reference_counts_line() {
+        assert!(16 + std::mem::offset_of!(super::Inner, word) >= 64);
     }
 }
