@@ -234,7 +234,7 @@ pub fn timed_out(permit: impl Settles, error: &CircuitBreakerError) {
     permit.settle_with(Verdict::Failure, Some(CallError::Error(error)));
 }
 
-/// What generated code gives a verdict to: a [`Permit`], or the [`OwnedPermit`] of a
+/// What generated code gives a verdict to: a [`Permit`], or the [`OwnedPermit`](crate::OwnedPermit) of a
 /// `per = ...` async function (whose future holds no guard across an `.await`).
 pub trait Settles {
     /// Gives the verdict, with the error listeners see.
