@@ -304,7 +304,12 @@ fn classify(classify: &Classify, private: &TokenStream) -> TokenStream {
     }
     if let Some(predicate) = &classify.failure_if {
         let call = quote_spanned!(predicate.span()=> #private::failure_if(__cb_error, #predicate));
-        steps.push(quote!(if !#call { return #verdict::Success; }));
+        // Last of the steps: its answer is the verdict (a `Verdict` predicate may say
+        // neutral), written so that no step after it is unreachable.
+        steps.push(quote! {
+            let __cb_verdict = #call;
+            if !::core::matches!(__cb_verdict, #verdict::Failure) { return __cb_verdict; }
+        });
     }
     if steps.is_empty() {
         return quote!(|_| #verdict::Failure);

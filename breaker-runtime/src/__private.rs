@@ -320,10 +320,43 @@ impl<'e, E> ViewNothing<'e> for ErrorView<'e, E> {
 }
 
 /// Calls a `failure_if` predicate with its argument type taken from the error, so a
-/// closure needs no type annotation.
+/// closure needs no type annotation. The predicate answers a `bool` (failure or
+/// success) or a [`Verdict`] (which may be neutral: `breaker_runtime::grpc::classify`).
 #[inline(always)]
-pub fn failure_if<E: ?Sized>(error: &E, predicate: impl FnOnce(&E) -> bool) -> bool {
-    predicate(error)
+pub fn failure_if<E: ?Sized, A: FailureIfAnswer>(
+    error: &E,
+    predicate: impl FnOnce(&E) -> A,
+) -> Verdict {
+    predicate(error).verdict()
+}
+
+/// What a `failure_if` predicate may answer.
+#[diagnostic::on_unimplemented(
+    message = "a `failure_if` predicate answers `bool` or `breaker_runtime::Verdict`, not `{Self}`",
+    label = "this predicate answers `{Self}`",
+    note = "write `failure_if = |e| matches!(e, MyError::Timeout)`, or a function `fn(&E) -> Verdict`"
+)]
+pub trait FailureIfAnswer {
+    /// The answer as a verdict.
+    fn verdict(self) -> Verdict;
+}
+
+impl FailureIfAnswer for bool {
+    #[inline(always)]
+    fn verdict(self) -> Verdict {
+        if self {
+            Verdict::Failure
+        } else {
+            Verdict::Success
+        }
+    }
+}
+
+impl FailureIfAnswer for Verdict {
+    #[inline(always)]
+    fn verdict(self) -> Verdict {
+        self
+    }
 }
 
 /// Turns a rejection into the function's return type `R`:
