@@ -271,6 +271,40 @@ impl CircuitBreaker {
         Some(Duration::from_nanos(until.saturating_sub(self.now())))
     }
 
+    /// The rejection a call would get now, without asking for a permit (so without
+    /// granting a probe): `None` when a call would be let through (closed; open with
+    /// its probe due; half-open with a probe slot free, or a probe out past its
+    /// timeout). What a tower service's `poll_ready` asks, to stop polling its inner
+    /// service while the breaker refuses. Closed, it is one load.
+    ///
+    /// ```
+    /// use breaker_runtime::{CircuitBreaker, ErrorKind};
+    ///
+    /// let breaker = CircuitBreaker::builder("refusal-doc").build();
+    /// assert!(breaker.refusal().is_none());
+    /// breaker.open();
+    /// assert_eq!(breaker.refusal().unwrap().kind(), ErrorKind::Open);
+    /// ```
+    #[inline]
+    pub fn refusal(&self) -> Option<CircuitBreakerError> {
+        let word = self.word();
+        if word.state() == State::Closed {
+            return None;
+        }
+        self.refusal_now(word)
+    }
+
+    #[cold]
+    fn refusal_now(&self, word: Word) -> Option<CircuitBreakerError> {
+        let now = self.now();
+        if let Some(error) = self.open_rejection(word, now) {
+            return Some(error);
+        }
+        let timed_out = word.in_flight() > 0 && now >= self.inner.probe_until.load(Relaxed);
+        (word.state() == State::HalfOpen && !timed_out && !self.may_grant(word))
+            .then(|| CircuitBreakerError::probe_in_flight(self.inner.name.clone()))
+    }
+
     /// Time since the breaker last changed state (or was built).
     pub fn since_last_change(&self) -> Duration {
         Duration::from_nanos(

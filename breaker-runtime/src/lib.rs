@@ -90,6 +90,9 @@ mod call;
 mod clock;
 mod error;
 mod events;
+#[cfg(any(feature = "tower", feature = "tonic"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "tonic"))))]
+pub mod grpc;
 pub mod keyed;
 mod lanes;
 pub mod listener;
@@ -104,6 +107,9 @@ pub mod registry;
 pub mod shared;
 mod state;
 mod sync;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 mod window;
 
 pub use breaker::{CircuitBreaker, ThisReplica, WindowSnapshot};

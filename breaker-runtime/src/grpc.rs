@@ -1,0 +1,227 @@
+//! gRPC status codes as verdicts: which statuses say the server is failing.
+//!
+//! A gRPC call that returns a status is, to HTTP, a `200 OK` whose `grpc-status` (in the
+//! headers of a trailers-only response, or in the trailers after the body) carries the
+//! outcome. [`GrpcErrors`] decides what each code means to a breaker:
+//!
+//! | verdict | codes |
+//! |---|---|
+//! | failure | `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `INTERNAL`, `UNKNOWN`, `DATA_LOSS` (and a missing or unreadable status, which gRPC reads as `UNKNOWN`) |
+//! | neutral | `CANCELLED` (the client gave up: nothing learnt about the server) |
+//! | success | every other code, `OK`, `INVALID_ARGUMENT`, `NOT_FOUND`, `PERMISSION_DENIED`, ... (the server answered) |
+//!
+//! `RESOURCE_EXHAUSTED` and `UNIMPLEMENTED` are successes unless asked for with
+//! [`GrpcErrors::failure_on`]. The tower layer reads the status with
+//! [`tower::GrpcErrors`](crate::tower::GrpcErrors) (feature `tower`); a
+//! `#[circuit_breaker]` tonic client method uses [`classify`] (feature `tonic`):
+//!
+//! ```ignore
+//! #[circuit_breaker(fail_max = 5, failure_if = breaker_runtime::grpc::classify)]
+//! async fn check(&mut self) -> Result<Response<HealthCheckResponse>, tonic::Status> { ... }
+//! ```
+
+use crate::Verdict;
+
+/// A gRPC status code (the numbers of `grpc-status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Code {
+    /// `OK` (0).
+    Ok = 0,
+    /// `CANCELLED` (1).
+    Cancelled = 1,
+    /// `UNKNOWN` (2).
+    Unknown = 2,
+    /// `INVALID_ARGUMENT` (3).
+    InvalidArgument = 3,
+    /// `DEADLINE_EXCEEDED` (4).
+    DeadlineExceeded = 4,
+    /// `NOT_FOUND` (5).
+    NotFound = 5,
+    /// `ALREADY_EXISTS` (6).
+    AlreadyExists = 6,
+    /// `PERMISSION_DENIED` (7).
+    PermissionDenied = 7,
+    /// `RESOURCE_EXHAUSTED` (8).
+    ResourceExhausted = 8,
+    /// `FAILED_PRECONDITION` (9).
+    FailedPrecondition = 9,
+    /// `ABORTED` (10).
+    Aborted = 10,
+    /// `OUT_OF_RANGE` (11).
+    OutOfRange = 11,
+    /// `UNIMPLEMENTED` (12).
+    Unimplemented = 12,
+    /// `INTERNAL` (13).
+    Internal = 13,
+    /// `UNAVAILABLE` (14).
+    Unavailable = 14,
+    /// `DATA_LOSS` (15).
+    DataLoss = 15,
+    /// `UNAUTHENTICATED` (16).
+    Unauthenticated = 16,
+}
+
+const fn bit(code: Code) -> u32 {
+    1 << code as u32
+}
+
+/// What each gRPC status means to a breaker (see the [module](self)): failures by
+/// default `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `INTERNAL`, `UNKNOWN`, `DATA_LOSS`;
+/// `CANCELLED` neutral; the rest successes.
+///
+/// ```
+/// use breaker_runtime::grpc::{Code, GrpcErrors};
+/// use breaker_runtime::Verdict;
+///
+/// let grpc = GrpcErrors::new();
+/// assert_eq!(grpc.verdict(Code::Unavailable as i32), Verdict::Failure);
+/// assert_eq!(grpc.verdict(Code::NotFound as i32), Verdict::Success);
+/// assert_eq!(grpc.verdict(Code::Cancelled as i32), Verdict::Ignore);
+/// let strict = grpc.failure_on(Code::ResourceExhausted);
+/// assert_eq!(strict.verdict(Code::ResourceExhausted as i32), Verdict::Failure);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcErrors {
+    failures: u32,
+    neutral: u32,
+}
+
+impl GrpcErrors {
+    /// The default classification.
+    pub const fn new() -> Self {
+        GrpcErrors {
+            failures: bit(Code::Unavailable)
+                | bit(Code::DeadlineExceeded)
+                | bit(Code::Internal)
+                | bit(Code::Unknown)
+                | bit(Code::DataLoss),
+            neutral: bit(Code::Cancelled),
+        }
+    }
+
+    /// Counts `code` as a failure too (`RESOURCE_EXHAUSTED`, say, when the server sheds
+    /// load by it, or `UNIMPLEMENTED` against a server that should have the method).
+    pub const fn failure_on(mut self, code: Code) -> Self {
+        self.failures |= bit(code);
+        self.neutral &= !bit(code);
+        self
+    }
+
+    /// The verdict for the status numbered `code`; a number outside the 17 codes is
+    /// `UNKNOWN`, as gRPC reads it.
+    pub const fn verdict(&self, code: i32) -> Verdict {
+        let code = if code >= 0 && code <= Code::Unauthenticated as i32 {
+            code as u32
+        } else {
+            Code::Unknown as u32
+        };
+        if self.failures & (1 << code) != 0 {
+            Verdict::Failure
+        } else if self.neutral & (1 << code) != 0 {
+            Verdict::Ignore
+        } else {
+            Verdict::Success
+        }
+    }
+
+    /// The verdict for a `grpc-status` header or trailer value as it arrived: a
+    /// missing or unreadable one is `UNKNOWN`.
+    pub fn verdict_of_header(&self, value: Option<&[u8]>) -> Verdict {
+        let code = value
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .unwrap_or(Code::Unknown as i32);
+        self.verdict(code)
+    }
+}
+
+impl Default for GrpcErrors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A `tonic::Status` as a verdict, by [`GrpcErrors::new`]'s default: for the
+/// attribute's `failure_if` on a tonic client method (`CANCELLED` is neutral).
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub fn classify(status: &tonic::Status) -> Verdict {
+    GrpcErrors::new().verdict(status.code() as i32)
+}
+
+/// Whether a `tonic::Status` says the server is failing, by [`GrpcErrors::new`]'s
+/// default (`CANCELLED` counts as not failing here; [`classify`] makes it neutral).
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub fn is_failure(status: &tonic::Status) -> bool {
+    classify(status) == Verdict::Failure
+}
+
+/// A rejection as the `tonic::Status` a tonic client method returns: `UNAVAILABLE`
+/// (`DEADLINE_EXCEEDED` for a `call_timeout`), with the breaker's message, and the
+/// [`CircuitBreakerError`](crate::CircuitBreakerError) as its source, so
+/// `status.source().and_then(|e| e.downcast_ref::<CircuitBreakerError>())` tells a
+/// rejection from the server's own `UNAVAILABLE`. This is what lets
+/// `#[circuit_breaker]` sit on a method returning `Result<_, tonic::Status>`.
+///
+/// ```
+/// use breaker_runtime::{CircuitBreaker, CircuitBreakerError};
+///
+/// let breaker = CircuitBreaker::builder("grpc-doc").build();
+/// breaker.open();
+/// let status = tonic::Status::from(breaker.try_acquire().unwrap_err());
+/// assert_eq!(status.code(), tonic::Code::Unavailable);
+/// let source = std::error::Error::source(&status).unwrap();
+/// assert!(source.downcast_ref::<CircuitBreakerError>().unwrap().is_open());
+/// ```
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+impl From<crate::CircuitBreakerError> for tonic::Status {
+    fn from(error: crate::CircuitBreakerError) -> Self {
+        let message = error.to_string();
+        let mut status = if error.is_timeout() {
+            tonic::Status::deadline_exceeded(message)
+        } else {
+            tonic::Status::unavailable(message)
+        };
+        status.set_source(std::sync::Arc::new(error));
+        status
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_the_documented_verdict() {
+        let grpc = GrpcErrors::new();
+        let failures = [2, 4, 13, 14, 15];
+        for code in 0..=16 {
+            let expected = if failures.contains(&code) {
+                Verdict::Failure
+            } else if code == 1 {
+                Verdict::Ignore
+            } else {
+                Verdict::Success
+            };
+            assert_eq!(grpc.verdict(code), expected, "code {code}");
+        }
+        assert_eq!(
+            grpc.verdict(99),
+            Verdict::Failure,
+            "unknown numbers are UNKNOWN"
+        );
+        assert_eq!(grpc.verdict_of_header(Some(b"5")), Verdict::Success);
+        assert_eq!(grpc.verdict_of_header(Some(b"x")), Verdict::Failure);
+        assert_eq!(grpc.verdict_of_header(None), Verdict::Failure);
+        let opted = grpc
+            .failure_on(Code::ResourceExhausted)
+            .failure_on(Code::Unimplemented)
+            .failure_on(Code::Cancelled);
+        for code in [8, 12, 1] {
+            assert_eq!(opted.verdict(code), Verdict::Failure, "code {code}");
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! What a call's result means to the breaker: the default, HTTP statuses, gRPC
+//! statuses (which may come at the end of the body), or a closure of yours.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body::{Body, Frame, SizeHint};
+
+use super::BoxError;
+use crate::grpc::GrpcErrors;
+use crate::{OwnedPermit, Verdict};
+
+/// Turns a call's result into a verdict, given to the call's permit.
+///
+/// Implemented by [`ErrorsAsFailures`] (the default), [`ServerErrors`], [`GrpcErrors`]
+/// and any `Fn(Result<&Response, &BoxError>) -> Verdict + Clone`:
+///
+/// ```
+/// use breaker_runtime::tower::{BoxError, CircuitBreakerLayer};
+/// use breaker_runtime::{CircuitBreaker, Verdict};
+///
+/// // Only 503 counts as the dependency failing; a transport error too.
+/// let layer = CircuitBreakerLayer::new(CircuitBreaker::builder("only-503").build())
+///     .classify(|result: Result<&http::Response<()>, &BoxError>| match result {
+///         Ok(response) if response.status() == 503 => Verdict::Failure,
+///         Ok(_) => Verdict::Success,
+///         Err(_) => Verdict::Failure,
+///     });
+/// # let _ = layer;
+/// ```
+pub trait Classify<Res>: Clone {
+    /// What the service answers: the response as it came, or (to watch its body to the
+    /// end) with its body wrapped.
+    type Response;
+
+    /// Gives `permit` its verdict for `response`, or hands the permit into the
+    /// response's body to give it at the end of the stream.
+    fn response(&self, response: Res, permit: OwnedPermit) -> Self::Response;
+
+    /// The verdict for an error of the inner service (a transport error): a failure
+    /// unless said otherwise.
+    fn error(&self, error: &BoxError) -> Verdict {
+        let _ = error;
+        Verdict::Failure
+    }
+}
+
+/// The default: any response is a success, any error of the inner service a failure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ErrorsAsFailures;
+
+impl<Res> Classify<Res> for ErrorsAsFailures {
+    type Response = Res;
+
+    fn response(&self, response: Res, permit: OwnedPermit) -> Res {
+        permit.success();
+        response
+    }
+}
+
+impl<Res, F> Classify<Res> for F
+where
+    F: Fn(Result<&Res, &BoxError>) -> Verdict + Clone,
+{
+    type Response = Res;
+
+    fn response(&self, response: Res, permit: OwnedPermit) -> Res {
+        permit.verdict(self(Ok(&response)));
+        response
+    }
+
+    fn error(&self, error: &BoxError) -> Verdict {
+        self(Err(error))
+    }
+}
+
+/// HTTP responses: a 5xx status is a failure, any other a success; a transport error a
+/// failure. `429 Too Many Requests` and `408 Request Timeout` count as failures when
+/// asked for (a server that sheds load with them).
+///
+/// ```
+/// use breaker_runtime::tower::ServerErrors;
+/// use breaker_runtime::Verdict;
+///
+/// let classify = ServerErrors::new().failure_on(http::StatusCode::TOO_MANY_REQUESTS);
+/// assert_eq!(classify.verdict(http::StatusCode::BAD_GATEWAY), Verdict::Failure);
+/// assert_eq!(classify.verdict(http::StatusCode::TOO_MANY_REQUESTS), Verdict::Failure);
+/// assert_eq!(classify.verdict(http::StatusCode::NOT_FOUND), Verdict::Success);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerErrors {
+    /// 4xx statuses counted as failures, one bit each (bit n: 400 + n).
+    client: u128,
+}
+
+impl ServerErrors {
+    /// 5xx statuses are failures.
+    pub const fn new() -> Self {
+        ServerErrors { client: 0 }
+    }
+
+    /// Counts `status`, a 4xx status (`429`, `408`), as a failure too; a status outside
+    /// 400 to 499 changes nothing (5xx are failures already, and the rest are answers).
+    pub const fn failure_on(mut self, status: http::StatusCode) -> Self {
+        let code = status.as_u16();
+        if code >= 400 && code <= 499 {
+            self.client |= 1 << (code - 400);
+        }
+        self
+    }
+
+    /// The verdict for a response with `status`.
+    pub const fn verdict(&self, status: http::StatusCode) -> Verdict {
+        let code = status.as_u16();
+        let client = code >= 400 && code <= 499 && self.client & (1 << (code - 400)) != 0;
+        if (code >= 500 && code <= 599) || client {
+            Verdict::Failure
+        } else {
+            Verdict::Success
+        }
+    }
+}
+
+impl<B> Classify<http::Response<B>> for ServerErrors {
+    type Response = http::Response<B>;
+
+    fn response(&self, response: http::Response<B>, permit: OwnedPermit) -> http::Response<B> {
+        permit.verdict(self.verdict(response.status()));
+        response
+    }
+}
+
+/// gRPC responses (see [`grpc`](crate::grpc) for the verdict of each code). The status
+/// is read from the headers of a trailers-only response, at once; otherwise the body is
+/// wrapped in a [`GrpcBody`] and the verdict given when its trailers arrive. A body that
+/// ends without a status, or fails, is a failure; one dropped before its end is
+/// neutral; a response that is not gRPC at all (a 5xx from a proxy) is classified by
+/// its HTTP status.
+impl<B> Classify<http::Response<B>> for GrpcErrors {
+    type Response = http::Response<GrpcBody<B>>;
+
+    fn response(&self, response: http::Response<B>, permit: OwnedPermit) -> Self::Response {
+        let (parts, body) = response.into_parts();
+        let pending = if let Some(status) = parts.headers.get(GRPC_STATUS) {
+            // Trailers-only: the call's outcome is in the headers.
+            permit.verdict(self.verdict_of_header(Some(status.as_bytes())));
+            None
+        } else if parts.status != http::StatusCode::OK {
+            permit.verdict(ServerErrors::new().verdict(parts.status));
+            None
+        } else {
+            Some(permit)
+        };
+        let body = GrpcBody {
+            inner: body,
+            permit: pending,
+            classify: *self,
+        };
+        http::Response::from_parts(parts, body)
+    }
+}
+
+const GRPC_STATUS: &str = "grpc-status";
+
+pin_project_lite::pin_project! {
+    /// A gRPC response body that gives its call's permit the verdict of the
+    /// `grpc-status` trailer when it arrives.
+    pub struct GrpcBody<B> {
+        #[pin]
+        inner: B,
+        permit: Option<OwnedPermit>,
+        classify: GrpcErrors,
+    }
+}
+
+impl<B> GrpcBody<B> {
+    /// The body, without the watch.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B: Body> Body for GrpcBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    if let Some(permit) = this.permit.take() {
+                        let status = trailers.get(GRPC_STATUS).map(|v| v.as_bytes());
+                        permit.verdict(this.classify.verdict_of_header(status));
+                    }
+                }
+            }
+            // A body that broke, or ended with no status: gRPC reads both as UNKNOWN.
+            Some(Err(_)) | None => {
+                if let Some(permit) = this.permit.take() {
+                    permit.verdict(this.classify.verdict_of_header(None));
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> std::fmt::Debug for GrpcBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcBody")
+            .field("watching", &self.permit.is_some())
+            .finish()
+    }
+}

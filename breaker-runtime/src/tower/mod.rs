@@ -1,0 +1,262 @@
+//! The breaker as tower middleware: hyper and axum clients, tonic channels, anything
+//! built with `tower::ServiceBuilder` (feature `tower`).
+//!
+//! [`CircuitBreakerLayer::new`] wraps a service in a breaker; [`CircuitBreakerLayer::keyed`]
+//! in a breaker per key of the request (per host, per tenant), from a
+//! [`keyed::Breakers`](crate::keyed::Breakers) set.
+//!
+//! - **`poll_ready` never fails because of the breaker**: tower reads an error there as
+//!   "this service is dead, discard it". While the breaker refuses, `poll_ready` answers
+//!   ready *without polling the inner service* (as `tower::load_shed` does), and the
+//!   call that follows is rejected at once. Admission happens in `call`.
+//! - **Errors are `tower::BoxError`**; a rejection is a boxed
+//!   [`CircuitBreakerError`], so `error.downcast_ref::<CircuitBreakerError>()` tells it
+//!   apart (with its kind and when to retry).
+//! - **The response future is not boxed.** Dropping it before it completes counts the
+//!   call as neutral, which frees a half-open probe slot at once.
+//! - **Classification** ([`Classify`]): by default any response is a success and any
+//!   error of the inner service a failure. [`ServerErrors`] reads HTTP statuses (5xx is
+//!   a failure; 429 and 408 on request); [`GrpcErrors`] reads gRPC statuses, in the
+//!   headers or in the trailers after the body; any closure over the result works too.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use breaker_runtime::tower::{CircuitBreakerLayer, ServerErrors};
+//! use breaker_runtime::{CircuitBreaker, CircuitBreakerError, State};
+//! use tower_layer::Layer;
+//! use tower_service::Service;
+//!
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     use std::task::{Context, Poll, Waker};
+//! #     let mut f = std::pin::pin!(f);
+//! #     loop {
+//! #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+//! #             return v;
+//! #         }
+//! #     }
+//! # }
+//! # struct Upstream;
+//! # impl Service<http::Request<()>> for Upstream {
+//! #     type Response = http::Response<()>;
+//! #     type Error = Infallible;
+//! #     type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+//! #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+//! #         std::task::Poll::Ready(Ok(()))
+//! #     }
+//! #     fn call(&mut self, _: http::Request<()>) -> Self::Future {
+//! #         std::future::ready(Ok(http::Response::builder().status(503).body(()).unwrap()))
+//! #     }
+//! # }
+//! let breaker = CircuitBreaker::builder("upstream").fail_max(2).build();
+//! let layer = CircuitBreakerLayer::new(breaker.clone()).classify(ServerErrors::new());
+//! let mut service = layer.layer(Upstream); // answers 503
+//!
+//! for _ in 0..2 {
+//!     let response = block_on(service.call(http::Request::new(()))).unwrap();
+//!     assert_eq!(response.status(), 503);
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! let rejected = block_on(service.call(http::Request::new(()))).unwrap_err();
+//! assert!(rejected.downcast_ref::<CircuitBreakerError>().unwrap().is_open());
+//! ```
+
+mod classify;
+mod future;
+
+use std::hash::Hash;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+pub use classify::{Classify, ErrorsAsFailures, GrpcBody, ServerErrors};
+pub use future::ResponseFuture;
+
+pub use crate::grpc::GrpcErrors;
+use crate::keyed::Breakers;
+use crate::{CircuitBreaker, CircuitBreakerError, OwnedPermit};
+
+/// The error type of the wrapped service: tower's `BoxError`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where a call's permit comes from: one breaker, or a key's breaker of a set.
+pub trait Admit<Req>: Clone {
+    /// The rejection a call would get now, when it can be told before seeing the
+    /// request (one breaker); `None` otherwise.
+    fn refusal(&self) -> Option<CircuitBreakerError>;
+    /// A permit for `request`, or its rejection.
+    fn admit(&self, request: &Req) -> Result<OwnedPermit, CircuitBreakerError>;
+}
+
+impl<Req> Admit<Req> for CircuitBreaker {
+    #[inline]
+    fn refusal(&self) -> Option<CircuitBreakerError> {
+        CircuitBreaker::refusal(self)
+    }
+
+    #[inline]
+    fn admit(&self, _: &Req) -> Result<OwnedPermit, CircuitBreakerError> {
+        self.try_acquire_owned()
+    }
+}
+
+/// A key's breaker of a [`Breakers`] set, the key taken from the request.
+pub struct KeyedBy<K, F> {
+    breakers: Breakers<K>,
+    key: Arc<F>,
+}
+
+impl<K, F> Clone for KeyedBy<K, F> {
+    fn clone(&self) -> Self {
+        KeyedBy {
+            breakers: self.breakers.clone(),
+            key: Arc::clone(&self.key),
+        }
+    }
+}
+
+impl<Req, K, F> Admit<Req> for KeyedBy<K, F>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    F: Fn(&Req) -> K,
+{
+    fn refusal(&self) -> Option<CircuitBreakerError> {
+        None
+    }
+
+    #[inline]
+    fn admit(&self, request: &Req) -> Result<OwnedPermit, CircuitBreakerError> {
+        self.breakers.try_acquire_owned(&(self.key)(request))
+    }
+}
+
+/// A [`tower_layer::Layer`] that puts a breaker in front of a service.
+#[derive(Clone)]
+pub struct CircuitBreakerLayer<B = CircuitBreaker, C = ErrorsAsFailures> {
+    breaker: B,
+    classify: C,
+}
+
+impl CircuitBreakerLayer {
+    /// Every call through `breaker`; any response a success and any error a failure
+    /// until [`classify`](Self::classify) says otherwise.
+    pub fn new(breaker: CircuitBreaker) -> Self {
+        CircuitBreakerLayer {
+            breaker,
+            classify: ErrorsAsFailures,
+        }
+    }
+}
+
+impl<K, F> CircuitBreakerLayer<KeyedBy<K, F>> {
+    /// Every call through the breaker of its key in `breakers`, the key being what
+    /// `key` returns for the request: an authority, a tenant.
+    ///
+    /// ```
+    /// use breaker_runtime::keyed::Breakers;
+    /// use breaker_runtime::tower::{CircuitBreakerLayer, ServerErrors};
+    /// use breaker_runtime::CircuitBreaker;
+    ///
+    /// let hosts: Breakers<String> =
+    ///     Breakers::new(|host: &String| CircuitBreaker::builder(format!("http[{host}]")));
+    /// let layer = CircuitBreakerLayer::keyed(hosts, |req: &http::Request<()>| {
+    ///     req.uri().authority().map_or_else(String::new, |a| a.to_string())
+    /// })
+    /// .classify(ServerErrors::new());
+    /// # let _ = layer;
+    /// ```
+    pub fn keyed(breakers: Breakers<K>, key: F) -> Self {
+        CircuitBreakerLayer {
+            breaker: KeyedBy {
+                breakers,
+                key: Arc::new(key),
+            },
+            classify: ErrorsAsFailures,
+        }
+    }
+}
+
+impl<B, C> CircuitBreakerLayer<B, C> {
+    /// Decides what a call's result means: [`ServerErrors`], [`GrpcErrors`], or a
+    /// closure `Fn(Result<&Response, &BoxError>) -> Verdict`.
+    pub fn classify<C2>(self, classify: C2) -> CircuitBreakerLayer<B, C2> {
+        CircuitBreakerLayer {
+            breaker: self.breaker,
+            classify,
+        }
+    }
+}
+
+impl<S, B: Clone, C: Clone> tower_layer::Layer<S> for CircuitBreakerLayer<B, C> {
+    type Service = CircuitBreakerService<S, B, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CircuitBreakerService {
+            inner,
+            breaker: self.breaker.clone(),
+            classify: self.classify.clone(),
+            refused: None,
+        }
+    }
+}
+
+/// A service behind a breaker: from [`CircuitBreakerLayer`].
+#[derive(Clone)]
+pub struct CircuitBreakerService<S, B = CircuitBreaker, C = ErrorsAsFailures> {
+    inner: S,
+    breaker: B,
+    classify: C,
+    /// The breaker refused at the last `poll_ready`, which then left the inner service
+    /// unpolled: the call that follows is rejected with this.
+    refused: Option<CircuitBreakerError>,
+}
+
+impl<S, B, C> CircuitBreakerService<S, B, C> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, Req, B, C> tower_service::Service<Req> for CircuitBreakerService<S, B, C>
+where
+    S: tower_service::Service<Req>,
+    S::Error: Into<BoxError>,
+    B: Admit<Req>,
+    C: Classify<S::Response>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.refused = self.breaker.refusal();
+        if self.refused.is_some() {
+            // Ready, so that the caller calls and gets the rejection at once; the inner
+            // service is not asked, so nothing of it is reserved for a call that will not
+            // reach it.
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        if let Some(rejection) = self.refused.take() {
+            return ResponseFuture::rejected(rejection);
+        }
+        match self.breaker.admit(&request) {
+            Ok(permit) => {
+                ResponseFuture::called(self.inner.call(request), permit, self.classify.clone())
+            }
+            Err(rejection) => ResponseFuture::rejected(rejection),
+        }
+    }
+}
