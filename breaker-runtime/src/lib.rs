@@ -104,6 +104,11 @@ mod permit;
 mod policy;
 mod recent;
 pub mod registry;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod server_errors;
 pub mod shared;
 mod state;
 mod sync;

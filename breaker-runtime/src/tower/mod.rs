@@ -67,11 +67,12 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-pub use classify::{Classify, ErrorsAsFailures, GrpcBody, ServerErrors};
+pub use classify::{Classify, ErrorsAsFailures, GrpcBody};
 pub use future::ResponseFuture;
 
 pub use crate::grpc::GrpcErrors;
 use crate::keyed::Breakers;
+pub use crate::server_errors::ServerErrors;
 use crate::{CircuitBreaker, CircuitBreakerError, OwnedPermit};
 
 /// The error type of the wrapped service: tower's `BoxError`.
