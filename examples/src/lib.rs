@@ -7,7 +7,9 @@
 //! - `fallback`: answering from a cache while the dependency is down;
 //! - `registry_control`: inspecting breakers and forcing one open for maintenance;
 //! - `observability`: an axum service exposing `/metrics` and `/breakers`;
-//! - `fleet`: three replicas sharing one breaker through Redis.
+//! - `fleet`: three replicas sharing one breaker through Redis;
+//! - `tower_client`: the tower layer on a hyper client, reading HTTP statuses;
+//! - `per_host`: a reqwest client with a breaker per host, one host down.
 
 pub mod observability;
 pub mod timeline;
