@@ -33,10 +33,17 @@ per_call() {
 bare=$(per_call bare)
 printf '%-44s %s\n' "case (instructions per call, callgrind)" "count  over bare"
 printf '%-44s %5d\n' "bare function" "$bare"
-for case in annotated call rejected time_window count_window within slow_window; do
+for case in annotated call rejected time_window count_window within slow_window owned; do
   n=$(per_call "$case")
   printf '%-44s %5d  %+d\n' "$case" "$n" $(( n - bare ))
 done
+# The tower layer, over the same service driven without it.
+tower_bare=$(per_call tower_bare)
+tower=$(per_call tower)
+tower_static=$(per_call tower_static)
+printf '%-44s %5d\n' "tower service, no layer" "$tower_bare"
+printf '%-44s %5d  %+d over no layer\n' "tower service, CircuitBreakerLayer::new" "$tower" $(( tower - tower_bare ))
+printf '%-44s %5d  %+d over no layer\n' "tower service, ::from_static" "$tower_static" $(( tower_static - tower_bare ))
 
 [ -n "${NO_CRITERION:-}" ] && exit 0
 echo

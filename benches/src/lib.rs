@@ -2,6 +2,8 @@
 //! This library holds what the criterion benches and the callgrind counter
 //! (`src/bin/closed_path.rs`) measure alike: the dependency and its annotated twins.
 
+pub mod tower_harness;
+
 use std::hint::black_box;
 
 use breaker_runtime::{circuit_breaker, CircuitBreakerError};

@@ -413,6 +413,7 @@ impl CircuitBreaker {
 
     /// [`try_acquire`](Self::try_acquire) for a call that must own its permit (a
     /// spawned task, a `'static` future): the permit holds a clone of this handle.
+    #[inline]
     pub fn try_acquire_owned(&self) -> Result<crate::OwnedPermit, CircuitBreakerError> {
         let permit = self.try_acquire()?.detach();
         Ok(crate::OwnedPermit::new(self.clone(), permit))

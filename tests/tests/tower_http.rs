@@ -347,3 +347,22 @@ async fn an_axum_router_is_a_service_behind_the_layer() {
         .unwrap_err();
     assert!(rejection(&error).is_open());
 }
+
+#[tokio::test]
+async fn a_layer_over_a_static_breaker_counts_and_rejects_alike() {
+    static BREAKER: std::sync::LazyLock<CircuitBreaker> =
+        std::sync::LazyLock::new(|| breaker_on("tower-static", &ManualClock::new()));
+    let server = HttpServer::start().await;
+    let mut service =
+        through(CircuitBreakerLayer::from_static(&BREAKER).classify(ServerErrors::new()));
+    assert_eq!(answer(&mut service, &server.url("/status/404")).await, 404);
+    for _ in 0..3 {
+        assert_eq!(answer(&mut service, &server.url("/status/500")).await, 500);
+    }
+    assert_eq!(BREAKER.state(), State::Open);
+    let error = send(&mut service, &server.url("/status/200"))
+        .await
+        .unwrap_err();
+    assert_eq!(rejection(&error).name(), "tower-static");
+    assert_eq!(server.hits(), 4);
+}

@@ -7,12 +7,17 @@
 //! `#[circuit_breaker]`, closed), `call` (through `CircuitBreaker::call`, closed),
 //! `rejected` (an annotated function whose breaker is open), and the policies of issue
 //! 12 on annotated functions, closed: `time_window`, `count_window`, `within`,
-//! `slow_window` (a time window that also times each call).
+//! `slow_window` (a time window that also times each call). Issue 13's: `owned`
+//! (`try_acquire_owned` and a success), `tower_bare` (the harness's service without a
+//! layer), `tower` (behind `CircuitBreakerLayer::new`) and `tower_static` (behind
+//! `CircuitBreakerLayer::from_static`).
 
 use std::hint::black_box;
 
 use breaker_runtime::CircuitBreaker;
+use tower::Layer;
 
+use breaker_benches::tower_harness::{one_call, Echo};
 use breaker_benches::{
     annotated, annotated_count_window, annotated_open, annotated_slow_window,
     annotated_time_window, annotated_within, bare,
@@ -25,10 +30,33 @@ fn main() {
     let through = CircuitBreaker::builder("closed-path-call")
         .unregistered()
         .build();
+    let layered = std::cell::RefCell::new(
+        breaker_runtime::tower::CircuitBreakerLayer::new(through.clone()).layer(Echo),
+    );
+    let pinned: &'static CircuitBreaker = Box::leak(Box::new(
+        CircuitBreaker::builder("closed-path-static")
+            .unregistered()
+            .build(),
+    ));
+    let layered_static = std::cell::RefCell::new(
+        breaker_runtime::tower::CircuitBreakerLayer::from_static(pinned).layer(Echo),
+    );
+    let echo = std::cell::RefCell::new(Echo);
     let run: &dyn Fn(u64) -> bool = match case.as_str() {
         "bare" => &|i| bare(i).is_ok(),
         "annotated" => &|i| annotated(i).is_ok(),
         "call" => &|i| through.call(|| bare(i)).is_ok(),
+        "owned" => &|i| match through.try_acquire_owned() {
+            Ok(permit) => {
+                let ok = bare(i).is_ok();
+                permit.success();
+                ok
+            }
+            Err(_) => false,
+        },
+        "tower_bare" => &|i| one_call(&mut *echo.borrow_mut(), i),
+        "tower" => &|i| one_call(&mut *layered.borrow_mut(), i),
+        "tower_static" => &|i| one_call(&mut *layered_static.borrow_mut(), i),
         "time_window" => &|i| annotated_time_window(i).is_ok(),
         "count_window" => &|i| annotated_count_window(i).is_ok(),
         "within" => &|i| annotated_within(i).is_ok(),
@@ -41,7 +69,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown case {other:?}: bare, annotated, call, rejected, time_window, count_window, within or slow_window"
+                "unknown case {other:?}: bare, annotated, call, rejected, time_window, count_window, within, slow_window, owned, tower_bare, tower or tower_static"
             );
             std::process::exit(2);
         }

@@ -7,9 +7,10 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 
 use super::BoxError;
+use super::LayerPermit;
 use crate::grpc::GrpcErrors;
 use crate::server_errors::ServerErrors;
-use crate::{OwnedPermit, Verdict};
+use crate::Verdict;
 
 /// Turns a call's result into a verdict, given to the call's permit.
 ///
@@ -36,7 +37,7 @@ pub trait Classify<Res>: Clone {
 
     /// Gives `permit` its verdict for `response`, or hands the permit into the
     /// response's body to give it at the end of the stream.
-    fn response(&self, response: Res, permit: OwnedPermit) -> Self::Response;
+    fn response(&self, response: Res, permit: LayerPermit) -> Self::Response;
 
     /// The verdict for an error of the inner service (a transport error): a failure
     /// unless said otherwise.
@@ -53,7 +54,8 @@ pub struct ErrorsAsFailures;
 impl<Res> Classify<Res> for ErrorsAsFailures {
     type Response = Res;
 
-    fn response(&self, response: Res, permit: OwnedPermit) -> Res {
+    #[inline]
+    fn response(&self, response: Res, permit: LayerPermit) -> Res {
         permit.success();
         response
     }
@@ -65,7 +67,8 @@ where
 {
     type Response = Res;
 
-    fn response(&self, response: Res, permit: OwnedPermit) -> Res {
+    #[inline]
+    fn response(&self, response: Res, permit: LayerPermit) -> Res {
         permit.verdict(self(Ok(&response)));
         response
     }
@@ -78,7 +81,8 @@ where
 impl<B> Classify<http::Response<B>> for ServerErrors {
     type Response = http::Response<B>;
 
-    fn response(&self, response: http::Response<B>, permit: OwnedPermit) -> http::Response<B> {
+    #[inline]
+    fn response(&self, response: http::Response<B>, permit: LayerPermit) -> http::Response<B> {
         permit.verdict(self.verdict(response.status()));
         response
     }
@@ -93,7 +97,7 @@ impl<B> Classify<http::Response<B>> for ServerErrors {
 impl<B> Classify<http::Response<B>> for GrpcErrors {
     type Response = http::Response<GrpcBody<B>>;
 
-    fn response(&self, response: http::Response<B>, permit: OwnedPermit) -> Self::Response {
+    fn response(&self, response: http::Response<B>, permit: LayerPermit) -> Self::Response {
         let (parts, body) = response.into_parts();
         let pending = if let Some(status) = parts.headers.get(GRPC_STATUS) {
             // Trailers-only: the call's outcome is in the headers.
@@ -122,7 +126,7 @@ pin_project_lite::pin_project! {
     pub struct GrpcBody<B> {
         #[pin]
         inner: B,
-        permit: Option<OwnedPermit>,
+        permit: Option<LayerPermit>,
         classify: GrpcErrors,
     }
 }

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{BoxError, Classify};
-use crate::{CircuitBreakerError, OwnedPermit};
+use super::{BoxError, Classify, LayerPermit};
+use crate::CircuitBreakerError;
 
 pin_project_lite::pin_project! {
     /// The future of a call through the breaker. Dropped before it completes, the call
@@ -23,17 +23,18 @@ pin_project_lite::pin_project! {
         Called {
             #[pin]
             future: F,
-            permit: Option<OwnedPermit>,
+            permit: Option<LayerPermit>,
             classify: C,
         },
         Rejected {
-            rejection: Option<CircuitBreakerError>,
+            rejection: Option<Box<CircuitBreakerError>>,
         },
     }
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(super) fn called(future: F, permit: OwnedPermit, classify: C) -> Self {
+    #[inline]
+    pub(super) fn called(future: F, permit: LayerPermit, classify: C) -> Self {
         ResponseFuture {
             state: State::Called {
                 future,
@@ -43,7 +44,7 @@ impl<F, C> ResponseFuture<F, C> {
         }
     }
 
-    pub(super) fn rejected(rejection: CircuitBreakerError) -> Self {
+    pub(super) fn rejected(rejection: Box<CircuitBreakerError>) -> Self {
         ResponseFuture {
             state: State::Rejected {
                 rejection: Some(rejection),
@@ -60,6 +61,7 @@ where
 {
     type Output = Result<C::Response, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Called {
@@ -81,11 +83,9 @@ where
                     }
                 })
             }
-            StateProj::Rejected { rejection } => Poll::Ready(Err(Box::new(
-                rejection
-                    .take()
-                    .expect("a response future is not polled after it completed"),
-            ))),
+            StateProj::Rejected { rejection } => Poll::Ready(Err(rejection
+                .take()
+                .expect("a response future is not polled after it completed"))),
         }
     }
 }
