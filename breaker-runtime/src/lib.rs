@@ -76,6 +76,16 @@
 //! - Feature `tracing`: a `tracing` event on each state change (WARN when a breaker
 //!   opens, INFO otherwise) and on each rejection (DEBUG).
 //!
+//! ## Where services make their calls
+//!
+//! - [`keyed::Breakers`]: a breaker per host, endpoint or tenant, with bounded memory;
+//!   the attribute's `per = host` keeps one per value of an argument.
+//! - Feature `tower`: `tower::CircuitBreakerLayer` for hyper, axum and tonic stacks,
+//!   classifying HTTP (`tower::ServerErrors`) and gRPC (`tower::GrpcErrors`) statuses.
+//! - Feature `reqwest`: `reqwest::CircuitBreakerMiddleware`, a breaker per authority
+//!   for `reqwest-middleware` clients.
+//! - Feature `tonic`: `grpc::classify` for the attribute on a tonic client method.
+//!
 //! [pybreaker]: https://github.com/danielfm/pybreaker
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
