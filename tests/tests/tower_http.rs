@@ -366,3 +366,34 @@ async fn a_layer_over_a_static_breaker_counts_and_rejects_alike() {
     assert_eq!(rejection(&error).name(), "tower-static");
     assert_eq!(server.hits(), 4);
 }
+
+#[tokio::test]
+async fn a_clone_of_a_refusing_service_starts_unpolled() {
+    let server = HttpServer::start().await;
+    let clock = ManualClock::new();
+    let breaker = breaker_on("tower-clone", &clock);
+    let mut service =
+        through(CircuitBreakerLayer::new(breaker.clone()).classify(ServerErrors::new()));
+    for _ in 0..3 {
+        let _ = send(&mut service, &server.url("/status/503")).await;
+    }
+    // The original keeps the refusal of its last poll_ready for its next call.
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .unwrap();
+    let mut clone = service.clone();
+    clock.advance(Duration::from_secs(10));
+    // The clone carries no stale refusal: its call asks the breaker, which admits the
+    // probe now due. (A caller that clones a ready service and calls the clone at once:
+    // hyper-util's client accepts a call without poll_ready.)
+    let response = clone.call(get(&server.url("/status/200"))).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(breaker.state(), State::Closed);
+    // The original was refused at its poll: its call is rejected, the inner service unasked.
+    let error = service
+        .call(get(&server.url("/status/200")))
+        .await
+        .unwrap_err();
+    assert!(rejection(&error).is_open());
+    assert_eq!(server.hits(), 4);
+}

@@ -168,7 +168,9 @@ impl<B: Body> Body for GrpcBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // Not at the end while a verdict waits: the caller polls once more, and the
+        // end without a status (a failure, as gRPC reads it) is seen, not dropped.
+        self.permit.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -244,7 +244,6 @@ impl<S, B: Clone, C: Clone> tower_layer::Layer<S> for CircuitBreakerLayer<B, C> 
 }
 
 /// A service behind a breaker: from [`CircuitBreakerLayer`].
-#[derive(Clone)]
 pub struct CircuitBreakerService<S, B = CircuitBreaker, C = ErrorsAsFailures> {
     inner: S,
     breaker: B,
@@ -254,6 +253,19 @@ pub struct CircuitBreakerService<S, B = CircuitBreaker, C = ErrorsAsFailures> {
     /// is returned in), so that clearing and testing it are one word each: a wider
     /// field, cleared by one store and read whole, stalls the closed path.
     refused: Option<Box<CircuitBreakerError>>,
+}
+
+/// A clone has not been polled: it starts without the refusal its original may hold
+/// for its next call (tower asks `poll_ready` of each clone before its `call`).
+impl<S: Clone, B: Clone, C: Clone> Clone for CircuitBreakerService<S, B, C> {
+    fn clone(&self) -> Self {
+        CircuitBreakerService {
+            inner: self.inner.clone(),
+            breaker: self.breaker.clone(),
+            classify: self.classify.clone(),
+            refused: None,
+        }
+    }
 }
 
 impl<S, B, C> CircuitBreakerService<S, B, C> {
