@@ -13,7 +13,10 @@
 //!   [`CircuitBreakerError`], so `error.downcast_ref::<CircuitBreakerError>()` tells it
 //!   apart (with its kind and when to retry).
 //! - **The response future is not boxed.** Dropping it before it completes counts the
-//!   call as neutral, which frees a half-open probe slot at once.
+//!   call as neutral, which frees a half-open probe slot at once. It is `'static`, so
+//!   it holds a clone of the breaker's handle (a reference count's increment and
+//!   decrement per call); [`CircuitBreakerLayer::from_static`] over a breaker in a
+//!   `static` borrows it instead, and writes nothing shared per call.
 //! - **Classification** ([`Classify`]): by default any response is a success and any
 //!   error of the inner service a failure. [`ServerErrors`] reads HTTP statuses (5xx is
 //!   a failure; 429 and 408 on request); [`GrpcErrors`] reads gRPC statuses, in the
