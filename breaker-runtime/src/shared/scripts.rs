@@ -67,6 +67,8 @@ local function publish()
       .. ' ' .. r.cause .. ' ' .. name)
 end
 local function clear_votes()
+  -- A foreign record first goes (HKEYS on a key of another type is an error).
+  claim()
   for _, f in ipairs(redis.call('HKEYS', key)) do
     if string.sub(f, 1, 2) == 'v:' then redis.call('HDEL', key, f) end
   end
