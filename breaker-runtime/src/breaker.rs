@@ -300,8 +300,9 @@ impl CircuitBreaker {
         if let Some(error) = self.open_rejection(word, now) {
             return Some(error);
         }
-        let timed_out = word.in_flight() > 0 && now >= self.inner.probe_until.load(Relaxed);
-        (word.state() == State::HalfOpen && !timed_out && !self.may_grant(word))
+        (word.state() == State::HalfOpen
+            && self.overdue_probe(word, now).is_none()
+            && !self.may_grant(word))
             .then(|| CircuitBreakerError::probe_in_flight(self.inner.name.clone()))
     }
 
@@ -485,8 +486,7 @@ impl CircuitBreaker {
                     }
                 },
                 State::HalfOpen => {
-                    let deadline = inner.probe_until.load(Relaxed);
-                    if word.in_flight() > 0 && now >= deadline {
+                    if let Some(deadline) = self.overdue_probe(word, now) {
                         // A probe outlived `half_open_timeout`: it failed, as of its
                         // deadline. Decide again on the reopened breaker.
                         word = self.probe_timed_out(word, deadline);
@@ -558,6 +558,14 @@ impl CircuitBreaker {
 
     /// Whether a half-open breaker has a probe slot free: fewer than `probes` out, and
     /// fewer than the period's probes let through (a neutral outcome gives its back).
+    /// The deadline of a probe in flight that outlived `half_open_timeout` by `now`
+    /// (it failed, as of that deadline), if one did.
+    #[inline]
+    fn overdue_probe(&self, word: Word, now: u64) -> Option<u64> {
+        let deadline = self.inner.probe_until.load(Relaxed);
+        (word.in_flight() > 0 && now >= deadline).then_some(deadline)
+    }
+
     fn may_grant(&self, word: Word) -> bool {
         let rules = &self.inner.rules;
         let recorded = word.successes()
