@@ -303,7 +303,7 @@ impl CircuitBreaker {
         (word.state() == State::HalfOpen
             && self.overdue_probe(word, now).is_none()
             && !self.may_grant(word))
-            .then(|| CircuitBreakerError::probe_in_flight(self.inner.name.clone()))
+        .then(|| CircuitBreakerError::probe_in_flight(self.inner.name.clone()))
     }
 
     /// Time since the breaker last changed state (or was built).

@@ -53,6 +53,33 @@ fn breaker_on(name: &str, clock: &ManualClock) -> CircuitBreaker {
         .build()
 }
 
+/// A server, and the hyper client behind a breaker (reset after 10 s of `clock`) that
+/// three 503s from the server opened.
+struct Tripped {
+    server: HttpServer,
+    clock: ManualClock,
+    breaker: CircuitBreaker,
+    service: CircuitBreakerService<HttpClient, CircuitBreaker, ServerErrors>,
+}
+
+async fn tripped(name: &str) -> Tripped {
+    let server = HttpServer::start().await;
+    let clock = ManualClock::new();
+    let breaker = breaker_on(name, &clock);
+    let mut service =
+        through(CircuitBreakerLayer::new(breaker.clone()).classify(ServerErrors::new()));
+    for _ in 0..3 {
+        assert_eq!(answer(&mut service, &server.url("/status/503")).await, 503);
+    }
+    assert_eq!(breaker.state(), State::Open);
+    Tripped {
+        server,
+        clock,
+        breaker,
+        service,
+    }
+}
+
 /// Counts how often the inner service's `poll_ready` is asked.
 #[derive(Clone)]
 struct CountingReady<S> {
@@ -226,14 +253,12 @@ async fn poll_ready_stays_ok_and_leaves_the_inner_service_alone_while_open() {
 
 #[tokio::test]
 async fn a_dropped_response_future_frees_the_half_open_probe() {
-    let server = HttpServer::start().await;
-    let clock = ManualClock::new();
-    let breaker = breaker_on("tower-dropped", &clock);
-    let mut service =
-        through(CircuitBreakerLayer::new(breaker.clone()).classify(ServerErrors::new()));
-    for _ in 0..3 {
-        let _ = send(&mut service, &server.url("/status/502")).await;
-    }
+    let Tripped {
+        server,
+        clock,
+        breaker,
+        mut service,
+    } = tripped("tower-dropped").await;
     clock.advance(Duration::from_secs(10));
 
     // The probe: a request the server holds. Drive it until the server has it.
@@ -369,14 +394,12 @@ async fn a_layer_over_a_static_breaker_counts_and_rejects_alike() {
 
 #[tokio::test]
 async fn a_clone_of_a_refusing_service_starts_unpolled() {
-    let server = HttpServer::start().await;
-    let clock = ManualClock::new();
-    let breaker = breaker_on("tower-clone", &clock);
-    let mut service =
-        through(CircuitBreakerLayer::new(breaker.clone()).classify(ServerErrors::new()));
-    for _ in 0..3 {
-        let _ = send(&mut service, &server.url("/status/503")).await;
-    }
+    let Tripped {
+        server,
+        clock,
+        breaker,
+        mut service,
+    } = tripped("tower-clone").await;
     // The original keeps the refusal of its last poll_ready for its next call.
     std::future::poll_fn(|cx| service.poll_ready(cx))
         .await
