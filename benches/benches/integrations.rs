@@ -99,7 +99,7 @@ fn tower_layers(c: &mut Criterion) {
     let pinned: &'static CircuitBreaker =
         Box::leak(Box::new(breaker("bench-tower-static").fail_max(5).build()));
     let rate = breaker("bench-tower-rate")
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(100))
         .build();
     let resilience_rate = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()

@@ -61,8 +61,9 @@ use crate::{CircuitBreakerError, Clock, Name};
 ///   passed since the breaker opened becomes the half-open probe.
 /// - **Half-open**: one probe at a time; other callers are rejected at once, not queued.
 ///   `success_threshold` consecutive successful probes close the breaker; a failed probe
-///   reopens it and restarts the timer. A probe that runs longer than `probe_lease`
-///   (default `reset_timeout`) stops blocking: the next caller probes instead.
+///   reopens it and restarts the timer. A probe still running after
+///   `half_open_timeout` (default `reset_timeout`) counts as a failure: the breaker
+///   reopens, and the probe's late result is discarded, so a hung probe cannot wedge it.
 /// - Results from an earlier state are discarded (each permit carries a generation).
 ///
 /// # Cost
@@ -218,7 +219,7 @@ impl CircuitBreaker {
     /// use breaker_runtime::{CircuitBreaker, Window};
     ///
     /// let breaker = CircuitBreaker::builder("window-doc")
-    ///     .failure_rate(50.0)
+    ///     .failure_rate(50)
     ///     .window(Window::Calls(4))
     ///     .build();
     /// breaker.try_acquire().unwrap().success();
@@ -322,6 +323,16 @@ impl CircuitBreaker {
 
     pub(crate) fn sinks(&self) -> &Sinks {
         &self.inner.sinks
+    }
+
+    /// The clock it reads now.
+    pub(crate) fn clock_source(&self) -> &crate::clock::ClockSource {
+        self.inner.clock.source()
+    }
+
+    /// Handles to this breaker alive now, this one included.
+    pub(crate) fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.inner)
     }
 
     /// Its settings in the state machine's units (for its fleet membership).
@@ -1172,7 +1183,8 @@ mod footprint {
         // The `metrics` feature adds the per-thread counters: their lanes by thread
         // slot (176 bytes) and the facade handles.
         let metrics = if cfg!(feature = "metrics") { 200 } else { 0 };
-        assert!(std::mem::size_of::<super::Inner>() <= 384 + metrics);
+        // 8 of them count the keyed sets' entries that hold the breaker.
+        assert!(std::mem::size_of::<super::Inner>() <= 392 + metrics);
         assert!(std::mem::size_of::<crate::lanes::Lanes>() <= 176);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
         assert!(std::mem::size_of::<crate::window::Rate>() <= 256);

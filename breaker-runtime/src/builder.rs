@@ -1,15 +1,17 @@
 //! Configuration of a breaker, validated when it is built.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{duration_to_nanos, ClockCell, ClockSource};
 use crate::events::Sinks;
-use crate::policy::{Backoff, Percent, Policy, Window};
+use crate::policy::{Backoff, IntoPercent, Percent, Policy, Window};
+use crate::registry::{self, Enrolled};
 use crate::shared::Sharing;
 use crate::state::{MAX_FAIL_MAX, MAX_PROBES, MAX_SUCCESS_THRESHOLD};
-use crate::{registry, CircuitBreaker, Clock, ConfigError, Listener, Name};
+use crate::{CircuitBreaker, Clock, ConfigError, Listener, Name};
 
 /// The settings of a breaker: pybreaker's (`fail_max`, `reset_timeout`), and the
 /// policies beyond them (see the crate's README, "Policies").
@@ -420,9 +422,11 @@ impl Builder {
     /// Trips on the failure rate over the [`window`](Self::window) instead of on
     /// consecutive failures: when the window holds at least
     /// [`min_calls`](Self::min_calls) calls and at least this share of them failed.
-    /// Takes a [`Percent`], or a number of percent (`50.0` is 50 %, not 0.5 %).
-    pub fn failure_rate(mut self, rate: impl Into<Percent>) -> Self {
-        self.config.failure_rate = Some(rate.into());
+    /// Takes a whole number of percent (`50` is 50 %) or a [`Percent`]
+    /// (`Percent::new(12.5)`); a bare float such as `0.5` does not compile (see
+    /// [`IntoPercent`]).
+    pub fn failure_rate(mut self, rate: impl IntoPercent) -> Self {
+        self.config.failure_rate = Some(rate.into_percent());
         self
     }
 
@@ -456,8 +460,8 @@ impl Builder {
 
     /// The share of slow calls that trips the breaker (default 100 %). Needs
     /// [`slow_call`](Self::slow_call).
-    pub fn slow_rate(mut self, rate: impl Into<Percent>) -> Self {
-        self.config.slow_rate = Some(rate.into());
+    pub fn slow_rate(mut self, rate: impl IntoPercent) -> Self {
+        self.config.slow_rate = Some(rate.into_percent());
         self
     }
 
@@ -479,8 +483,8 @@ impl Builder {
     /// Shortens each open duration by a random share of up to this much (0 % to below
     /// 100 %), so that many breakers opened together do not probe together. The
     /// duration never exceeds the cap, and keeps its spread at the cap.
-    pub fn jitter(mut self, jitter: impl Into<Percent>) -> Self {
-        self.config.jitter = jitter.into();
+    pub fn jitter(mut self, jitter: impl IntoPercent) -> Self {
+        self.config.jitter = jitter.into_percent();
         self
     }
 
@@ -494,7 +498,7 @@ impl Builder {
     /// The time source: a [`ManualClock`](crate::ManualClock) in tests, or any
     /// [`Clock`]. The default is [`MonotonicClock`](crate::MonotonicClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = ClockSource::Custom(Arc::new(clock));
+        self.clock = ClockSource::of(clock);
         self
     }
 
@@ -544,9 +548,30 @@ impl Builder {
 
     /// Builds the breaker, closed.
     ///
+    /// **A name stands for one breaker.** When a live registered breaker already bears
+    /// this name, `build` hands that breaker back, as Resilience4j's registry does,
+    /// provided this builder asks for nothing different: the same [`Config`], clock
+    /// (clones of one [`ManualClock`](crate::ManualClock) are one clock), listeners (the
+    /// same `Arc`s, see [`listener_arc`](Self::listener_arc)) and fleet membership. Two
+    /// keyed sets made from one template, or two clients from one factory, thus share
+    /// each key's breaker. A breaker built [`unregistered`](Self::unregistered) is
+    /// private: it never shares, and its name need not be unique.
+    ///
+    /// ```
+    /// use breaker_runtime::{CircuitBreaker, ConfigError};
+    ///
+    /// let first = CircuitBreaker::builder("build-doc").fail_max(3).build();
+    /// let again = CircuitBreaker::builder("build-doc").fail_max(3).build();
+    /// assert!(again.ptr_eq(&first));
+    ///
+    /// let other = CircuitBreaker::builder("build-doc").fail_max(4).try_build();
+    /// assert_eq!(other.unwrap_err(), ConfigError::NameTaken);
+    /// ```
+    ///
     /// # Panics
     ///
-    /// When a setting is out of range, with a message that names it; use
+    /// When a setting is out of range, with a message that names it, or when a live
+    /// breaker bears the name with other settings ([`ConfigError::NameTaken`]); use
     /// [`try_build`](Self::try_build) to handle that as a value.
     #[track_caller]
     pub fn build(self) -> CircuitBreaker {
@@ -555,7 +580,8 @@ impl Builder {
             .unwrap_or_else(|e| panic!("invalid configuration for circuit breaker '{name}': {e}"))
     }
 
-    /// Builds the breaker, or says which setting is invalid.
+    /// Builds the breaker (or hands back the live one of its name: see
+    /// [`build`](Self::build)), or says which setting is invalid.
     pub fn try_build(self) -> Result<CircuitBreaker, ConfigError> {
         if self.name.is_empty() {
             return Err(ConfigError::EmptyName);
@@ -565,18 +591,34 @@ impl Builder {
         if self.quorum == 0 {
             return Err(ConfigError::ZeroQuorum);
         }
-        let breaker = CircuitBreaker::new(
+        let built = CircuitBreaker::new(
             self.name,
             self.config,
             ClockCell::new(self.clock),
-            Sinks::new(self.listeners, self.sharing.is_some()),
+            Sinks::new(
+                self.listeners,
+                self.sharing.as_ref().and(NonZeroU32::new(self.quorum)),
+            ),
         );
-        registry::enroll(&breaker, self.listed);
-        if let Some(sharing) = self.sharing {
-            crate::shared::join(sharing, &breaker, self.quorum);
+        match registry::enroll(built, self.listed)? {
+            Enrolled::Existing(breaker) => Ok(breaker),
+            Enrolled::New(breaker) => {
+                if let Some(sharing) = self.sharing {
+                    crate::shared::join(sharing, &breaker, self.quorum);
+                }
+                Ok(breaker)
+            }
         }
-        Ok(breaker)
     }
+}
+
+/// Whether `built` would be `existing` in all but identity: its settings, clock,
+/// listeners and fleet membership. Building a name a live breaker bears hands that
+/// breaker back only then.
+pub(crate) fn same_settings(built: &CircuitBreaker, existing: &CircuitBreaker) -> bool {
+    built.config() == existing.config()
+        && built.clock_source().same(existing.clock_source())
+        && built.sinks().same_as(existing.sinks())
 }
 
 const EXPLICIT_FAIL_MAX: u8 = 1;

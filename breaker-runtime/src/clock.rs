@@ -140,7 +140,19 @@ impl Clock for MonotonicClock {
 /// ```
 #[derive(Clone, Default)]
 pub struct ManualClock {
-    nanos: Arc<AtomicU64>,
+    time: Arc<ManualTime>,
+}
+
+/// The time every clone of a [`ManualClock`] shares. A breaker built with a manual
+/// clock reads it through this `Arc`, so two breakers given clones of one clock hold the
+/// same clock (what the registry compares when a name is built twice).
+#[derive(Default)]
+struct ManualTime(AtomicU64);
+
+impl Clock for ManualTime {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Acquire))
+    }
 }
 
 impl ManualClock {
@@ -151,13 +163,14 @@ impl ManualClock {
 
     /// Moves this clock, and every clone of it, forwards by `by`.
     pub fn advance(&self, by: Duration) {
-        self.nanos
+        self.time
+            .0
             .fetch_add(duration_to_nanos(by), Ordering::AcqRel);
     }
 
     /// The time elapsed since the origin: the sum of every [`advance`](Self::advance).
     pub fn elapsed(&self) -> Duration {
-        Duration::from_nanos(self.nanos.load(Ordering::Acquire))
+        self.time.now()
     }
 }
 
@@ -186,6 +199,31 @@ pub(crate) enum ClockSource {
 }
 
 impl ClockSource {
+    /// The source for `clock`: the default one for [`MonotonicClock`], the shared time
+    /// of a [`ManualClock`] (so that clones of one manual clock are one source), any
+    /// other clock behind a new `Arc`.
+    pub(crate) fn of<C: Clock>(clock: C) -> Self {
+        let any: &dyn std::any::Any = &clock;
+        if any.is::<MonotonicClock>() {
+            ClockSource::Monotonic
+        } else if let Some(manual) = any.downcast_ref::<ManualClock>() {
+            ClockSource::Custom(Arc::clone(&manual.time) as Arc<dyn Clock>)
+        } else {
+            ClockSource::Custom(Arc::new(clock))
+        }
+    }
+
+    /// Whether both read the same clock: both the default one, or one clock object.
+    pub(crate) fn same(&self, other: &ClockSource) -> bool {
+        match (self, other) {
+            (ClockSource::Monotonic, ClockSource::Monotonic) => true,
+            (ClockSource::Custom(a), ClockSource::Custom(b)) => {
+                std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+            }
+            _ => false,
+        }
+    }
+
     /// Nanoseconds since the clock's origin, saturating far beyond any process lifetime.
     #[inline(always)]
     pub(crate) fn now_nanos(&self) -> u64 {
@@ -252,9 +290,12 @@ impl ClockCell {
 
     /// Installs `clock` in place of the built one; `false` if that was done already.
     pub(crate) fn replace(&self, clock: impl Clock) -> bool {
-        self.replaced
-            .set(ClockSource::Custom(Arc::new(clock)))
-            .is_ok()
+        self.replaced.set(ClockSource::of(clock)).is_ok()
+    }
+
+    /// The clock read now: the installed one, or the one it was built with.
+    pub(crate) fn source(&self) -> &ClockSource {
+        self.replaced.get().unwrap_or(&self.built)
     }
 }
 

@@ -306,6 +306,11 @@ pub enum ConfigError {
     ZeroQuorum,
     /// A keyed set's `max_keys` was zero.
     ZeroMaxKeys,
+    /// A live registered breaker already bears this name, with other settings: another
+    /// configuration, clock, listeners or fleet membership. A name stands for one
+    /// breaker, so building it again hands back that breaker only when nothing about
+    /// it would differ.
+    NameTaken,
 }
 
 impl fmt::Display for ConfigError {
@@ -412,6 +417,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::ZeroMaxKeys => f.write_str(
                 "max_keys must be at least 1: it is how many keys get a breaker of their own before new keys share the overflow breaker",
+            ),
+            ConfigError::NameTaken => f.write_str(
+                "a live breaker already has this name with other settings (configuration, clock, listeners or fleet membership): a name stands for one breaker in the registry, so give this one a name of its own, build it with the same settings to share that breaker, or build it `.unregistered()`",
             ),
             ConfigError::EmptyName => f.write_str(
                 "a circuit breaker needs a non-empty name: it appears in errors, logs, metrics and the registry",

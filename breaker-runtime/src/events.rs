@@ -4,8 +4,10 @@
 //! nothing of features; this is the one module that does. A new consumer of events
 //! (the fleet backend, say) plugs in here.
 
+use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 
+use crate::keyed::SetRefs;
 use crate::listener::{self, CallOutcome, Listener};
 use crate::shared::{Link, ProbeTurn};
 use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
@@ -17,18 +19,21 @@ pub(crate) struct Sinks {
     /// For a shared breaker: its link to the fleet, once it joined (at build, or when a
     /// backend is installed later).
     fleet: OnceLock<Arc<Link>>,
-    /// It asked to be shared.
-    shared: bool,
+    /// It asked to be shared, with this quorum.
+    shared: Option<NonZeroU32>,
+    /// The keyed sets' entries that hold it (see [`SetRefs`]).
+    set_refs: SetRefs,
     #[cfg(feature = "metrics")]
     counters: crate::metrics::Counters,
 }
 
 impl Sinks {
-    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>, shared: bool) -> Self {
+    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>, shared: Option<NonZeroU32>) -> Self {
         Sinks {
             listeners: listeners.into_boxed_slice(),
             fleet: OnceLock::new(),
             shared,
+            set_refs: SetRefs::default(),
             #[cfg(feature = "metrics")]
             counters: crate::metrics::Counters::new(),
         }
@@ -37,7 +42,24 @@ impl Sinks {
     /// A shared breaker's place in the fleet; `None` for an unshared one.
     pub(crate) fn fleet_info(&self) -> Option<crate::shared::FleetInfo> {
         self.shared
-            .then(|| crate::shared::FleetInfo::of(self.fleet.get().map(|l| &**l)))
+            .map(|_| crate::shared::FleetInfo::of(self.fleet.get().map(|l| &**l)))
+    }
+
+    /// Whether two breakers' events reach the same places: the same listeners (the same
+    /// objects, in the same order) and the same fleet membership (shared or not, and
+    /// with which quorum).
+    pub(crate) fn same_as(&self, other: &Sinks) -> bool {
+        self.shared == other.shared
+            && self.listeners.len() == other.listeners.len()
+            && self
+                .listeners
+                .iter()
+                .zip(other.listeners.iter())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    pub(crate) fn set_refs(&self) -> &SetRefs {
+        &self.set_refs
     }
 
     /// The breaker joins the fleet through `link`; `false` if it had joined already.

@@ -5,13 +5,27 @@
 //! breaker, made on the key's first call from a template, and bounds its memory:
 //!
 //! - at most [`max_keys`](BreakersBuilder::max_keys) keys (default 1,024) have a breaker
-//!   of their own; new keys beyond the cap share one **overflow** breaker;
-//! - a key's breaker is **evicted** only when it is closed, counts no failure, and has
-//!   not been used for [`idle_ttl`](BreakersBuilder::idle_ttl) (default 10 minutes):
-//!   an open or half-open breaker is never evicted, since evicting it would reset it (a
-//!   way around the breaker for anyone who can choose keys). Eviction happens when a
-//!   new key finds the set full (at most one sweep a second), or when you call
+//!   of their own; new keys beyond the cap share one **overflow** breaker, named
+//!   `<set>{overflow}` (a form no key's `<set>[<key>]` takes);
+//! - a key's breaker is **evicted** when it has not been used for
+//!   [`idle_ttl`](BreakersBuilder::idle_ttl) (default 10 minutes) and is closed, however
+//!   many failures it counts: stale failures must not pin a key. An open or half-open
+//!   breaker is never evicted, since evicting it would reset it (a way around the
+//!   breaker for anyone who can choose keys); nor is a [disabled](CircuitBreaker::disable)
+//!   one, nor one whose handle you hold (from [`get`](Breakers::get), say), since the
+//!   set would then make a second breaker of that name. Eviction happens when a new
+//!   key finds the set full (at most one sweep a second), or when you call
 //!   [`sweep`](Breakers::sweep); there is no background thread.
+//! - an evicted breaker leaves the [registry](crate::registry) (and, with `metrics`,
+//!   the published metrics) at once and is freed as soon as no thread is still reading
+//!   it; the key's next call makes a fresh breaker under the same name.
+//!
+//! Breakers are built with [`Builder::build`], so a name stands for one breaker: two sets
+//! made from one template (two clients of one factory) share each key's breaker, while
+//! each set has an overflow breaker of its own unless you give two sets one
+//! [`name`](BreakersBuilder::name). A template that names a key's breaker like a live
+//! breaker of other settings is refused when the key is first used
+//! ([`ConfigError::NameTaken`]: a panic, as for any setting the template gets wrong).
 //!
 //! Reads of a key that has a breaker never block and write no shared memory on a
 //! closed success, beyond the key's last-used time, stored at most once a second. The
@@ -45,10 +59,12 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use papaya::Guard as _;
 
 use crate::clock::{duration_to_nanos, ClockCell, ClockSource};
 use crate::listener::CallError;
@@ -61,8 +77,7 @@ use crate::{
 
 /// The default cap on keys with a breaker of their own.
 pub const DEFAULT_MAX_KEYS: usize = 1024;
-/// The default time a closed, failure-free breaker must go unused before it may be
-/// evicted.
+/// The default time a closed breaker must go unused before it may be evicted.
 pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(600);
 
 /// How often, at most, a new key finding the set full sweeps it for idle breakers.
@@ -104,6 +119,36 @@ pub(crate) struct Entry {
     id: u64,
     /// Whole seconds on the set's clock when the key was last used.
     used: AtomicU32,
+    /// Evicted: out of the map, waiting for papaya to free it.
+    removed: AtomicBool,
+}
+
+/// How many keyed-set entries hold a breaker: `live` ones, in a set's map, and
+/// `removed` ones, evicted but not yet freed (papaya frees a removed entry once no
+/// thread can still be reading it). A breaker that only removed entries hold is gone
+/// as far as anyone can tell: the registry no longer lists it, and building its name
+/// again makes a new breaker.
+#[derive(Default)]
+pub(crate) struct SetRefs {
+    live: AtomicU32,
+    removed: AtomicU32,
+}
+
+impl CircuitBreaker {
+    /// Held by something other than evicted set entries awaiting reclamation: this
+    /// handle's holder (the registry's, say) is not counted.
+    pub(crate) fn is_held(&self) -> bool {
+        let removed = self.sinks().set_refs().removed.load(Acquire) as usize;
+        self.handle_count() - 1 > removed
+    }
+
+    /// Every handle to it is a set entry's, live or removed: evicting the entry loses
+    /// nothing anyone holds.
+    fn held_by_sets_only(&self) -> bool {
+        let refs = self.sinks().set_refs();
+        let entries = refs.live.load(Acquire) as usize + refs.removed.load(Acquire) as usize;
+        self.handle_count() <= entries
+    }
 }
 
 impl<K> Clone for Breakers<K> {
@@ -118,7 +163,7 @@ impl<K> Clone for Breakers<K> {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct BreakersBuilder<K> {
     template: Box<Template<K>>,
-    name: Name,
+    name: Option<Name>,
     max_keys: usize,
     idle_ttl: Duration,
     clock: ClockSource,
@@ -135,17 +180,19 @@ where
         self
     }
 
-    /// How long a closed breaker with no failure counted must go unused before it may
-    /// be evicted (default [`DEFAULT_IDLE_TTL`], 10 minutes).
+    /// How long a closed breaker must go unused before it may be evicted, whatever its
+    /// failure count (default [`DEFAULT_IDLE_TTL`], 10 minutes).
     pub fn idle_ttl(mut self, idle_ttl: Duration) -> Self {
         self.idle_ttl = idle_ttl;
         self
     }
 
-    /// The set's name: the overflow breaker is called `<name>[overflow]` (default
-    /// `keyed`).
+    /// The set's name: its overflow breaker is called `<name>{overflow}`. Without one,
+    /// a set is named `keyed#1`, `keyed#2`, ... in the order sets are built, so that
+    /// two sets never share an overflow breaker unless you give them one name (a name
+    /// stands for one breaker).
     pub fn name(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
+        self.name = Some(name.into());
         self
     }
 
@@ -153,7 +200,7 @@ where
     /// [`ManualClock`](crate::ManualClock) in tests. The breakers keep the clocks their
     /// template gives them.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = ClockSource::Custom(Arc::new(clock));
+        self.clock = ClockSource::of(clock);
         self
     }
 
@@ -166,7 +213,7 @@ where
             set: Arc::new(Set {
                 map: papaya::HashMap::new(),
                 template: self.template,
-                name: self.name,
+                name: self.name.unwrap_or_else(|| numbered("keyed")),
                 max_keys: self.max_keys,
                 idle_ttl: duration_to_nanos(self.idle_ttl),
                 keys: AtomicUsize::new(0),
@@ -207,7 +254,7 @@ where
     pub fn builder(template: impl Fn(&K) -> Builder + Send + Sync + 'static) -> BreakersBuilder<K> {
         BreakersBuilder {
             template: Box::new(template),
-            name: Name::new_static("keyed"),
+            name: None,
             max_keys: DEFAULT_MAX_KEYS,
             idle_ttl: DEFAULT_IDLE_TTL,
             clock: ClockSource::Monotonic,
@@ -286,6 +333,7 @@ where
     }
 
     /// `key`'s own breaker, if it has one now (not the overflow breaker); makes none.
+    /// While you hold the handle, the key's breaker is not evicted.
     pub fn get<Q>(&self, key: &Q) -> Option<CircuitBreaker>
     where
         Q: Hash + Eq + ?Sized,
@@ -328,9 +376,10 @@ where
         Snapshot { breakers }
     }
 
-    /// Evicts every breaker that may be: closed, no failure counted, unused for
-    /// `idle_ttl`. Returns how many were evicted. A set sweeps itself when a new key
-    /// finds it full; call this from a timer of yours to free memory sooner.
+    /// Evicts every breaker that may be: unused for `idle_ttl`, closed (whatever its
+    /// failure count), held by no one but sets. Returns how many were evicted. A set
+    /// sweeps itself when a new key finds it full; call this from a timer of yours to
+    /// free memory sooner.
     pub fn sweep(&self) -> usize {
         self.set.sweep(self.set.now())
     }
@@ -402,12 +451,9 @@ where
             return (self.overflow(&owned), None);
         }
         let id = self.next_id.fetch_add(1, Relaxed);
-        let breaker = (self.template)(&owned).build();
-        let entry = Entry {
-            breaker,
-            id,
-            used: AtomicU32::new(seconds(now)),
-        };
+        // A live breaker of the same name (another set's, made from the same template)
+        // is handed back by `build`: one name, one breaker.
+        let entry = Entry::new((self.template)(&owned).build(), id, now);
         match self.map.try_insert(owned, entry, guard) {
             Ok(entry) => (&entry.breaker, Some(entry.id)),
             Err(occupied) => {
@@ -437,8 +483,9 @@ where
 
     fn overflow(&self, key: &K) -> &CircuitBreaker {
         self.overflow.get_or_init(|| {
-            let name = Name::from(format!("{}[overflow]", self.name));
-            (self.template)(key).renamed(name).build()
+            (self.template)(key)
+                .renamed(overflow_name(&self.name))
+                .build()
         })
     }
 
@@ -456,11 +503,15 @@ where
             let removed =
                 self.map
                     .remove_if(&key, |_, entry| entry.evictable(now, self.idle_ttl), &guard);
-            if let Ok(Some(_)) = removed {
+            if let Ok(Some((_, entry))) = removed {
+                entry.evicted();
                 evicted += 1;
             }
         }
         self.keys.fetch_sub(evicted, Relaxed);
+        // Hand the removed entries to reclamation now rather than when later removals
+        // fill papaya's batch: they are freed once no thread is reading them.
+        guard.flush();
         evicted
     }
 }
@@ -470,7 +521,39 @@ fn seconds(nanos: u64) -> u32 {
     (nanos / 1_000_000_000) as u32
 }
 
+/// `<prefix>#<n>`, n counting the sets built in the process from 1: the name of a set
+/// built without one.
+pub(crate) fn numbered(prefix: &str) -> Name {
+    static SETS: AtomicU64 = AtomicU64::new(0);
+    Name::from(format!("{prefix}#{}", SETS.fetch_add(1, Relaxed) + 1))
+}
+
+/// The overflow breaker's name: `<set>{overflow}`, a form no `<set>[<key>]` takes, so
+/// that no key's breaker can bear it.
+fn overflow_name(set: &Name) -> Name {
+    Name::from(format!("{set}{{overflow}}"))
+}
+
 impl Entry {
+    fn new(breaker: CircuitBreaker, id: u64, now: u64) -> Self {
+        breaker.sinks().set_refs().live.fetch_add(1, AcqRel);
+        Entry {
+            breaker,
+            id,
+            used: AtomicU32::new(seconds(now)),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// Taken out of the map: from now on its breaker is held only if someone else
+    /// holds it.
+    fn evicted(&self) {
+        self.removed.store(true, Relaxed);
+        let refs = self.breaker.sinks().set_refs();
+        refs.removed.fetch_add(1, AcqRel);
+        refs.live.fetch_sub(1, AcqRel);
+    }
+
     /// Notes a use at `now`: a store only when the second has changed.
     #[inline]
     fn touch(&self, now: u64) {
@@ -480,11 +563,27 @@ impl Entry {
         }
     }
 
+    /// Idle for `idle_ttl`, closed (not by `disable`: an operator's choice stays), and
+    /// held by nobody but sets. Failures do not keep it: a closed breaker's stale
+    /// failures would otherwise pin its key forever. An open or half-open breaker is
+    /// never evicted, since evicting it would reset it.
     fn evictable(&self, now: u64, idle_ttl: u64) -> bool {
         let idle = u64::from(seconds(now).saturating_sub(self.used.load(Relaxed))) * 1_000_000_000;
-        self.breaker.state() == State::Closed
-            && self.breaker.fail_counter() == 0
-            && idle >= idle_ttl
+        idle >= idle_ttl
+            && self.breaker.state() == State::Closed
+            && !self.breaker.is_disabled()
+            && self.breaker.held_by_sets_only()
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let refs = self.breaker.sinks().set_refs();
+        if *self.removed.get_mut() {
+            refs.removed.fetch_sub(1, AcqRel);
+        } else {
+            refs.live.fetch_sub(1, AcqRel);
+        }
     }
 }
 
@@ -568,5 +667,38 @@ where
                 &self.permit.as_ref().is_some_and(Detached::is_probe),
             )
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+
+    /// What the registry cannot show: the evicted breaker's memory is freed, not only
+    /// forgotten, once the sweep that evicted it is over.
+    #[test]
+    fn an_evicted_breaker_is_freed() {
+        let clock = ManualClock::new();
+        let hosts: Breakers<String> =
+            Breakers::builder(|key: &String| CircuitBreaker::builder(format!("freed[{key}]")))
+                .idle_ttl(Duration::from_secs(60))
+                .clock(clock.clone())
+                .build();
+        hosts
+            .call("a", || Ok::<_, CircuitBreakerError>(()))
+            .unwrap();
+        let weak = hosts.get("a").unwrap().downgrade();
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(hosts.sweep(), 1);
+        assert!(!weak.is_alive(), "freed when the sweep returned");
+        hosts
+            .call("a", || Ok::<_, CircuitBreakerError>(()))
+            .unwrap();
+        assert_eq!(
+            hosts.get("a").unwrap().handle_count(),
+            2,
+            "the entry's and ours"
+        );
     }
 }

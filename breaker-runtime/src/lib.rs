@@ -136,7 +136,7 @@ pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
 pub use listener::Listener;
 pub use name::Name;
 pub use permit::{OwnedPermit, Permit, Verdict};
-pub use policy::{Backoff, Percent, Policy, Window};
+pub use policy::{Backoff, IntoPercent, Percent, Policy, Window};
 pub use state::State;
 
 /// The repository README's Rust examples, compiled and run as doctests so it stays true.

@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn a_rate_breaker_publishes_its_rates_and_minus_one_below_min_calls() {
         let breaker = CircuitBreaker::builder("metrics-rates")
-            .failure_rate(50.0)
+            .failure_rate(50)
             .slow_call(Duration::from_secs(1))
             .window(crate::Window::Calls(4))
             .unregistered()

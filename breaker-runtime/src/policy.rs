@@ -56,10 +56,45 @@ impl Percent {
     }
 }
 
-/// A number of percent: `50.0` is 50 % (not 0.5 %).
-impl From<f64> for Percent {
-    fn from(percent: f64) -> Self {
-        Percent::new(percent)
+/// What a builder's percentage setting takes ([`failure_rate`](crate::Builder::failure_rate),
+/// [`slow_rate`](crate::Builder::slow_rate), [`jitter`](crate::Builder::jitter)): a
+/// [`Percent`], or a whole number of percent (`50` is 50 %).
+///
+/// A bare float does not compile: `0.5` reads as 50 % to some and as half a percent to
+/// others, and either reading would be silently wrong for someone. Write `50`, or
+/// [`Percent::new(50.0)`](Percent::new) (a number of percent, two decimals kept).
+///
+/// ```compile_fail
+/// breaker_runtime::CircuitBreaker::builder("p").failure_rate(0.5);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a percentage is a whole number of percent or a `Percent`, not `{Self}`",
+    label = "write `50` or `Percent::new(50.0)` for 50 %, `Percent::new(0.5)` for half a percent",
+    note = "a bare float is refused: `0.5` reads as 50 % to some and as 0.5 % to others"
+)]
+pub trait IntoPercent {
+    /// The percentage.
+    fn into_percent(self) -> Percent;
+}
+
+impl IntoPercent for Percent {
+    fn into_percent(self) -> Percent {
+        self
+    }
+}
+
+/// `50` is 50 %.
+impl IntoPercent for u32 {
+    fn into_percent(self) -> Percent {
+        Percent(self.saturating_mul(100))
+    }
+}
+
+/// `50` is 50 % (an integer literal's type when nothing else decides it); a negative
+/// number is refused as every setting's range.
+impl IntoPercent for i32 {
+    fn into_percent(self) -> Percent {
+        u32::try_from(self).map_or(Percent(u32::MAX), u32::into_percent)
     }
 }
 

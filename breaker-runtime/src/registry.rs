@@ -30,7 +30,7 @@ use std::time::Duration;
 use crate::breaker::WeakBreaker;
 use crate::shared::FleetInfo;
 use crate::sync::lock;
-use crate::{listener, CircuitBreaker, Config, Name, Policy, State, WindowSnapshot};
+use crate::{listener, CircuitBreaker, Config, ConfigError, Name, Policy, State, WindowSnapshot};
 
 /// Every breaker in the process, registered or not, by weak handle. Names sit beside
 /// the handles, so a lookup by name upgrades only the breakers it returns; `listed` is
@@ -50,10 +50,35 @@ fn breakers() -> MutexGuard<'static, Vec<Entry>> {
     lock(&BREAKERS)
 }
 
-/// Adds a newly built breaker. Under the same lock as [`relisten`], so that a global
-/// listener added at the same moment reaches it either way.
-pub(crate) fn enroll(breaker: &CircuitBreaker, listed: bool) {
+/// A breaker just built, or the live one that already bore its name.
+pub(crate) enum Enrolled {
+    New(CircuitBreaker),
+    Existing(CircuitBreaker),
+}
+
+/// Adds a newly built breaker, or, when a live listed breaker already bears its name,
+/// hands that one back if `built` would not differ from it in anything
+/// ([`ConfigError::NameTaken`] otherwise): a name stands for one breaker. Under the
+/// same lock as [`relisten`], so that a global listener added at the same moment
+/// reaches it either way, and as every other lookup, so that two threads building one
+/// name get one breaker.
+pub(crate) fn enroll(built: CircuitBreaker, listed: bool) -> Result<Enrolled, ConfigError> {
     let mut all = breakers();
+    if listed {
+        let name = built.name();
+        let existing = all
+            .iter()
+            .filter(|entry| entry.listed && *entry.name == *name)
+            .filter_map(|entry| entry.breaker.upgrade())
+            .find(CircuitBreaker::is_held);
+        if let Some(existing) = existing {
+            return if crate::builder::same_settings(&built, &existing) {
+                Ok(Enrolled::Existing(existing))
+            } else {
+                Err(ConfigError::NameTaken)
+            };
+        }
+    }
     // Dropped breakers are swept once the list has doubled since the last sweep:
     // keyed breakers come and go by the thousand, and a sweep at every enrolment
     // would make building n of them take n² steps.
@@ -63,12 +88,13 @@ pub(crate) fn enroll(breaker: &CircuitBreaker, listed: bool) {
         *swept = all.len();
     }
     drop(swept);
-    breaker.listen(listener::any_global());
+    built.listen(listener::any_global());
     all.push(Entry {
-        name: breaker.name_handle().clone(),
-        breaker: breaker.downgrade(),
+        name: built.name_handle().clone(),
+        breaker: built.downgrade(),
         listed,
     });
+    Ok(Enrolled::New(built))
 }
 
 /// Global listeners came or went: every live breaker is told whether any remain.
@@ -81,24 +107,29 @@ pub(crate) fn relisten() {
     }
 }
 
+/// The listed breakers whose names pass `filter` and that something holds: a breaker
+/// evicted from a keyed set is not listed from that moment, though the set's memory
+/// reclamation may free it a little later.
 fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
     crate::__private::build_annotated();
     breakers()
         .iter()
         .filter(|entry| entry.listed && filter(&entry.name))
         .filter_map(|entry| entry.breaker.upgrade())
+        .filter(CircuitBreaker::is_held)
         .collect()
 }
 
-/// The breaker registered under `name`.
+/// The breaker registered under `name`, if a live one bears it.
 ///
-/// Returns `None` when there is none, and also when several live breakers share the
-/// name: the registry never guesses which one you meant. (Names from
+/// A name stands for one breaker: building a registered breaker under a name that a
+/// live one bears hands back that breaker (as Resilience4j's registry does), provided
+/// the builder asks for nothing different, and is refused with
+/// [`ConfigError::NameTaken`] otherwise. So two live registered breakers never share a
+/// name, and a name a live registered breaker bears always finds it. (Names from
 /// `#[circuit_breaker]` include the module and type path, so they do not collide.)
 pub fn get(name: &str) -> Option<CircuitBreaker> {
-    let mut found = live(|each| each == name).into_iter();
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
+    live(|each| each == name).into_iter().next()
 }
 
 /// Every live registered breaker, in registration order.
@@ -120,7 +151,8 @@ pub struct BreakerInfo {
     pub fail_counter: u32,
     /// Successful probes in the current half-open period.
     pub success_counter: u32,
-    /// Time until a probe is allowed (see [`CircuitBreaker::retry_after`]).
+    /// Time until a probe is allowed (see [`CircuitBreaker::retry_after`]); zero when
+    /// the next call would be let through as a probe (the table says `probe due`).
     pub retry_after: Option<Duration>,
     /// Time since its last state change.
     pub since_last_change: Duration,
@@ -198,15 +230,26 @@ impl fmt::Display for Snapshot {
             .chain([7])
             .max()
             .unwrap_or(7);
+        let policies: Vec<String> = self.breakers.iter().map(policy_column).collect();
+        let policy_width = policies
+            .iter()
+            .map(String::len)
+            .chain([11])
+            .max()
+            .unwrap_or(11);
         writeln!(
             f,
-            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}  {:<24}  fleet",
+            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}  {:<policy_width$}  fleet",
             "breaker", "state", "failures", "successes", "retry after", "since change", "policy"
         )?;
-        for b in &self.breakers {
-            let retry = b
-                .retry_after
-                .map_or_else(|| "-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()));
+        for (b, policy) in self.breakers.iter().zip(&policies) {
+            let retry = match b.retry_after {
+                None => "-".to_string(),
+                // Open past its reset timeout, or half-open with a slot free: the next
+                // call is let through as a probe.
+                Some(d) if d.is_zero() => "probe due".to_string(),
+                Some(d) => format!("{:.1}s", d.as_secs_f64()),
+            };
             let fleet = match &b.fleet {
                 None => "-".to_string(),
                 Some(fleet) => format!(
@@ -217,37 +260,42 @@ impl fmt::Display for Snapshot {
             };
             writeln!(
                 f,
-                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s  {:<24}  {fleet}",
+                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s  {:<policy_width$}  {fleet}",
                 b.name,
                 b.state.as_str(),
                 b.fail_counter,
                 b.success_counter,
                 retry,
                 b.since_last_change.as_secs_f64(),
-                policy_column(b),
+                policy,
             )?;
         }
         Ok(())
     }
 }
 
-/// `consecutive`, `within`, or a rate policy with its window: `rate 3/20 calls 15.0%`
-/// (the rate once the window holds `min_calls` calls).
+/// `consecutive`, `within`, or a rate policy with what its window holds, failures and
+/// calls named: `rate: 3 failures in 20 calls (15.0%)`, with slow calls when it counts
+/// them, and `below min_calls` until the window holds enough calls for a rate.
 fn policy_column(b: &BreakerInfo) -> String {
-    match &b.window {
-        None => b.policy.to_string(),
-        Some(w) => {
-            let rate = |r: Option<f64>, what| r.map(|r| format!(" {r:.1}% {what}"));
-            format!(
-                "rate {}/{} calls{}{}",
-                w.failures,
-                w.calls,
-                rate(w.failure_rate, "failed").unwrap_or_default(),
-                rate(w.slow_rate.filter(|_| b.config.slow_call.is_some()), "slow")
-                    .unwrap_or_default(),
-            )
-        }
+    let Some(w) = &b.window else {
+        return b.policy.to_string();
+    };
+    let slow = b.config.slow_call.is_some();
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut column = format!("rate: {}", plural(w.failures, "failure", "failures"));
+    if slow {
+        column.push_str(&format!(", {} slow", w.slow));
     }
+    column.push_str(&format!(" in {}", plural(w.calls, "call", "calls")));
+    match (w.failure_rate, w.slow_rate) {
+        (Some(failed), Some(slowed)) if slow => {
+            column.push_str(&format!(" ({failed:.1}% failed, {slowed:.1}% slow)"));
+        }
+        (Some(failed), _) => column.push_str(&format!(" ({failed:.1}%)")),
+        (None, _) => column.push_str(" (below min_calls)"),
+    }
+    column
 }
 
 #[cfg(feature = "serde")]

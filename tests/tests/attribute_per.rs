@@ -61,7 +61,7 @@ fn a_field_of_an_argument_moved_into_the_body_is_a_key_and_max_keys_caps_them() 
     assert_eq!(serve(req(3), true).unwrap(), "/t/3");
     assert!(registry::get("per-tenant[3]").is_none());
     assert_eq!(
-        registry::get("per-tenant[overflow]").unwrap().state(),
+        registry::get("per-tenant{overflow}").unwrap().state(),
         State::Closed
     );
 }

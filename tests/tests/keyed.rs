@@ -1,13 +1,15 @@
 //! Keyed breakers (`breaker_runtime::keyed::Breakers`): one breaker per key, memory
-//! bounded by `max_keys`, eviction only of idle, closed, failure-free breakers, and the
-//! overflow breaker for keys beyond the cap. Idle time runs on a manual clock.
+//! bounded by `max_keys`, eviction of idle closed breakers only (whatever their
+//! failures), the overflow breaker for keys beyond the cap, and names: an evicted key
+//! leaves the registry at once, and a name stands for one breaker. Idle time runs on a
+//! manual clock.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use breaker_runtime::keyed::Breakers;
-use breaker_runtime::{CircuitBreaker, ConfigError, ErrorKind, ManualClock, State};
+use breaker_runtime::{registry, CircuitBreaker, ConfigError, ErrorKind, ManualClock, State};
 use breaker_tests::TestError;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -52,33 +54,68 @@ fn each_key_has_a_breaker_of_its_own() {
 }
 
 #[test]
-fn a_key_is_evicted_only_when_closed_failure_free_and_idle() {
+fn a_key_is_evicted_when_closed_and_idle_whatever_its_failures() {
     let clock = ManualClock::new();
-    let hosts = set(4, &clock);
+    let hosts = set(8, &clock);
     let _ = hosts.call("idle", ok);
+    let _ = hosts.call("failing", down); // one failure, then never used again
     let _ = hosts.call("recent", ok);
+    let _ = hosts.call("held", ok);
+    let _ = hosts.call("disabled", ok);
     for _ in 0..3 {
         let _ = hosts.call("open", down);
     }
-    let _ = hosts.call("failing", down);
-    let idle = hosts.get("idle").unwrap();
+    let held = hosts.get("held").unwrap();
+    hosts.get("disabled").unwrap().disable();
     clock.advance(9 * MINUTE);
     let _ = hosts.call("recent", ok); // used 1 min before the others turn idle
     clock.advance(MINUTE);
-    // Full: a new key sweeps. Only "idle" is closed, failure-free and unused for 10 min.
-    assert!(hosts.call("new", ok).is_ok());
-    assert!(hosts.get("idle").is_none(), "evicted");
-    assert!(hosts.get("new").is_some(), "took the freed place");
+    assert_eq!(hosts.sweep(), 2);
+    assert!(hosts.get("idle").is_none(), "closed and idle");
+    assert!(
+        hosts.get("failing").is_none(),
+        "a stale failure does not pin it"
+    );
     assert_eq!(hosts.get("open").unwrap().state(), State::Open);
-    assert_eq!(hosts.get("failing").unwrap().fail_counter(), 1);
-    assert!(hosts.get("recent").is_some());
+    assert!(hosts.get("recent").is_some(), "used within idle_ttl");
+    assert!(
+        hosts.get("held").unwrap().ptr_eq(&held),
+        "a handle someone holds is not evicted: the set would make a second one"
+    );
+    assert!(
+        hosts.get("disabled").unwrap().is_disabled(),
+        "an operator's choice stays"
+    );
     assert_eq!(hosts.len(), 4);
     // The evicted key comes back with a fresh breaker.
-    drop(idle);
+    let _ = hosts.call("failing", ok);
+    assert_eq!(hosts.get("failing").unwrap().fail_counter(), 0);
     clock.advance(MINUTE);
     let _ = hosts.call("recent", ok);
-    let _ = hosts.call("new", ok);
-    assert_eq!(hosts.sweep(), 0, "nothing idle long enough");
+    let _ = hosts.call("failing", ok);
+    assert_eq!(hosts.sweep(), 0, "nothing else idle long enough");
+    drop(held);
+    assert_eq!(hosts.sweep(), 1, "let go of, the idle one is evicted");
+    assert!(hosts.get("held").is_none());
+}
+
+#[test]
+fn keys_with_one_stale_failure_each_do_not_push_new_keys_into_the_overflow() {
+    let clock = ManualClock::new();
+    let hosts = set(4, &clock);
+    // Someone who picks keys fills the set with one failure each.
+    for i in 0..4 {
+        let _ = hosts.call(&format!("junk{i}"), down);
+    }
+    clock.advance(10 * MINUTE);
+    // Two new keys fail: each has its own breaker, so neither opens a shared one.
+    for key in ["new1", "new2"] {
+        let _ = hosts.call(key, down);
+        assert!(hosts.get(key).is_some(), "{key} has a breaker of its own");
+    }
+    assert!(hosts.overflow().is_none(), "nothing overflowed");
+    assert!(hosts.call("innocent", ok).is_ok());
+    assert!(hosts.get("innocent").is_some());
 }
 
 #[test]
@@ -95,7 +132,7 @@ fn the_cap_holds_under_100_000_distinct_keys_and_the_overflow_takes_the_rest() {
     let overflow = hosts
         .overflow()
         .expect("keys beyond the cap went through it");
-    assert_eq!(overflow.name(), "keyed-test[overflow]");
+    assert_eq!(overflow.name(), "keyed-test{overflow}");
     assert_eq!(hosts.snapshot().breakers.len(), 1025);
     // Overflowed keys share it: its failures open it for all of them.
     for i in 0..3 {
@@ -104,7 +141,7 @@ fn the_cap_holds_under_100_000_distinct_keys_and_the_overflow_takes_the_rest() {
     assert_eq!(overflow.state(), State::Open);
     assert_eq!(
         hosts.call("another-late-key", ok).unwrap_err(),
-        TestError::rejected(ErrorKind::Open, "keyed-test[overflow]")
+        TestError::rejected(ErrorKind::Open, "keyed-test{overflow}")
     );
     assert!(
         hosts.call("k1", ok).is_ok(),
@@ -240,4 +277,146 @@ fn integer_keys_and_the_snapshot_in_name_order() {
         .collect();
     assert_eq!(names, ["tenant[1]", "tenant[2]", "tenant[3]"]);
     assert!(tenants.snapshot().to_string().contains("tenant[2]"));
+}
+
+/// A set of registered breakers named `<prefix>[<key>]`, idle after a minute.
+fn registered(prefix: &'static str, clock: &ManualClock) -> Breakers<String> {
+    Breakers::builder(move |key: &String| {
+        CircuitBreaker::builder(format!("{prefix}[{key}]")).fail_max(3)
+    })
+    .idle_ttl(MINUTE)
+    .clock(clock.clone())
+    .build()
+}
+
+/// How many live registered breakers bear `name`.
+fn bearing(name: &str) -> usize {
+    registry::all().iter().filter(|b| b.name() == name).count()
+}
+
+#[test]
+fn an_evicted_key_leaves_the_registry_at_once_and_its_successor_is_the_one_found() {
+    let clock = ManualClock::new();
+    let hosts = registered("evict-reg", &clock);
+    hosts.call("a", ok).unwrap();
+    assert!(registry::get("evict-reg[a]").is_some());
+    clock.advance(MINUTE + Duration::from_secs(1));
+    assert_eq!(hosts.sweep(), 1);
+    assert!(
+        registry::get("evict-reg[a]").is_none(),
+        "not listed from the moment it is evicted"
+    );
+    assert_eq!(bearing("evict-reg[a]"), 0);
+    hosts.call("a", ok).unwrap();
+    assert_eq!(
+        bearing("evict-reg[a]"),
+        1,
+        "exactly one live breaker bears the name"
+    );
+    for i in 0..20_000 {
+        hosts.call(&format!("other{}", i % 100), ok).unwrap();
+    }
+    // The operator's workflow: by name, force it open; the key's calls are refused.
+    let by_name = registry::get("evict-reg[a]").expect("the re-created breaker is found");
+    assert!(by_name.ptr_eq(&hosts.get("a").unwrap()));
+    by_name.force_open();
+    assert_eq!(
+        hosts.call("a", ok).unwrap_err(),
+        TestError::rejected(ErrorKind::ForcedOpen, "evict-reg[a]")
+    );
+}
+
+#[test]
+fn two_sets_from_one_template_share_each_keys_breaker_and_keep_their_own_overflow() {
+    let template = |key: &String| CircuitBreaker::builder(format!("twin[{key}]")).fail_max(2);
+    // Two clients built from one factory: no names given to their sets.
+    let first: Breakers<String> = Breakers::builder(template).max_keys(1).build();
+    let second: Breakers<String> = Breakers::builder(template).max_keys(1).build();
+    first.call("h", ok).unwrap();
+    second.call("h", ok).unwrap();
+    let shared = first.get("h").unwrap();
+    assert!(
+        shared.ptr_eq(&second.get("h").unwrap()),
+        "one name, one breaker"
+    );
+    assert_eq!(bearing("twin[h]"), 1);
+    for _ in 0..2 {
+        let _ = first.call("h", down);
+    }
+    assert_eq!(
+        second.call("h", ok).unwrap_err(),
+        TestError::rejected(ErrorKind::Open, "twin[h]"),
+        "the host is down for both clients"
+    );
+    // Each set's overflow breaker is its own: one set's overflow does not open the other's.
+    for _ in 0..2 {
+        let _ = first.call("x", down);
+    }
+    let (one, two) = (first.overflow().unwrap(), {
+        second.call("y", ok).unwrap();
+        second.overflow().unwrap()
+    });
+    assert_ne!(one.name(), two.name());
+    assert_eq!(one.state(), State::Open);
+    assert_eq!(two.state(), State::Closed);
+    for overflow in [&one, &two] {
+        let found = registry::get(overflow.name()).expect("each overflow breaker is found");
+        assert!(found.ptr_eq(overflow));
+    }
+}
+
+#[test]
+fn a_key_spelled_overflow_keeps_its_own_breaker() {
+    let clock = ManualClock::new();
+    let hosts: Breakers<String> = Breakers::builder(|key: &String| {
+        CircuitBreaker::builder(format!("spelled[{key}]")).fail_max(1)
+    })
+    .name("spelled")
+    .max_keys(1)
+    .clock(clock.clone())
+    .build();
+    hosts.call("overflow", ok).unwrap();
+    hosts.call("beyond-the-cap", ok).unwrap();
+    let key = hosts.get("overflow").unwrap();
+    let overflow = hosts.overflow().unwrap();
+    assert!(!key.ptr_eq(&overflow));
+    assert_ne!(key.name(), overflow.name());
+    assert!(registry::get("spelled[overflow]").unwrap().ptr_eq(&key));
+    assert!(registry::get(overflow.name()).unwrap().ptr_eq(&overflow));
+}
+
+#[test]
+fn the_same_name_with_other_settings_is_refused_not_shared() {
+    let clock = ManualClock::new();
+    let strict: Breakers<String> = Breakers::builder(|key: &String| {
+        CircuitBreaker::builder(format!("clash[{key}]")).fail_max(1)
+    })
+    .clock(clock.clone())
+    .build();
+    strict.call("h", ok).unwrap();
+    let lenient = CircuitBreaker::builder("clash[h]").fail_max(10).try_build();
+    assert_eq!(lenient.unwrap_err(), ConfigError::NameTaken);
+    // Asking for the very same settings is asking for that breaker.
+    let same = CircuitBreaker::builder("clash[h]").fail_max(1).build();
+    assert!(same.ptr_eq(&strict.get("h").unwrap()));
+}
+
+#[test]
+fn live_registered_breakers_never_share_a_name() {
+    let clock = ManualClock::new();
+    let hosts = registered("unique", &clock);
+    for _ in 0..3 {
+        for i in 0..50 {
+            hosts.call(&format!("k{i}"), ok).unwrap();
+        }
+        // Checked right after the keys evicted last round were made again.
+        let names: Vec<String> = registry::all()
+            .iter()
+            .map(|b| b.name().to_string())
+            .collect();
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(names.len(), distinct.len(), "{names:?}");
+        clock.advance(2 * MINUTE);
+        assert_eq!(hosts.sweep(), 50);
+    }
 }

@@ -62,7 +62,7 @@ fn a_call_is_slow_only_when_strictly_longer_than_slow_call() {
 fn a_neutral_outcome_enters_no_window_and_is_never_slow() {
     let clock = ManualClock::new();
     let b = rate("p1-neutral", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .slow_call(SECOND)
         .window(Window::Calls(4))
         .build();
@@ -77,7 +77,7 @@ fn a_neutral_outcome_enters_no_window_and_is_never_slow() {
 fn rejections_never_enter_a_rate() {
     let clock = ManualClock::new();
     let b = rate("p1-rejections", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(2))
         .build();
     fail(&b);
@@ -95,7 +95,7 @@ fn rejections_never_enter_a_rate() {
 fn a_count_window_holds_the_last_n_completed_calls() {
     let clock = ManualClock::new();
     let b = rate("p2-count", &clock)
-        .failure_rate(60.0)
+        .failure_rate(60)
         .window(Window::Calls(5))
         .build();
     fail(&b);
@@ -114,7 +114,7 @@ fn a_count_window_holds_the_last_n_completed_calls() {
 fn a_time_window_counts_outcomes_in_the_bucket_of_their_completion() {
     let clock = ManualClock::new();
     let b = rate("p2-time", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Time(10 * SECOND))
         .buckets(10)
         .min_calls(100)
@@ -141,7 +141,7 @@ fn a_time_window_on_the_default_clock_counts_every_threads_successes() {
     // clock: a 60 s window holds all of them, from threads running together and from
     // threads that ran one after another (each taking over a slot given back).
     let b = CircuitBreaker::builder("p2-default-clock")
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Time(60 * SECOND))
         .min_calls(100_000)
         .unregistered()
@@ -169,7 +169,7 @@ fn a_time_window_on_the_default_clock_counts_every_threads_successes() {
 fn a_time_windows_buckets_are_aligned_to_the_clock() {
     let clock = ManualClock::new();
     let b = rate("p2-aligned", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Time(2 * SECOND))
         .buckets(2)
         .min_calls(100)
@@ -192,7 +192,7 @@ fn a_time_windows_buckets_are_aligned_to_the_clock() {
 fn the_rate_trips_at_exactly_the_threshold_in_integers() {
     let clock = ManualClock::new();
     let b = rate("p3-exact", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(4))
         .build();
     succeed(&b);
@@ -208,7 +208,7 @@ fn a_success_that_completes_min_calls_does_not_trip_the_next_failure_does() {
     let clock = ManualClock::new();
     let rec = Recorder::new();
     let b = rate("p3-success", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(10))
         .min_calls(4)
         .listener_arc(rec.clone())
@@ -233,7 +233,7 @@ fn slow_calls_trip_on_their_own_rate() {
     let clock = ManualClock::new();
     let b = rate("p3-slow", &clock)
         .slow_call(SECOND)
-        .slow_rate(50.0)
+        .slow_rate(50)
         .window(Window::Calls(4))
         .build();
     succeed_after(&b, &clock, 2 * SECOND);
@@ -264,7 +264,7 @@ fn slow_call_alone_trips_only_on_slowness() {
 fn no_verdict_below_min_calls() {
     let clock = ManualClock::new();
     let b = rate("p3-min-calls", &clock)
-        .failure_rate(10.0)
+        .failure_rate(10)
         .window(Window::Time(60 * SECOND))
         .min_calls(5)
         .build();
@@ -283,7 +283,7 @@ fn no_verdict_below_min_calls() {
 fn entering_open_freezes_the_window_and_closing_clears_it() {
     let clock = ManualClock::new();
     let b = rate("p4-freeze", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(4))
         .build();
     let late = b.try_acquire().unwrap();
@@ -309,7 +309,7 @@ fn entering_open_freezes_the_window_and_closing_clears_it() {
 fn close_clears_the_window_within_count_and_backoff_even_when_closed() {
     let clock = ManualClock::new();
     let b = rate("p4-close", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(10))
         .build();
     fail(&b);
@@ -390,7 +390,7 @@ fn in_consecutive_mode_any_failed_probe_reopens() {
 fn half_open_with_four_probes(name: &'static str) -> CircuitBreaker {
     let clock = ManualClock::new();
     let b = rate(name, &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(2))
         .probes(4)
         .build();
@@ -435,7 +435,7 @@ fn in_rate_mode_probes_close_when_all_are_recorded_below_the_rate() {
 fn a_hung_probe_of_several_fails_at_the_timeout_and_the_others_results_are_discarded() {
     let clock = ManualClock::new();
     let b = rate("p6-timeout", &clock)
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(2))
         .probes(2)
         .half_open_timeout(5 * SECOND)
@@ -519,7 +519,7 @@ fn jitter_shortens_every_open_duration_and_keeps_its_spread_at_the_cap() {
             .reset_timeout(10 * SECOND)
             .backoff(4.0)
             .max_reset_timeout(20 * SECOND)
-            .jitter(50.0)
+            .jitter(50)
             .clock(clock.clone())
             .unregistered()
             .build();
@@ -570,7 +570,7 @@ fn within_counts_failures_in_a_sliding_time_and_successes_do_not_reset_them() {
 fn open_becomes_half_open_only_when_a_call_arrives() {
     let clock = ManualClock::new();
     let b = rate("p9-lazy", &clock)
-        .failure_rate(100.0)
+        .failure_rate(100)
         .window(Window::Calls(1))
         .build();
     fail(&b);
@@ -587,7 +587,7 @@ fn open_becomes_half_open_only_when_a_call_arrives() {
 fn the_snapshot_shows_the_policy_and_the_window() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::builder("p-snapshot")
-        .failure_rate(50.0)
+        .failure_rate(50)
         .window(Window::Calls(4))
         .clock(clock.clone())
         .build();
@@ -603,7 +603,10 @@ fn the_snapshot_shows_the_policy_and_the_window() {
     assert_eq!(info.window.unwrap().failure_rate, Some(25.0));
     let table = breaker_runtime::registry::snapshot().to_string();
     let line = table.lines().find(|l| l.starts_with("p-snapshot")).unwrap();
-    assert!(line.contains("rate 1/4 calls 25.0% failed"), "{line}");
+    assert!(
+        line.contains("rate: 1 failure in 4 calls (25.0%)"),
+        "{line}"
+    );
     let consecutive = CircuitBreaker::builder("p-snapshot-plain").build();
     let info = breaker_runtime::registry::BreakerInfo::of(&consecutive);
     assert_eq!((info.policy, info.window), (Policy::Consecutive, None));
@@ -612,12 +615,39 @@ fn the_snapshot_shows_the_policy_and_the_window() {
 // The builder refuses what the attribute refuses.
 
 #[test]
+fn a_whole_number_is_a_number_of_percent_and_a_float_needs_percent_new() {
+    let rate = |r: Builder| r.window(Window::Calls(10)).unregistered().try_build();
+    let b = || CircuitBreaker::builder("p-percent");
+    let fifty = rate(b().failure_rate(50)).unwrap();
+    assert_eq!(fifty.config().failure_rate, Some(Percent::new(50.0)));
+    assert_eq!(Percent::new(50.0).basis_points(), 5_000);
+    // Half a percent must be asked for by name (`.failure_rate(0.5)` does not compile:
+    // tests/ui/fail/builder_float_percent.rs).
+    let half = rate(b().failure_rate(Percent::new(0.5))).unwrap();
+    assert_eq!(
+        half.config().failure_rate,
+        Some(Percent::from_basis_points(50))
+    );
+    assert_eq!(
+        rate(b().failure_rate(101)).unwrap_err(),
+        ConfigError::FailureRate(Percent::from_basis_points(10_100))
+    );
+    let negative = rate(b().failure_rate(-5)).unwrap_err();
+    assert!(
+        negative.to_string().contains("not a percentage"),
+        "{negative}"
+    );
+    let jittered = b().jitter(20u32).unregistered().build();
+    assert_eq!(jittered.config().jitter, Percent::new(20.0));
+}
+
+#[test]
 fn the_builder_refuses_every_combination_with_a_reason() {
     let b = || CircuitBreaker::builder("refused").unregistered();
     let refused = |builder: Builder| builder.try_build().unwrap_err();
     let cases = [
         (
-            refused(b().fail_max(5).failure_rate(50.0).window(Window::Calls(10))),
+            refused(b().fail_max(5).failure_rate(50).window(Window::Calls(10))),
             ConfigError::FailMaxWithRate,
         ),
         (
@@ -629,23 +659,19 @@ fn the_builder_refuses_every_combination_with_a_reason() {
             ConfigError::ProbesWithSuccessThreshold,
         ),
         (
-            refused(
-                b().failure_rate(50.0)
-                    .window(Window::Calls(10))
-                    .min_calls(11),
-            ),
+            refused(b().failure_rate(50).window(Window::Calls(10)).min_calls(11)),
             ConfigError::MinCallsOverWindow {
                 min_calls: 11,
                 calls: 10,
             },
         ),
         (
-            refused(b().failure_rate(50.0).window(Window::Time(60 * SECOND))),
+            refused(b().failure_rate(50).window(Window::Time(60 * SECOND))),
             ConfigError::TimeWindowWithoutMinCalls,
         ),
         (
             refused(
-                b().failure_rate(50.0)
+                b().failure_rate(50)
                     .window(Window::Time(999 * MS))
                     .min_calls(1),
             ),
@@ -656,7 +682,7 @@ fn the_builder_refuses_every_combination_with_a_reason() {
         ),
         (
             refused(
-                b().failure_rate(50.0)
+                b().failure_rate(50)
                     .window(Window::Time(SECOND))
                     .buckets(20)
                     .min_calls(1),
@@ -667,7 +693,7 @@ fn the_builder_refuses_every_combination_with_a_reason() {
             },
         ),
         (
-            refused(b().slow_rate(50.0)),
+            refused(b().slow_rate(50)),
             ConfigError::SlowRateWithoutSlowCall,
         ),
         (
@@ -689,13 +715,13 @@ fn the_builder_refuses_every_combination_with_a_reason() {
             refused(b().window(Window::Calls(10))),
             ConfigError::WindowWithoutRate,
         ),
-        (refused(b().failure_rate(50.0)), ConfigError::MissingWindow),
+        (refused(b().failure_rate(50)), ConfigError::MissingWindow),
         (
-            refused(b().failure_rate(0.0).window(Window::Calls(10))),
+            refused(b().failure_rate(0).window(Window::Calls(10))),
             ConfigError::FailureRate(Percent::ZERO),
         ),
         (
-            refused(b().jitter(100.0)),
+            refused(b().jitter(100)),
             ConfigError::Jitter(Percent::HUNDRED),
         ),
         (

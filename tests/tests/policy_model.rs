@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use breaker_runtime::{CircuitBreaker, ManualClock, State, Window};
+use breaker_runtime::{CircuitBreaker, ManualClock, Percent, State, Window};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -232,12 +232,12 @@ proptest! {
                 .buckets(buckets as u32),
         };
         if let Some(bp) = r.failure_rate {
-            builder = builder.failure_rate(f64::from(bp) / 100.0);
+            builder = builder.failure_rate(Percent::from_basis_points(bp));
         }
         if let Some((ms, bp)) = r.slow {
             builder = builder
                 .slow_call(Duration::from_millis(ms.max(1)))
-                .slow_rate(f64::from(bp) / 100.0);
+                .slow_rate(Percent::from_basis_points(bp));
         }
         let model = Model {
             kind: r.kind,

@@ -2,7 +2,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use breaker_runtime::{registry, CircuitBreaker, State};
+use breaker_runtime::{registry, CircuitBreaker, ConfigError, ManualClock, State};
 
 /// Listing the registry holds a strong handle to every breaker for a moment, so a breaker
 /// dropped while another test lists is still alive until the listing ends. These tests
@@ -44,23 +44,75 @@ fn dropped_breakers_leave_the_registry() {
 }
 
 #[test]
-fn an_ambiguous_name_is_never_resolved_to_the_wrong_breaker() {
+fn a_name_stands_for_one_breaker() {
     let _turn = serial();
-    let first = CircuitBreaker::builder("registry-twice").build();
-    let second = CircuitBreaker::builder("registry-twice").build();
+    let first = CircuitBreaker::builder("registry-twice")
+        .fail_max(2)
+        .build();
+    let second = CircuitBreaker::builder("registry-twice")
+        .fail_max(2)
+        .build();
     assert!(
-        registry::get("registry-twice").is_none(),
-        "two live breakers: no guess"
+        second.ptr_eq(&first),
+        "the same settings: the live breaker, handed back"
     );
+    assert!(registry::get("registry-twice").unwrap().ptr_eq(&first));
     assert_eq!(
         registry::all()
             .iter()
             .filter(|b| b.name() == "registry-twice")
             .count(),
-        2
+        1
     );
-    drop(first);
-    assert!(registry::get("registry-twice").unwrap().ptr_eq(&second));
+    let other = CircuitBreaker::builder("registry-twice")
+        .fail_max(3)
+        .try_build();
+    assert_eq!(other.unwrap_err(), ConfigError::NameTaken);
+    let clocked = CircuitBreaker::builder("registry-twice")
+        .fail_max(2)
+        .clock(ManualClock::new())
+        .try_build();
+    assert_eq!(
+        clocked.unwrap_err(),
+        ConfigError::NameTaken,
+        "another clock"
+    );
+    // An unregistered breaker is private: its name need not be unique.
+    let private = CircuitBreaker::builder("registry-twice")
+        .fail_max(3)
+        .unregistered()
+        .build();
+    assert!(!private.ptr_eq(&first));
+    // Once the breaker is dropped, the name is free for other settings.
+    drop((first, second));
+    let fresh = CircuitBreaker::builder("registry-twice")
+        .fail_max(3)
+        .build();
+    assert!(registry::get("registry-twice").unwrap().ptr_eq(&fresh));
+}
+
+#[test]
+fn clones_of_one_manual_clock_are_one_clock() {
+    let _turn = serial();
+    let clock = ManualClock::new();
+    let first = CircuitBreaker::builder("registry-clock")
+        .clock(clock.clone())
+        .build();
+    let again = CircuitBreaker::builder("registry-clock")
+        .clock(clock.clone())
+        .build();
+    assert!(again.ptr_eq(&first));
+    let message = std::panic::catch_unwind(|| {
+        CircuitBreaker::builder("registry-clock")
+            .clock(ManualClock::new())
+            .build()
+    })
+    .unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("'registry-clock'") && message.contains("unregistered()"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -117,4 +169,53 @@ fn thousands_of_breakers_coming_and_going_keep_the_registry_small() {
     assert!(registry::all()
         .iter()
         .all(|b| !b.name().starts_with("churn-") || b.name() == "churn-kept"));
+}
+
+/// The snapshot table's line for `name`.
+fn table_line(name: &str) -> String {
+    registry::snapshot()
+        .to_string()
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no line for {name}"))
+        .to_string()
+}
+
+#[test]
+fn the_table_says_when_a_probe_is_due_and_names_failures_and_calls() {
+    use breaker_runtime::Window;
+    use std::time::Duration;
+
+    let clock = ManualClock::new();
+    let open = CircuitBreaker::builder("registry-due")
+        .fail_max(1)
+        .clock(clock.clone())
+        .build();
+    open.try_acquire().unwrap().failure();
+    assert!(table_line("registry-due").contains(" 60.0s "));
+    clock.advance(Duration::from_secs(61));
+    let line = table_line("registry-due");
+    assert!(line.contains(" probe due "), "{line}");
+    assert!(!line.contains(" 0.0s "), "{line}");
+
+    let rate = CircuitBreaker::builder("registry-rate")
+        .failure_rate(50)
+        .slow_call(Duration::from_secs(1))
+        .window(Window::Calls(4))
+        .clock(clock.clone())
+        .build();
+    rate.try_acquire().unwrap().failure();
+    let line = table_line("registry-rate");
+    assert!(
+        line.contains("rate: 1 failure, 0 slow in 1 call (below min_calls)"),
+        "{line}"
+    );
+    for _ in 0..3 {
+        rate.try_acquire().unwrap().success();
+    }
+    let line = table_line("registry-rate");
+    assert!(
+        line.contains("rate: 1 failure, 0 slow in 4 calls (25.0% failed, 0.0% slow)"),
+        "{line}"
+    );
 }
