@@ -33,9 +33,9 @@ fn client() -> HttpClient {
 }
 
 /// The hyper client behind `layer`.
-fn through<B: Clone, C: Clone>(
-    layer: CircuitBreakerLayer<B, C>,
-) -> CircuitBreakerService<HttpClient, B, C> {
+fn through<B: Clone, C: Clone, T: Clone>(
+    layer: CircuitBreakerLayer<B, C, T>,
+) -> CircuitBreakerService<HttpClient, B, C, T> {
     layer.layer(client())
 }
 
@@ -419,4 +419,77 @@ async fn a_clone_of_a_refusing_service_starts_unpolled() {
         .unwrap_err();
     assert!(rejection(&error).is_open());
     assert_eq!(server.hits(), 4);
+}
+
+#[tokio::test]
+async fn a_call_timeout_fails_a_hung_call_through_the_breaker_and_opens_it() {
+    let server = HttpServer::start().await;
+    let clock = ManualClock::new();
+    let breaker = breaker_on("tower-call-timeout", &clock);
+    let mut service = through(
+        CircuitBreakerLayer::new(breaker.clone())
+            .classify(ServerErrors::new())
+            .call_timeout(Duration::from_secs(2)),
+    );
+    // tokio's clock, paused: it jumps to the timer once the runtime is idle.
+    tokio::time::pause();
+    for _ in 0..3 {
+        let error = send(&mut service, &server.url("/hang")).await.unwrap_err();
+        let timeout = rejection(&error);
+        assert_eq!(timeout.kind(), ErrorKind::Timeout);
+        assert_eq!(timeout.elapsed(), Some(Duration::from_secs(2)));
+        assert_eq!(timeout.name(), "tower-call-timeout");
+    }
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "three timeouts are three failures"
+    );
+    let error = send(&mut service, &server.url("/status/200"))
+        .await
+        .unwrap_err();
+    assert!(rejection(&error).is_open());
+    // An answer within the limit is unaffected.
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(answer(&mut service, &server.url("/status/200")).await, 200);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[tokio::test]
+async fn a_timeout_layer_outside_the_breaker_counts_nothing_and_inside_it_counts_failures() {
+    use tower::timeout::{error::Elapsed, TimeoutLayer};
+    let server = HttpServer::start().await;
+    let clock = ManualClock::new();
+    let limit = Duration::from_secs(2);
+    tokio::time::pause();
+
+    let outer = breaker_on("tower-timeout-outside", &clock);
+    let mut outside = ServiceBuilder::new()
+        .layer(TimeoutLayer::new(limit))
+        .layer(CircuitBreakerLayer::new(outer.clone()))
+        .service(client());
+    for _ in 0..3 {
+        let error = send(&mut outside, &server.url("/hang")).await.unwrap_err();
+        assert!(error.is::<Elapsed>());
+    }
+    assert_eq!(
+        (outer.state(), outer.fail_counter()),
+        (State::Closed, 0),
+        "the timeout dropped each call: neutral, so a hung dependency never trips it"
+    );
+
+    let inner = breaker_on("tower-timeout-inside", &clock);
+    let mut inside = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(inner.clone()))
+        .layer(TimeoutLayer::new(limit))
+        .service(client());
+    for _ in 0..3 {
+        let error = send(&mut inside, &server.url("/hang")).await.unwrap_err();
+        assert!(error.is::<Elapsed>());
+    }
+    assert_eq!(
+        inner.state(),
+        State::Open,
+        "each Elapsed error reached the breaker"
+    );
 }

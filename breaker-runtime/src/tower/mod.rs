@@ -66,6 +66,7 @@
 mod classify;
 mod future;
 mod permit;
+mod timeout;
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -74,6 +75,9 @@ use std::task::{Context, Poll};
 pub use classify::{Classify, ErrorsAsFailures, GrpcBody};
 pub use future::ResponseFuture;
 pub use permit::LayerPermit;
+#[cfg(feature = "tokio")]
+pub use timeout::{CallTimeout, TimeLimit};
+pub use timeout::{Deadline, NoTimeout};
 
 pub use crate::grpc::GrpcErrors;
 use crate::keyed::Breakers;
@@ -151,9 +155,10 @@ where
 
 /// A [`tower_layer::Layer`] that puts a breaker in front of a service.
 #[derive(Clone)]
-pub struct CircuitBreakerLayer<B = CircuitBreaker, C = ErrorsAsFailures> {
+pub struct CircuitBreakerLayer<B = CircuitBreaker, C = ErrorsAsFailures, T = NoTimeout> {
     breaker: B,
     classify: C,
+    timeout: T,
 }
 
 impl CircuitBreakerLayer {
@@ -165,6 +170,7 @@ impl CircuitBreakerLayer {
         CircuitBreakerLayer {
             breaker,
             classify: ErrorsAsFailures,
+            timeout: NoTimeout,
         }
     }
 }
@@ -190,6 +196,7 @@ impl CircuitBreakerLayer<&'static CircuitBreaker> {
         CircuitBreakerLayer {
             breaker,
             classify: ErrorsAsFailures,
+            timeout: NoTimeout,
         }
     }
 }
@@ -218,39 +225,77 @@ impl<K, F> CircuitBreakerLayer<KeyedBy<K, F>> {
                 key: Arc::new(key),
             },
             classify: ErrorsAsFailures,
+            timeout: NoTimeout,
         }
     }
 }
 
-impl<B, C> CircuitBreakerLayer<B, C> {
+impl<B, C, T> CircuitBreakerLayer<B, C, T> {
     /// Decides what a call's result means: [`ServerErrors`], [`GrpcErrors`], or a
     /// closure `Fn(Result<&Response, &BoxError>) -> Verdict`.
-    pub fn classify<C2>(self, classify: C2) -> CircuitBreakerLayer<B, C2> {
+    pub fn classify<C2>(self, classify: C2) -> CircuitBreakerLayer<B, C2, T> {
         CircuitBreakerLayer {
             breaker: self.breaker,
             classify,
+            timeout: self.timeout,
+        }
+    }
+
+    /// A call still running after `limit` fails with the breaker's timeout error
+    /// ([`ErrorKind::Timeout`](crate::ErrorKind::Timeout), downcast from the
+    /// `BoxError`) and counts as a failure, as the attribute's `call_timeout` does
+    /// (feature `tokio`; tokio's timer, so `tokio::time::pause` drives it in tests).
+    ///
+    /// This is where a timeout belongs when a hung dependency must trip the breaker: a
+    /// `tower::timeout::TimeoutLayer` *outside* the breaker drops the call when it fires,
+    /// and a dropped call is neutral. (Inside the breaker, between it and the service,
+    /// a `TimeoutLayer`'s `Elapsed` error reaches the breaker as a failure too.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::tower::{CircuitBreakerLayer, ServerErrors};
+    /// use breaker_runtime::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder("payments-api").fail_max(5).build();
+    /// let layer = CircuitBreakerLayer::new(breaker)
+    ///     .classify(ServerErrors::new())
+    ///     .call_timeout(Duration::from_secs(2));
+    /// # let _ = layer;
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn call_timeout(
+        self,
+        limit: std::time::Duration,
+    ) -> CircuitBreakerLayer<B, C, CallTimeout> {
+        CircuitBreakerLayer {
+            breaker: self.breaker,
+            classify: self.classify,
+            timeout: CallTimeout(limit),
         }
     }
 }
 
-impl<S, B: Clone, C: Clone> tower_layer::Layer<S> for CircuitBreakerLayer<B, C> {
-    type Service = CircuitBreakerService<S, B, C>;
+impl<S, B: Clone, C: Clone, T: Clone> tower_layer::Layer<S> for CircuitBreakerLayer<B, C, T> {
+    type Service = CircuitBreakerService<S, B, C, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         CircuitBreakerService {
             inner,
             breaker: self.breaker.clone(),
             classify: self.classify.clone(),
+            timeout: self.timeout.clone(),
             refused: None,
         }
     }
 }
 
 /// A service behind a breaker: from [`CircuitBreakerLayer`].
-pub struct CircuitBreakerService<S, B = CircuitBreaker, C = ErrorsAsFailures> {
+pub struct CircuitBreakerService<S, B = CircuitBreaker, C = ErrorsAsFailures, T = NoTimeout> {
     inner: S,
     breaker: B,
     classify: C,
+    timeout: T,
     /// The breaker refused at the last `poll_ready`, which then left the inner service
     /// unpolled: the call that follows is rejected with this. Boxed (the box the error
     /// is returned in), so that clearing and testing it are one word each: a wider
@@ -260,18 +305,19 @@ pub struct CircuitBreakerService<S, B = CircuitBreaker, C = ErrorsAsFailures> {
 
 /// A clone has not been polled: it starts without the refusal its original may hold
 /// for its next call (tower asks `poll_ready` of each clone before its `call`).
-impl<S: Clone, B: Clone, C: Clone> Clone for CircuitBreakerService<S, B, C> {
+impl<S: Clone, B: Clone, C: Clone, T: Clone> Clone for CircuitBreakerService<S, B, C, T> {
     fn clone(&self) -> Self {
         CircuitBreakerService {
             inner: self.inner.clone(),
             breaker: self.breaker.clone(),
             classify: self.classify.clone(),
+            timeout: self.timeout.clone(),
             refused: None,
         }
     }
 }
 
-impl<S, B, C> CircuitBreakerService<S, B, C> {
+impl<S, B, C, T> CircuitBreakerService<S, B, C, T> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -288,16 +334,17 @@ impl<S, B, C> CircuitBreakerService<S, B, C> {
     }
 }
 
-impl<S, Req, B, C> tower_service::Service<Req> for CircuitBreakerService<S, B, C>
+impl<S, Req, B, C, T> tower_service::Service<Req> for CircuitBreakerService<S, B, C, T>
 where
     S: tower_service::Service<Req>,
     S::Error: Into<BoxError>,
     B: Admit<Req>,
     C: Classify<S::Response>,
+    T: Deadline,
 {
     type Response = C::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, C>;
+    type Future = ResponseFuture<S::Future, C, T::Timer>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
@@ -317,9 +364,12 @@ where
             return ResponseFuture::rejected(rejection);
         }
         match self.breaker.admit(&request) {
-            Ok(permit) => {
-                ResponseFuture::called(self.inner.call(request), permit, self.classify.clone())
-            }
+            Ok(permit) => ResponseFuture::called(
+                self.inner.call(request),
+                permit,
+                self.classify.clone(),
+                self.timeout.start(),
+            ),
             Err(rejection) => ResponseFuture::rejected(Box::new(rejection)),
         }
     }
