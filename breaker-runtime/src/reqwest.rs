@@ -13,6 +13,8 @@
 //!   The verdict is given when the response's head arrives: reading the body is yours.
 //! - **A rejection** is a [`reqwest_middleware::Error::Middleware`] whose inner error
 //!   downcasts to [`CircuitBreakerError`]: the request never leaves the process.
+//!   [`rejection`] finds it in whatever the client returns, also when `reqwest-retry`
+//!   (or another middleware) wrapped it.
 //! - **With retries**, put `reqwest-retry` *outside* the breaker, that is *before* it in
 //!   the `.with(...)` chain (the first middleware added runs first). Each attempt then
 //!   goes through the breaker and counts; once it opens, the rejection is a
@@ -38,12 +40,10 @@
 //!
 //! match client.get("http://127.0.0.1:8080/health").send().await {
 //!     Ok(response) => println!("{}", response.status()),
-//!     Err(reqwest_middleware::Error::Middleware(error)) => {
-//!         if let Some(rejection) = error.downcast_ref::<CircuitBreakerError>() {
-//!             println!("not sent: {rejection}");
-//!         }
-//!     }
-//!     Err(error) => println!("failed: {error}"),
+//!     Err(error) => match breaker_runtime::reqwest::rejection(&error) {
+//!         Some(rejection) => println!("not sent: {rejection}; retry after {:?}", rejection.retry_after()),
+//!         None => println!("failed: {error}"),
+//!     },
 //! }
 //! # Ok(())
 //! # }
@@ -59,6 +59,57 @@ use crate::keyed::Breakers;
 use crate::listener::CallError;
 pub use crate::server_errors::ServerErrors;
 use crate::{Builder, CircuitBreakerError, Verdict};
+
+/// The breaker's rejection in an error the client returned, if the request was refused
+/// by a breaker of this middleware: directly, or wrapped by a middleware outside it
+/// (`reqwest-retry`'s `RetryError`, with or without retries, or any wrapper that keeps
+/// its error as a `source()`).
+///
+/// A plain `downcast_ref` does not reach it through `reqwest-retry`: its error is
+/// *transparent*, so the error it wraps is skipped by the `source()` chain. This looks
+/// at every level.
+///
+/// ```
+/// use breaker_runtime::{reqwest::rejection, CircuitBreakerError};
+///
+/// let other = reqwest_middleware::Error::middleware(std::io::Error::other("no route"));
+/// assert!(rejection(&other).is_none());
+/// ```
+pub fn rejection(error: &Error) -> Option<&CircuitBreakerError> {
+    let Error::Middleware(inner) = error else {
+        return None;
+    };
+    if let Some(rejection) = inner.downcast_ref::<CircuitBreakerError>() {
+        return Some(rejection);
+    }
+    inner.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<NotSent>()
+            .map(|not_sent| &not_sent.0)
+            .or_else(|| cause.downcast_ref::<CircuitBreakerError>())
+            .or_else(|| cause.downcast_ref::<Error>().and_then(rejection))
+    })
+}
+
+/// What a rejection's error holds beneath the rejection: its `source()`, which stays in
+/// the chain where a transparent wrapper hides the error itself, so that [`rejection`]
+/// finds it at any depth.
+#[derive(Debug)]
+struct NotSent(CircuitBreakerError);
+
+impl std::fmt::Display for NotSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request was not sent")
+    }
+}
+
+impl std::error::Error for NotSent {}
+
+/// The error of a refused request: the rejection (what it displays as and downcasts to),
+/// with [`NotSent`] as its source.
+fn refused(rejection: CircuitBreakerError) -> Error {
+    Error::Middleware(anyhow::Error::new(NotSent(rejection.clone())).context(rejection))
+}
 
 /// What a request's result means to its authority's breaker.
 ///
@@ -117,7 +168,7 @@ impl CircuitBreakerMiddleware {
     pub fn new(template: impl Fn(&str) -> Builder + Send + Sync + 'static) -> Self {
         Self::with_breakers(
             Breakers::builder(move |authority: &String| template(authority))
-                .name("reqwest")
+                .name(crate::keyed::numbered("reqwest"))
                 .build(),
         )
     }
@@ -185,7 +236,7 @@ impl Middleware for CircuitBreakerMiddleware {
         let permit = self
             .breakers
             .try_acquire_owned(authority(request.url()).as_str())
-            .map_err(Error::middleware::<CircuitBreakerError>)?;
+            .map_err(refused)?;
         // A dropped future (the caller gave up) drops the permit: neutral.
         let result = next.run(request, extensions).await;
         let verdict = self.classify.verdict(result.as_ref());

@@ -1,15 +1,18 @@
 //! The reqwest middleware against two real HTTP servers on loopback: the host answering
 //! 503 gets its breaker opened, the other keeps working; a rejection is a
 //! `reqwest_middleware::Error::Middleware` around the `CircuitBreakerError`, which
-//! `reqwest-retry`, placed outside, does not retry.
+//! `reqwest-retry`, placed outside, does not retry, and `reqwest::rejection` finds it
+//! under the retry middleware's wrapper.
 
 mod loopback;
 
 use std::time::Duration;
 
 use breaker_runtime::keyed::Breakers;
-use breaker_runtime::reqwest::{CircuitBreakerMiddleware, ServerErrors};
-use breaker_runtime::{CircuitBreaker, CircuitBreakerError, ErrorKind, ManualClock, State};
+use breaker_runtime::reqwest::{rejection, CircuitBreakerMiddleware, ServerErrors};
+use breaker_runtime::{
+    registry, CircuitBreaker, CircuitBreakerError, ErrorKind, ManualClock, State,
+};
 use loopback::HttpServer;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Error};
 use reqwest_retry::policies::ExponentialBackoff;
@@ -33,19 +36,6 @@ fn client(middleware: CircuitBreakerMiddleware) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
         .with(middleware)
         .build()
-}
-
-/// The rejection inside a middleware error, through `reqwest-retry`'s wrapping if any.
-fn rejection(error: &Error) -> Option<&CircuitBreakerError> {
-    let Error::Middleware(inner) = error else {
-        return None;
-    };
-    if let Some(rejection) = inner.downcast_ref::<CircuitBreakerError>() {
-        return Some(rejection);
-    }
-    match inner.downcast_ref::<RetryError>()? {
-        RetryError::WithRetries { err, .. } | RetryError::Error(err) => rejection(err),
-    }
 }
 
 fn key(server: &HttpServer) -> String {
@@ -161,8 +151,83 @@ async fn retries_outside_the_breaker_stop_at_the_rejection() {
         .send()
         .await
         .unwrap_err();
-    assert!(rejection(&error).is_some());
+    let rejected = rejection(&error).expect("found under reqwest-retry's transparent wrapper");
+    assert_eq!(rejected.kind(), ErrorKind::Open);
     assert_eq!(down.hits(), 2);
+    // What the one call saves: the retry middleware's error hides the rejection from a
+    // plain downcast and from the `source()` chain (its wrapper is transparent).
+    let Error::Middleware(outer) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(matches!(
+        outer.downcast_ref::<RetryError>(),
+        Some(RetryError::Error(_))
+    ));
+    assert!(outer.downcast_ref::<CircuitBreakerError>().is_none());
+    assert!(!outer
+        .chain()
+        .any(|cause| cause.downcast_ref::<CircuitBreakerError>().is_some()));
+    assert_eq!(
+        error.to_string(),
+        rejected.to_string(),
+        "it reads as the rejection"
+    );
+}
+
+#[tokio::test]
+async fn a_rejection_reads_and_downcasts_as_the_breakers_error_without_retries() {
+    let down = HttpServer::start().await;
+    let clock = ManualClock::new();
+    let hosts = hosts(&clock);
+    let client = client(CircuitBreakerMiddleware::with_breakers(hosts.clone()));
+    for _ in 0..2 {
+        let _ = client.get(down.url("/status/503")).send().await.unwrap();
+    }
+    let error = client.get(down.url("/")).send().await.unwrap_err();
+    let Error::Middleware(inner) = &error else {
+        panic!("{error:?}")
+    };
+    let direct = inner.downcast_ref::<CircuitBreakerError>().unwrap();
+    let found = rejection(&error).unwrap();
+    assert_eq!(direct, found);
+    assert_eq!(error.to_string(), found.to_string());
+    assert_eq!(
+        format!("{inner:#}"),
+        format!("{found}: the request was not sent")
+    );
+}
+
+#[tokio::test]
+async fn two_clients_from_one_template_share_each_hosts_breaker() {
+    let server = HttpServer::start().await;
+    let template =
+        |authority: &str| CircuitBreaker::builder(format!("twin-client[{authority}]")).fail_max(2);
+    let (first, second) = (
+        CircuitBreakerMiddleware::new(template),
+        CircuitBreakerMiddleware::new(template),
+    );
+    let (first_set, second_set) = (first.breakers().clone(), second.breakers().clone());
+    let (first, second) = (client(first), client(second));
+    let _ = first.get(server.url("/status/200")).send().await.unwrap();
+    let _ = second.get(server.url("/status/200")).send().await.unwrap();
+    let name = format!("twin-client[{}]", key(&server));
+    let by_name = registry::get(&name).expect("the host's breaker is found by its name");
+    assert!(by_name.ptr_eq(&first_set.get(&key(&server)).unwrap()));
+    assert!(by_name.ptr_eq(&second_set.get(&key(&server)).unwrap()));
+    assert_eq!(
+        registry::all().iter().filter(|b| b.name() == name).count(),
+        1
+    );
+    // One host, one breaker: failures through either client count together.
+    let _ = first.get(server.url("/status/503")).send().await.unwrap();
+    let _ = second.get(server.url("/status/503")).send().await.unwrap();
+    assert_eq!(by_name.state(), State::Open);
+    let error = second
+        .get(server.url("/status/200"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(rejection(&error).unwrap().is_open());
 }
 
 #[tokio::test]
