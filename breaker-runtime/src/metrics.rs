@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `rejected`, `ignored` |
 //! | `circuit_breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` |
-//! | `circuit_breaker_transitions_total` | counter | `breaker`, `from`, `to` (`closed`, `open`, `half-open`) |
+//! | `circuit_breaker_transitions_total` | counter, one series per transition that can happen (six: no `closed` → `closed`) | `breaker`, `from`, `to` (`closed`, `open`, `half-open`) |
 //! | `circuit_breaker_failure_rate` | gauge: percent of the window's calls that failed; -1 below `min_calls` (rate policies only) | `breaker` |
 //! | `circuit_breaker_slow_call_rate` | gauge: percent of the window's calls that were slow; -1 below `min_calls` (rate policies only) | `breaker` |
 //!
@@ -23,6 +23,13 @@
 //! Handles are bound to the recorder in place when they are used, and bound again when
 //! another one is installed, so a recorder installed after the first breaker was built
 //! (or after the publisher first ran) still receives everything.
+//!
+//! Only breakers in the [`registry`] are published: one evicted from a
+//! [keyed set](crate::keyed) is not published again. An exporter keeps the series it was
+//! once given, though, so breakers that come and go (per host, per tenant) need the
+//! exporter to forget series nobody updates; `metrics-exporter-prometheus` does with
+//! `PrometheusBuilder::idle_timeout(MetricKindMask::ALL, Some(Duration::from_secs(300)))`
+//! (live breakers are published every 500 ms, so only departed ones go idle).
 //!
 //! ```
 //! use breaker_runtime::{metrics, CircuitBreaker};
@@ -73,8 +80,9 @@ pub(crate) struct Counters {
 struct Handles {
     calls: [metrics::Counter; 4],
     state: metrics::Gauge,
-    /// Indexed by `from * 3 + to`.
-    transitions: [metrics::Counter; 9],
+    /// The six transitions that can happen (a state never changes to itself), in the
+    /// order of [`TRANSITIONS`].
+    transitions: [metrics::Counter; 6],
     /// A rate policy's failure and slow-call rates.
     rates: Option<[metrics::Gauge; 2]>,
 }
@@ -97,8 +105,7 @@ impl Handles {
                 metrics::counter!("circuit_breaker_calls_total", "breaker" => name.clone(), "outcome" => outcome)
             }),
             state: metrics::gauge!("circuit_breaker_state", "breaker" => name.clone()),
-            transitions: std::array::from_fn(|i| {
-                let (from, to) = (State::ALL[i / 3], State::ALL[i % 3]);
+            transitions: TRANSITIONS.map(|(from, to)| {
                 metrics::counter!(
                     "circuit_breaker_transitions_total",
                     "breaker" => name.clone(), "from" => from.as_str(), "to" => to.as_str()
@@ -204,9 +211,24 @@ pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
     }
 }
 
+/// Every change of state a breaker can make: each `from` to each other state (closing
+/// from open and half-opening from closed are manual ones). No `closed → closed`: a
+/// series for a transition that cannot happen is a series for nothing.
+const TRANSITIONS: [(State, State); 6] = [
+    (State::Closed, State::Open),
+    (State::Closed, State::HalfOpen),
+    (State::Open, State::Closed),
+    (State::Open, State::HalfOpen),
+    (State::HalfOpen, State::Closed),
+    (State::HalfOpen, State::Open),
+];
+
 /// A transition, published as it happens.
 pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
-    handles(breaker).transitions[(from.number() * 3 + to.number()) as usize].increment(1);
+    let handles = handles(breaker);
+    if let Some(i) = TRANSITIONS.iter().position(|&pair| pair == (from, to)) {
+        handles.transitions[i].increment(1);
+    }
     publish_breaker(breaker);
 }
 

@@ -31,10 +31,6 @@ pub enum State {
 }
 
 impl State {
-    /// Every state, in the order of [`number`](Self::number).
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) const ALL: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
-
     /// The state's number: 0 closed, 1 open, 2 half-open. It is both the state's bits in
     /// the word and the value of the `circuit_breaker_state` gauge.
     #[inline(always)]

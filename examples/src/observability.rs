@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -15,6 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use breaker_runtime::{circuit_breaker, registry, CircuitBreakerError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 /// The app's dependency: an inventory service that can be switched down.
 #[derive(Default)]
@@ -60,6 +62,9 @@ pub fn prometheus() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
+                // Forget a series nobody updated for 5 minutes: a breaker that is gone
+                // (a keyed set evicted it). Live breakers are published every 500 ms.
+                .idle_timeout(MetricKindMask::ALL, Some(Duration::from_secs(300)))
                 .install_recorder()
                 .expect("no other metrics recorder is installed")
         })
