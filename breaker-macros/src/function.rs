@@ -141,6 +141,7 @@ impl VisitMut for InferImplTrait {
         match ty {
             Type::ImplTrait(t) => {
                 *ty = Type::Infer(syn::TypeInfer {
+                    attrs: Vec::new(),
                     underscore_token: syn::Token![_](t.impl_token.span),
                 });
             }
