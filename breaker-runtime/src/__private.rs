@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 pub use std::time::Duration;
 
 pub use crate::listener::CallError;
-pub use crate::permit::Verdict;
+pub use crate::outcome::Verdict;
 pub use crate::CircuitBreakerError;
 pub use crate::{Backoff, Config, Percent, Window};
 use crate::{CircuitBreaker, Permit};
@@ -92,30 +92,14 @@ pub use inventory;
 
 /// An annotated function's breaker, submitted to [`inventory`] by the expansion: the
 /// registry builds every one of them the first time it is read.
-pub struct Registration {
-    breaker: &'static StaticBreaker,
-    locate: fn() -> &'static str,
-}
+pub use crate::registry::Registration;
 
-impl Registration {
-    /// The breaker of one annotated function, and how to find its default name.
-    pub const fn new(breaker: &'static StaticBreaker, locate: fn() -> &'static str) -> Self {
-        Registration { breaker, locate }
+/// What the registry asks of an annotated function's breaker on its first read: to be
+/// built (and so registered), as its first call would.
+impl crate::registry::BuildOnRead for StaticBreaker {
+    fn build(&'static self, locate: fn() -> &'static str) {
+        self.get(locate);
     }
-}
-
-inventory::collect!(Registration);
-
-/// Builds (and so registers) the breaker of every annotated function linked into the
-/// program, once. Building one is what its first call would do anyway; a breaker built
-/// this way is closed with no calls counted.
-pub(crate) fn build_annotated() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        for registration in inventory::iter::<Registration> {
-            registration.breaker.get(registration.locate);
-        }
-    });
 }
 
 /// The path of the function that declares the item `marker`, as `module::Type::method`:

@@ -11,7 +11,7 @@
 //! opening (the winner of the compare-and-swap and any loser that raced it) computes
 //! the same one, and breakers opened together in a fleet still spread apart.
 
-use crate::builder::Rules;
+use crate::config::Rules;
 
 /// The open duration of attempt `attempt`, in nanoseconds, with `u` in [0, 1).
 pub(crate) fn open_duration(rules: &Rules, attempt: u32, u: f64) -> u64 {

@@ -1,8 +1,10 @@
 //! The circuit breaker: pybreaker's state machine on one atomic word.
 //!
 //! This file is the state machine and nothing else: admission, recording, and the
-//! transitions, each one compare-and-swap on the [`Word`]. What an event causes outside
-//! the word (listeners, `tracing`, `metrics`) is [`events`]'s business.
+//! automatic transitions, each one compare-and-swap on the [`Word`]. The transitions
+//! made from outside (by hand, or applied from the fleet) are in [`manual`]. What an
+//! event causes outside the word (listeners, `tracing`, `metrics`, the fleet) is
+//! [`events`]'s business: the one way out of the core.
 //!
 //! Memory ordering, once for every loop below: the word is loaded with `Acquire` and
 //! swapped with `AcqRel`, so a thread that sees a state also sees what was written before
@@ -18,17 +20,21 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+mod manual;
+
 use crate::backoff;
-use crate::builder::{Builder, Config, Rules};
-use crate::clock::ClockCell;
-use crate::events::{self, Counted, Manual, Sinks};
-use crate::listener::{CallError, CallOutcome};
-use crate::permit::{Permit, Verdict};
-use crate::shared::ProbeTurn;
+use crate::clock::{ClockCell, ClockSource};
+use crate::config::{Config, Rules};
+use crate::error::CircuitBreakerError;
+use crate::events::{self, Counted, ProbeTurn, Sinks};
+use crate::outcome::{CallError, CallOutcome, Verdict};
+use crate::permit::{OwnedPermit, Permit};
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
-use crate::window::Tally;
-use crate::{CircuitBreakerError, Clock, Name};
+use crate::window::{Tally, WindowSnapshot};
+use crate::{Clock, Name};
+
+pub use manual::ThisReplica;
 
 /// A circuit breaker: counts consecutive failures of calls to a dependency, opens after
 /// `fail_max` of them, rejects calls at once while open, and after `reset_timeout` lets
@@ -122,12 +128,6 @@ impl WeakBreaker {
 }
 
 impl CircuitBreaker {
-    /// Starts configuring a breaker called `name` (the name shows in errors, logs,
-    /// metrics and the [`registry`](crate::registry)).
-    pub fn builder(name: impl Into<Name>) -> Builder {
-        Builder::new(name.into())
-    }
-
     /// A breaker as the builder describes it, closed. Whether global listeners are
     /// attached is for the registry to tell it ([`listen`](Self::listen)) when it is
     /// enrolled.
@@ -178,8 +178,9 @@ impl CircuitBreaker {
         &self.inner.config
     }
 
+    /// The state word as it is now.
     #[inline(always)]
-    fn word(&self) -> Word {
+    pub(crate) fn word(&self) -> Word {
         Word(self.inner.word.load(Acquire))
     }
 
@@ -247,13 +248,6 @@ impl CircuitBreaker {
     /// reopening from half-open, 0 once closed.
     pub fn attempt(&self) -> u32 {
         self.inner.attempt.load(Relaxed) as u32
-    }
-
-    /// Calls through this breaker since it was built, by outcome (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-    pub fn calls(&self) -> crate::metrics::Calls {
-        self.inner.sinks.counters().totals()
     }
 
     /// How long until a call may be let through as a probe: `None` while closed or
@@ -326,25 +320,13 @@ impl CircuitBreaker {
     }
 
     /// The clock it reads now.
-    pub(crate) fn clock_source(&self) -> &crate::clock::ClockSource {
+    pub(crate) fn clock_source(&self) -> &ClockSource {
         self.inner.clock.source()
     }
 
     /// Handles to this breaker alive now, this one included.
     pub(crate) fn handle_count(&self) -> usize {
         Arc::strong_count(&self.inner)
-    }
-
-    /// Its settings in the state machine's units (for its fleet membership).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn rules(&self) -> Rules {
-        self.inner.rules
-    }
-
-    /// Whether the fleet holds this breaker's open or half-open state (for tests).
-    #[cfg(test)]
-    pub(crate) fn held_by_fleet(&self) -> bool {
-        self.word().defers_to_fleet()
     }
 
     /// Sets or clears the listening flag: listeners were attached or removed (globally),
@@ -426,9 +408,9 @@ impl CircuitBreaker {
     /// [`try_acquire`](Self::try_acquire) for a call that must own its permit (a
     /// spawned task, a `'static` future): the permit holds a clone of this handle.
     #[inline]
-    pub fn try_acquire_owned(&self) -> Result<crate::OwnedPermit, CircuitBreakerError> {
+    pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitBreakerError> {
         let permit = self.try_acquire()?.detach();
-        Ok(crate::OwnedPermit::new(self.clone(), permit))
+        Ok(OwnedPermit::new(self.clone(), permit))
     }
 
     /// Admission when the breaker is not closed, has listeners to tell, or times its
@@ -909,251 +891,6 @@ impl CircuitBreaker {
     }
 }
 
-/// The fleet's transitions, applied by the backend's task (feature `redis`; the
-/// in-memory backend for tests will call them too).
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-impl CircuitBreaker {
-    /// The fleet is open: so is this replica, until `remaining` from now at least, and
-    /// its probe is the fleet's to grant. Sticky modes win.
-    pub(crate) fn fleet_opened(&self, remaining: Duration) {
-        let now = self.now();
-        let until = now.saturating_add(crate::clock::duration_to_nanos(remaining));
-        self.inner.open_until.fetch_max(until, Relaxed);
-        self.transition_manually(now, |w| {
-            if w.is_forced_open()
-                || w.is_disabled()
-                || w.defers_to_fleet() && w.state() == State::Open
-            {
-                return None;
-            }
-            let next = match w.state() {
-                State::Open => w,
-                _ => w.enter(State::Open),
-            };
-            Some(next.with_fleet(true))
-        });
-    }
-
-    /// The fleet was opened by hand (or set half-open: `remaining` zero): open here too,
-    /// held by the fleet, until `remaining` from now, whatever the deadline was.
-    pub(crate) fn fleet_opened_by_hand(&self, remaining: Duration) {
-        let now = self.now();
-        let until = now.saturating_add(crate::clock::duration_to_nanos(remaining));
-        self.inner.open_until.store(until, Relaxed);
-        self.transition_manually(now, |w| {
-            let next = w.moved_to(State::Open).with_fleet(true);
-            (next != w).then_some(next)
-        });
-    }
-
-    /// The fleet granted this replica its probe: half-open, for the next caller to take.
-    pub(crate) fn fleet_half_open(&self) {
-        self.transition_manually(self.now(), |w| {
-            (w.defers_to_fleet() && w.state() == State::Open).then(|| {
-                w.enter(State::HalfOpen)
-                    .with_fleet(true)
-                    .with_fresh_probe_tally()
-            })
-        });
-    }
-
-    /// The fleet closed: so does this replica, if the fleet held it.
-    pub(crate) fn fleet_closed(&self) {
-        self.transition_manually(self.now(), |w| {
-            w.defers_to_fleet()
-                .then(|| w.without_counters().enter(State::Closed))
-        });
-    }
-
-    /// The fleet's verdict is out of reach: this replica keeps its state and probes on
-    /// its own clock, as an unshared breaker.
-    pub(crate) fn fleet_released(&self) {
-        self.transition_manually(self.now(), |w| {
-            w.defers_to_fleet().then(|| w.with_fleet(false))
-        });
-    }
-}
-
-impl CircuitBreaker {
-    // --- manual transitions ---------------------------------------------------------
-
-    /// Applies a manual transition: `change` maps the current word to the next one, or
-    /// to `None` when there is nothing to do. A failed swap means another thread changed
-    /// the word first; `change` is applied again to what it left.
-    fn transition_manually(&self, now: u64, change: impl Fn(Word) -> Option<Word>) {
-        let mut word = self.word();
-        while let Some(next) = change(word) {
-            match self
-                .inner
-                .word
-                .compare_exchange(word.0, next.0, AcqRel, Acquire)
-            {
-                Ok(_) => return self.announce(word, next, now, None),
-                Err(actual) => word = Word(actual),
-            }
-        }
-    }
-
-    /// Opens the breaker now, whatever its state, and restarts its reset timer: calls are
-    /// rejected for `reset_timeout` from now. Counters are kept. Calling it while open
-    /// only restarts the timer.
-    ///
-    /// On a [shared](crate::shared) breaker, this and the other manual transitions act on
-    /// the whole fleet (every replica follows, as fast as it hears of fleet transitions;
-    /// while Redis cannot be reached, on this replica only);
-    /// [`this_replica`](Self::this_replica) acts on this replica alone.
-    pub fn open(&self) {
-        self.this_replica().open();
-        events::manual(self, Manual::Open);
-    }
-
-    /// Moves the breaker to half-open: the next call is a probe. The success count
-    /// restarts from zero; any probe running is forgotten (its result is discarded).
-    pub fn half_open(&self) {
-        self.this_replica().half_open();
-        events::manual(self, Manual::HalfOpen);
-    }
-
-    /// Closes the breaker and resets both counters. Calls in flight from before are
-    /// discarded when they finish. Also ends [`force_open`](Self::force_open) and
-    /// [`disable`](Self::disable).
-    pub fn close(&self) {
-        self.this_replica().close();
-        events::manual(self, Manual::Close);
-    }
-
-    /// Opens the breaker and keeps it open: every call is rejected and no probe is let
-    /// through, whatever the time, until [`close`](Self::close) (or
-    /// [`open`](Self::open), [`half_open`](Self::half_open)). Unlike `open()`, it does not
-    /// end after `reset_timeout`: for maintenance windows, and for testing your fallback
-    /// paths.
-    ///
-    /// ```
-    /// use breaker_runtime::{CircuitBreaker, ErrorKind, State};
-    ///
-    /// let breaker = CircuitBreaker::builder("force-open-doc").build();
-    /// breaker.force_open();
-    /// assert_eq!(breaker.state(), State::Open);
-    /// assert_eq!(breaker.try_acquire().unwrap_err().kind(), ErrorKind::ForcedOpen);
-    /// breaker.close();
-    /// assert!(breaker.try_acquire().is_ok());
-    /// ```
-    pub fn force_open(&self) {
-        self.this_replica().force_open();
-        events::manual(self, Manual::ForceOpen);
-    }
-
-    /// Turns the breaker into a pass-through: every call is admitted and no outcome is
-    /// counted (Resilience4j's `DISABLED`), until [`close`](Self::close) (or
-    /// [`open`](Self::open), [`half_open`](Self::half_open)). Its state reads `closed`.
-    pub fn disable(&self) {
-        self.this_replica().disable();
-        events::manual(self, Manual::Disable);
-    }
-
-    /// The manual transitions for this replica alone: for a [shared](crate::shared)
-    /// breaker, to take one replica out (say, while its host is drained) without
-    /// touching the fleet. For an unshared breaker they are the breaker's own methods.
-    ///
-    /// ```
-    /// use breaker_runtime::{CircuitBreaker, State};
-    ///
-    /// let breaker = CircuitBreaker::builder("this-replica-doc").build();
-    /// breaker.this_replica().force_open();
-    /// assert!(breaker.is_forced_open());
-    /// breaker.this_replica().close();
-    /// assert_eq!(breaker.state(), State::Closed);
-    /// ```
-    pub fn this_replica(&self) -> ThisReplica<'_> {
-        ThisReplica { breaker: self }
-    }
-
-    /// True between [`force_open`](Self::force_open) and the next manual transition.
-    pub fn is_forced_open(&self) -> bool {
-        self.word().is_forced_open()
-    }
-
-    /// True between [`disable`](Self::disable) and the next manual transition.
-    pub fn is_disabled(&self) -> bool {
-        self.word().is_disabled()
-    }
-}
-
-/// A rate policy's window at one moment, from [`CircuitBreaker::window`] (and in the
-/// [`registry`](crate::registry)'s snapshots).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[non_exhaustive]
-pub struct WindowSnapshot {
-    /// Calls in the window (successes and failures; neutral outcomes are not counted).
-    pub calls: u32,
-    /// Failed calls in the window.
-    pub failures: u32,
-    /// Slow calls in the window (failed or not).
-    pub slow: u32,
-    /// The failure rate in percent; `None` while the window holds fewer than
-    /// `min_calls` calls.
-    pub failure_rate: Option<f64>,
-    /// The slow-call rate in percent; `None` below `min_calls`.
-    pub slow_rate: Option<f64>,
-}
-
-/// Manual transitions of one replica of a shared breaker, leaving the fleet alone; from
-/// [`CircuitBreaker::this_replica`].
-#[derive(Debug, Clone, Copy)]
-pub struct ThisReplica<'a> {
-    breaker: &'a CircuitBreaker,
-}
-
-impl ThisReplica<'_> {
-    /// [`CircuitBreaker::open`], here only.
-    pub fn open(&self) {
-        let b = self.breaker;
-        let now = b.now();
-        let from = b.word();
-        let next = from.moved_to(State::Open);
-        let attempt = b.raise_deadline(from, next, now);
-        b.inner.attempt.store(u64::from(attempt), Relaxed);
-        b.transition_manually(now, |w| {
-            let next = w.moved_to(State::Open);
-            (next != w).then_some(next)
-        });
-    }
-
-    /// [`CircuitBreaker::half_open`], here only.
-    pub fn half_open(&self) {
-        let b = self.breaker;
-        b.transition_manually(b.now(), |w| {
-            let next = w.moved_to(State::HalfOpen).with_fresh_probe_tally();
-            (next != w).then_some(next)
-        });
-    }
-
-    /// [`CircuitBreaker::close`], here only.
-    pub fn close(&self) {
-        let b = self.breaker;
-        b.transition_manually(b.now(), |w| {
-            let next = w.moved_to(State::Closed).without_counters();
-            (next != w).then_some(next)
-        });
-        // A breaker that was closed already starts over too (after a transition, the
-        // second clearing finds nothing to clear).
-        b.closed();
-    }
-
-    /// [`CircuitBreaker::force_open`], here only.
-    pub fn force_open(&self) {
-        let b = self.breaker;
-        b.transition_manually(b.now(), |w| (!w.is_forced_open()).then(|| w.forced_open()));
-    }
-
-    /// [`CircuitBreaker::disable`], here only.
-    pub fn disable(&self) {
-        let b = self.breaker;
-        b.transition_manually(b.now(), |w| (!w.is_disabled()).then(|| w.disabled()));
-    }
-}
-
 // Every operation leaves the breaker consistent (one compare-and-swap publishes each
 // change, and a panicking listener is contained), so observing it after a caught panic
 // is fine: no `AssertUnwindSafe` needed around code that uses a breaker.
@@ -1180,11 +917,10 @@ mod footprint {
     /// policy's window is a separate one, so it costs nothing where it is not used.
     #[test]
     fn memory_per_breaker_stays_as_documented() {
-        // The `metrics` feature adds the per-thread counters: their lanes by thread
-        // slot (176 bytes) and the facade handles.
-        let metrics = if cfg!(feature = "metrics") { 200 } else { 0 };
-        // 8 of them count the keyed sets' entries that hold the breaker.
-        assert!(std::mem::size_of::<super::Inner>() <= 392 + metrics);
+        // 392 bytes (592 with `metrics`) with the events' sinks, which `events` holds to
+        // their own size: 48 bytes (248).
+        let sinks = std::mem::size_of::<crate::events::Sinks>();
+        assert!(std::mem::size_of::<super::Inner>() <= 344 + sinks);
         assert!(std::mem::size_of::<crate::lanes::Lanes>() <= 176);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
         assert!(std::mem::size_of::<crate::window::Rate>() <= 256);

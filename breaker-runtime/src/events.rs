@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::keyed::SetRefs;
 use crate::listener::{self, CallOutcome, Listener};
-use crate::shared::{Link, ProbeTurn};
+use crate::shared::Link;
 use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
 
 /// What one breaker's events reach beyond the global listeners: its own listeners and,
@@ -228,6 +228,17 @@ pub(crate) fn manual(breaker: &CircuitBreaker, transition: Manual) {
     }
 }
 
+/// Whether a caller of a fleet-held breaker may probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProbeTurn {
+    /// The fleet granted this replica the probe: this call is it.
+    Granted,
+    /// Asked for; reject this call.
+    Wait,
+    /// The fleet cannot be reached: probe on the local clock, as an unshared breaker.
+    Local,
+}
+
 /// A caller of a breaker the fleet holds found its probe due: whether it may probe.
 #[cold]
 pub(crate) fn fleet_probe_turn(breaker: &CircuitBreaker) -> ProbeTurn {
@@ -279,5 +290,18 @@ fn contain(f: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
         #[cfg(feature = "tracing")]
         tracing::error!("a circuit breaker listener panicked; the panic was contained");
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod footprint {
+    /// A breaker's sinks: its listeners, fleet link and keyed-set counts (48 bytes),
+    /// and with `metrics` its per-thread counters: their lanes by thread slot (176
+    /// bytes) and the facade handles. Part of the memory per breaker BENCHMARKS.md
+    /// reports (see `breaker.rs`).
+    #[test]
+    fn the_sinks_stay_as_documented() {
+        let metrics = if cfg!(feature = "metrics") { 200 } else { 0 };
+        assert!(std::mem::size_of::<super::Sinks>() <= 48 + metrics);
     }
 }

@@ -98,6 +98,7 @@ mod breaker;
 mod builder;
 mod call;
 mod clock;
+mod config;
 mod error;
 mod events;
 #[cfg(any(feature = "tower", feature = "tonic"))]
@@ -110,6 +111,7 @@ pub mod listener;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod name;
+mod outcome;
 mod permit;
 mod policy;
 mod recent;
@@ -127,17 +129,20 @@ mod sync;
 pub mod tower;
 mod window;
 
-pub use breaker::{CircuitBreaker, ThisReplica, WindowSnapshot};
+pub use breaker::{CircuitBreaker, ThisReplica};
 #[doc = include_str!("attribute.md")]
 pub use breaker_macros::circuit_breaker;
-pub use builder::{Builder, Config};
+pub use builder::Builder;
 pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use config::Config;
 pub use error::{CircuitBreakerError, ConfigError, ErrorKind};
 pub use listener::Listener;
 pub use name::Name;
-pub use permit::{OwnedPermit, Permit, Verdict};
+pub use outcome::Verdict;
+pub use permit::{OwnedPermit, Permit};
 pub use policy::{Backoff, IntoPercent, Percent, Policy, Window};
 pub use state::State;
+pub use window::WindowSnapshot;
 
 /// The repository README's Rust examples, compiled and run as doctests so it stays true.
 #[cfg(doctest)]

@@ -51,6 +51,13 @@ use crate::lanes::Lanes;
 use crate::sync::lock;
 use crate::{registry, CircuitBreaker, Name, State};
 
+impl CircuitBreaker {
+    /// Calls through this breaker since it was built, by outcome (feature `metrics`).
+    pub fn calls(&self) -> Calls {
+        self.sinks().counters().totals()
+    }
+}
+
 /// Calls through one breaker since it was built, by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

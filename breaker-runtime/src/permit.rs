@@ -2,19 +2,8 @@
 
 use std::fmt;
 
-use crate::listener::CallError;
+use crate::outcome::{CallError, Verdict};
 use crate::CircuitBreaker;
-
-/// What a finished call means to the breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// The dependency answered: resets the failure streak, counts towards closing.
-    Success,
-    /// The dependency failed.
-    Failure,
-    /// Says nothing about the dependency: counts nothing, frees a probe slot.
-    Ignore,
-}
 
 /// Permission to make one call through a breaker, from
 /// [`CircuitBreaker::try_acquire`].
@@ -260,7 +249,7 @@ macro_rules! verdicts {
                 Ok(_) => self.finish($crate::Verdict::Success, None),
                 Err(error) => self.finish(
                     $crate::Verdict::Failure,
-                    Some($crate::listener::CallError::Debug(error)),
+                    Some($crate::outcome::CallError::Debug(error)),
                 ),
             }
         }

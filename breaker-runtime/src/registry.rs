@@ -50,6 +50,49 @@ fn breakers() -> MutexGuard<'static, Vec<Entry>> {
     lock(&BREAKERS)
 }
 
+// For the expansion of `#[circuit_breaker]`, through `__private`.
+#[doc(hidden)]
+pub use annotated::{BuildOnRead, Registration};
+
+/// The breakers of `#[circuit_breaker]` functions, listed from program start: each
+/// expansion submits its function's breaker to [`inventory`](https://docs.rs/inventory),
+/// and the registry builds them all on its first read. The registry knows them only as
+/// something to build, so it depends on nothing of the macro's glue.
+mod annotated {
+    /// Something to build when the registry is first read: an annotated function's
+    /// static breaker.
+    pub trait BuildOnRead: Sync {
+        /// Builds (and so registers) the breaker; `locate` gives its default name.
+        fn build(&'static self, locate: fn() -> &'static str);
+    }
+
+    /// An annotated function's breaker, as its expansion submits it.
+    pub struct Registration {
+        breaker: &'static dyn BuildOnRead,
+        locate: fn() -> &'static str,
+    }
+
+    impl Registration {
+        /// The breaker of one annotated function, and how to find its default name.
+        pub const fn new(breaker: &'static dyn BuildOnRead, locate: fn() -> &'static str) -> Self {
+            Registration { breaker, locate }
+        }
+    }
+
+    inventory::collect!(Registration);
+
+    /// Builds the breaker of every annotated function linked into the program, once.
+    /// A breaker built this way is closed with no calls counted.
+    pub(super) fn build() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            for registration in inventory::iter::<Registration> {
+                registration.breaker.build(registration.locate);
+            }
+        });
+    }
+}
+
 /// A breaker just built, or the live one that already bore its name.
 pub(crate) enum Enrolled {
     New(CircuitBreaker),
@@ -111,7 +154,7 @@ pub(crate) fn relisten() {
 /// evicted from a keyed set is not listed from that moment, though the set's memory
 /// reclamation may free it a little later.
 fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
-    crate::__private::build_annotated();
+    annotated::build();
     breakers()
         .iter()
         .filter(|entry| entry.listed && filter(&entry.name))

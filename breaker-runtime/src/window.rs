@@ -23,11 +23,31 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::builder::{Config, Rules};
 use crate::clock::duration_to_nanos;
+use crate::config::{Config, Rules};
 use crate::lanes::{Lane, Lanes};
-use crate::permit::Verdict;
+use crate::outcome::Verdict;
 use crate::policy::Window;
+
+/// A rate policy's window at one moment, from
+/// [`CircuitBreaker::window`](crate::CircuitBreaker::window) (and in the
+/// [`registry`](crate::registry)'s snapshots).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct WindowSnapshot {
+    /// Calls in the window (successes and failures; neutral outcomes are not counted).
+    pub calls: u32,
+    /// Failed calls in the window.
+    pub failures: u32,
+    /// Slow calls in the window (failed or not).
+    pub slow: u32,
+    /// The failure rate in percent; `None` while the window holds fewer than
+    /// `min_calls` calls.
+    pub failure_rate: Option<f64>,
+    /// The slow-call rate in percent; `None` below `min_calls`.
+    pub slow_rate: Option<f64>,
+}
 
 /// What a window holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

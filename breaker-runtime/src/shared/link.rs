@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 
-use crate::events::Manual;
+use crate::events::{Manual, ProbeTurn};
 use crate::sync::lock;
 use crate::{Name, State, Verdict};
 
@@ -17,17 +17,6 @@ pub(crate) const WANT_PROBE: u32 = 1 << 1;
 pub(crate) const WANT_REPORT: u32 = 1 << 2;
 pub(crate) const WANT_REFRESH: u32 = 1 << 3;
 pub(crate) const WANT_MANUAL: u32 = 1 << 4;
-
-/// Whether a caller of a fleet-held breaker may probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProbeTurn {
-    /// The fleet granted this replica the probe: this call is it.
-    Granted,
-    /// Asked for; reject this call.
-    Wait,
-    /// The fleet cannot be reached: probe on the local clock, as an unshared breaker.
-    Local,
-}
 
 /// What a replica's task wakes on: shared by the task and every link of its backend.
 pub(crate) struct Wake {

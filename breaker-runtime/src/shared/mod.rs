@@ -57,8 +57,9 @@ mod replica;
 mod scripts;
 #[cfg(all(test, not(loom)))]
 mod simulation;
+mod verdicts;
 
-pub(crate) use link::{Link, ProbeTurn};
+pub(crate) use link::Link;
 
 use crate::State;
 

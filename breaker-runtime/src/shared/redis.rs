@@ -16,6 +16,7 @@ use super::replica::{
 };
 use super::scripts::Scripts;
 use crate::breaker::WeakBreaker;
+use crate::config::Rules;
 use crate::sync::lock;
 use crate::CircuitBreaker;
 
@@ -125,7 +126,7 @@ impl RedisBackend {
         lock(&self.inner.members).push(Member {
             link,
             breaker: breaker.downgrade(),
-            rules: breaker.rules(),
+            rules: Rules::from(breaker.config()),
             key,
         });
         self.inner

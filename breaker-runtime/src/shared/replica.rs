@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::link::{Link, Ticket, WANT_MANUAL, WANT_PROBE, WANT_REFRESH, WANT_REPORT, WANT_VOTE};
 use crate::breaker::WeakBreaker;
-use crate::builder::Rules;
+use crate::config::Rules;
 use crate::events::Manual;
 use crate::{State, Verdict};
 

@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use super::link::{Link, Wake};
 use super::memory::{Args, Server};
 use super::replica::{apply, fleet_lease_ms, millis_of, Member, Replica, Request};
+use crate::config::Rules;
 use crate::{CircuitBreaker, ManualClock, State};
 
 const NAME: &str = "simulated";
@@ -82,7 +83,7 @@ impl Sim {
                 let member = Member {
                     link,
                     breaker: breaker.downgrade(),
-                    rules: breaker.rules(),
+                    rules: Rules::from(breaker.config()),
                     key: NAME.to_string(),
                 };
                 Node {
@@ -131,7 +132,7 @@ impl Sim {
             Op::Call(i, outcome) => {
                 let breaker = &self.replicas[i].breaker;
                 if let Ok(permit) = breaker.try_acquire() {
-                    if permit.is_probe() && breaker.held_by_fleet() {
+                    if permit.is_probe() && breaker.word().defers_to_fleet() {
                         self.fleet_probes += 1;
                     }
                     match outcome {
@@ -202,7 +203,7 @@ impl Sim {
             self.server.grants
         );
         for (i, n) in self.replicas.iter().enumerate() {
-            if n.breaker.held_by_fleet() {
+            if n.breaker.word().defers_to_fleet() {
                 let heard = n.member.link.fleet_state();
                 assert!(
                     matches!(heard, Some(State::Open | State::HalfOpen)),
@@ -223,7 +224,10 @@ fn a_neutral_fleet_probe_gives_its_lease_back_at_once() {
         sim.run(Op::Step(0));
         sim.run(Op::Deliver(0, 1));
     }
-    assert!(sim.replicas[0].breaker.held_by_fleet(), "the fleet opened");
+    assert!(
+        sim.replicas[0].breaker.word().defers_to_fleet(),
+        "the fleet opened"
+    );
     sim.run(Op::Advance(500));
     // Calls, task runs and deliveries, with the clock standing still: every probe ends
     // neutrally, and each must be followed by another lease.

@@ -1,0 +1,333 @@
+//! What a breaker is configured with: the public [`Config`], validated by a `const fn`
+//! (so an annotated function's settings are checked again at compile time), and the
+//! [`Rules`] the state machine applies, in its own units.
+
+use std::time::Duration;
+
+use crate::clock::duration_to_nanos;
+use crate::error::ConfigError;
+use crate::policy::{Backoff, Percent, Policy, Window};
+use crate::state::{MAX_FAIL_MAX, MAX_PROBES, MAX_SUCCESS_THRESHOLD};
+
+/// The settings of a breaker: pybreaker's (`fail_max`, `reset_timeout`), and the
+/// policies beyond them (see the crate's README, "Policies").
+///
+/// The breaker trips on one of three rules, chosen by which fields are set:
+///
+/// - **consecutive failures** (the default): `fail_max` failures in a row;
+/// - **failures within a time**: `within` set, `fail_max` failures whose completion
+///   times lie within the last `within`, successes notwithstanding;
+/// - **a rate over a window**: `failure_rate` and/or `slow_call` set, with a `window`;
+///   `fail_max` is then unused.
+///
+/// Build one with the [`Builder`](crate::Builder)'s methods, or write it out from
+/// [`Config::DEFAULT`] (`Config { probes: 3, ..Config::DEFAULT }`) and pass it to
+/// [`Builder::config`](crate::Builder::config); [`validate`](Config::validate) says what
+/// is wrong with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Consecutive failures that open the breaker (with `within`: failures within that
+    /// time).
+    pub fail_max: u32,
+    /// How long the breaker stays open before a probe call is let through (the first
+    /// time: see `backoff`).
+    pub reset_timeout: Duration,
+    /// Consecutive successful probes, one at a time, that close a half-open breaker.
+    pub success_threshold: u32,
+    /// A half-open probe still running after this long counts as a failure: the
+    /// breaker reopens, and the probe's late result is discarded.
+    pub half_open_timeout: Duration,
+    /// Calls a half-open breaker lets through together; all of them must succeed (or,
+    /// for a rate policy, stay below the rate) to close it.
+    pub probes: u32,
+    /// `fail_max` failures within this sliding time open the breaker, instead of
+    /// `fail_max` in a row.
+    pub within: Option<Duration>,
+    /// Trip when at least this share of the window's calls failed.
+    pub failure_rate: Option<Percent>,
+    /// A call that takes strictly longer is slow.
+    pub slow_call: Option<Duration>,
+    /// Trip when at least this share of the window's calls were slow (default 100 %
+    /// when `slow_call` is set).
+    pub slow_rate: Option<Percent>,
+    /// The calls a rate is computed over.
+    pub window: Option<Window>,
+    /// Buckets a time window (or `within`) is split into; default 10.
+    pub buckets: u32,
+    /// No verdict until the window holds this many calls (default for a count window:
+    /// its size; required for a time window).
+    pub min_calls: Option<u32>,
+    /// Each reopening from half-open multiplies the open duration by this.
+    pub backoff: Option<Backoff>,
+    /// The cap of a backed-off open duration (default 10 × `reset_timeout`).
+    pub max_reset_timeout: Option<Duration>,
+    /// Each open duration is shortened by a random share of up to this much.
+    pub jitter: Percent,
+}
+
+/// The most calls a count window holds.
+pub(crate) const MAX_WINDOW_CALLS: u32 = 65_536;
+/// The shortest time window (or `within`), and the shortest bucket.
+const MIN_WINDOW: Duration = Duration::from_secs(1);
+const MIN_BUCKET: Duration = Duration::from_millis(100);
+
+impl Config {
+    /// pybreaker's defaults: 5 consecutive failures, 60 seconds, 1 probe; the half-open
+    /// timeout equals `reset_timeout`; no backoff, no jitter.
+    pub const DEFAULT: Config = Config {
+        fail_max: 5,
+        reset_timeout: Duration::from_secs(60),
+        success_threshold: 1,
+        half_open_timeout: Duration::from_secs(60),
+        probes: 1,
+        within: None,
+        failure_rate: None,
+        slow_call: None,
+        slow_rate: None,
+        window: None,
+        buckets: 10,
+        min_calls: None,
+        backoff: None,
+        max_reset_timeout: None,
+        jitter: Percent::ZERO,
+    };
+
+    /// True when the breaker trips on a rate (`failure_rate` or `slow_call` set).
+    pub const fn is_rate(&self) -> bool {
+        self.failure_rate.is_some() || self.slow_call.is_some()
+    }
+
+    /// The rule the breaker trips on.
+    pub const fn policy(&self) -> Policy {
+        if self.is_rate() {
+            Policy::Rate
+        } else if self.within.is_some() {
+            Policy::Within
+        } else {
+            Policy::Consecutive
+        }
+    }
+
+    /// Checks every setting, naming the first one that is out of range or that does
+    /// not go with the others. A `const fn`, so that an annotated function's settings
+    /// are checked again when it is compiled.
+    pub const fn validate(&self) -> Result<(), ConfigError> {
+        if self.fail_max < 1 || self.fail_max > MAX_FAIL_MAX {
+            return Err(ConfigError::FailMax(self.fail_max));
+        }
+        if self.success_threshold < 1 || self.success_threshold > MAX_SUCCESS_THRESHOLD {
+            return Err(ConfigError::SuccessThreshold(self.success_threshold));
+        }
+        if self.reset_timeout.is_zero() {
+            return Err(ConfigError::ZeroResetTimeout);
+        }
+        if self.half_open_timeout.is_zero() {
+            return Err(ConfigError::ZeroHalfOpenTimeout);
+        }
+        if self.probes < 1 || self.probes > MAX_PROBES {
+            return Err(ConfigError::Probes(self.probes));
+        }
+        if self.probes > 1 && self.success_threshold > 1 {
+            return Err(ConfigError::ProbesWithSuccessThreshold);
+        }
+        if let Err(e) = self.validate_policy() {
+            return Err(e);
+        }
+        if let Some(backoff) = self.backoff {
+            if backoff.thousandths() < 1_000 || backoff.thousandths() > 10_000 {
+                return Err(ConfigError::Backoff(backoff));
+            }
+        }
+        if let Some(max) = self.max_reset_timeout {
+            if self.backoff.is_none() {
+                return Err(ConfigError::MaxResetWithoutBackoff);
+            }
+            if max.as_nanos() < self.reset_timeout.as_nanos() {
+                return Err(ConfigError::MaxResetBelowReset {
+                    max,
+                    reset_timeout: self.reset_timeout,
+                });
+            }
+        }
+        if self.jitter.basis_points() >= 10_000 {
+            return Err(ConfigError::Jitter(self.jitter));
+        }
+        Ok(())
+    }
+
+    /// The trip rule's settings.
+    const fn validate_policy(&self) -> Result<(), ConfigError> {
+        if let Some(rate) = self.failure_rate {
+            if !rate.is_rate() {
+                return Err(ConfigError::FailureRate(rate));
+            }
+        }
+        if let Some(slow) = self.slow_call {
+            if slow.is_zero() {
+                return Err(ConfigError::ZeroSlowCall);
+            }
+        }
+        if let Some(rate) = self.slow_rate {
+            if self.slow_call.is_none() {
+                return Err(ConfigError::SlowRateWithoutSlowCall);
+            }
+            if !rate.is_rate() {
+                return Err(ConfigError::SlowRate(rate));
+            }
+        }
+        let timed = match (self.is_rate(), self.window, self.within) {
+            (true, _, Some(_)) => return Err(ConfigError::WithinWithRate),
+            (true, None, None) => return Err(ConfigError::MissingWindow),
+            (false, Some(_), _) => return Err(ConfigError::WindowWithoutRate),
+            (true, Some(Window::Calls(n)), None) => {
+                if n < 1 || n > MAX_WINDOW_CALLS {
+                    return Err(ConfigError::WindowCalls(n));
+                }
+                if let Some(min_calls) = self.min_calls {
+                    if min_calls > n {
+                        return Err(ConfigError::MinCallsOverWindow {
+                            min_calls,
+                            calls: n,
+                        });
+                    }
+                }
+                None
+            }
+            (true, Some(Window::Time(d)), None) => {
+                if self.min_calls.is_none() {
+                    return Err(ConfigError::TimeWindowWithoutMinCalls);
+                }
+                Some(("window", d))
+            }
+            (false, None, Some(d)) => Some(("within", d)),
+            (false, None, None) => None,
+        };
+        if let Some(0) = self.min_calls {
+            return Err(ConfigError::ZeroMinCalls);
+        }
+        if self.min_calls.is_some() && self.window.is_none() {
+            return Err(ConfigError::MinCallsWithoutWindow);
+        }
+        match timed {
+            Some((setting, length)) => {
+                if length.as_nanos() < MIN_WINDOW.as_nanos() {
+                    return Err(ConfigError::TimeTooShort { setting, length });
+                }
+                if self.buckets < 2 || self.buckets > 60 {
+                    return Err(ConfigError::Buckets(self.buckets));
+                }
+                let bucket = length.as_nanos() / self.buckets as u128;
+                if bucket < MIN_BUCKET.as_nanos() {
+                    return Err(ConfigError::BucketTooShort {
+                        length,
+                        buckets: self.buckets,
+                    });
+                }
+            }
+            None if self.buckets != Config::DEFAULT.buckets => {
+                return Err(ConfigError::BucketsWithoutTimeWindow)
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::DEFAULT
+    }
+}
+
+/// The settings as the state machine applies them: counts, and durations in the
+/// clock's nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    pub(crate) fail_max: u32,
+    /// Probes recorded (successes, or outcomes for a rate policy) that close.
+    pub(crate) success_threshold: u32,
+    /// Probes let through at a time.
+    pub(crate) probes: u32,
+    pub(crate) reset_timeout: u64,
+    pub(crate) half_open_timeout: u64,
+    /// In thousandths; 1,000 when there is no backoff.
+    pub(crate) backoff: u32,
+    pub(crate) max_reset_timeout: u64,
+    pub(crate) jitter: u32,
+    /// A call slower than this is slow; `u64::MAX` when slowness is not measured.
+    pub(crate) slow_call: u64,
+    /// The rate policy's thresholds in basis points (`u32::MAX`: not a trip rule).
+    pub(crate) failure_rate: u32,
+    pub(crate) slow_rate: u32,
+}
+
+impl Rules {
+    /// Whether `failures` failed and `slow` slow calls out of `calls` reach a rate.
+    pub(crate) fn rate_reached(&self, failures: u32, slow: u32, calls: u32) -> bool {
+        let reached = |n: u32, rate: u32| {
+            rate != u32::MAX && u64::from(n) * 10_000 >= u64::from(rate) * u64::from(calls)
+        };
+        calls > 0 && (reached(failures, self.failure_rate) || reached(slow, self.slow_rate))
+    }
+}
+
+impl From<&Config> for Rules {
+    fn from(c: &Config) -> Self {
+        let reset_timeout = duration_to_nanos(c.reset_timeout);
+        let (success_threshold, probes) = if c.probes > 1 {
+            (c.probes, c.probes)
+        } else {
+            (c.success_threshold, 1)
+        };
+        Rules {
+            fail_max: c.fail_max,
+            success_threshold,
+            probes,
+            reset_timeout,
+            half_open_timeout: duration_to_nanos(c.half_open_timeout),
+            backoff: c.backoff.map_or(1_000, Backoff::thousandths),
+            max_reset_timeout: match c.max_reset_timeout {
+                Some(max) => duration_to_nanos(max),
+                None => reset_timeout.saturating_mul(10),
+            },
+            jitter: c.jitter.basis_points(),
+            slow_call: c.slow_call.map_or(u64::MAX, duration_to_nanos),
+            failure_rate: c.failure_rate.map_or(u32::MAX, Percent::basis_points),
+            slow_rate: match (c.slow_call, c.slow_rate) {
+                (None, _) => u32::MAX,
+                (Some(_), rate) => rate.unwrap_or(Percent::HUNDRED).basis_points(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same numbers as the attribute's (`breaker-macros/src/args.rs`, pinned there
+    /// by `tests/ui/pass/limits.rs` and `tests/ui/fail/counts_over_the_limit.rs`).
+    #[test]
+    fn the_limits_are_the_attributes() {
+        let at = |fail_max, success_threshold| Config {
+            fail_max,
+            success_threshold,
+            ..Config::DEFAULT
+        };
+        assert_eq!(at(65_535, 4_095).validate(), Ok(()));
+        assert_eq!(at(65_536, 1).validate(), Err(ConfigError::FailMax(65_536)));
+        assert_eq!(
+            at(1, 4_096).validate(),
+            Err(ConfigError::SuccessThreshold(4_096))
+        );
+        assert_eq!(at(0, 1).validate(), Err(ConfigError::FailMax(0)));
+        assert_eq!(at(1, 0).validate(), Err(ConfigError::SuccessThreshold(0)));
+        let zero = Config {
+            reset_timeout: Duration::ZERO,
+            ..Config::DEFAULT
+        };
+        assert_eq!(zero.validate(), Err(ConfigError::ZeroResetTimeout));
+        // `validate` is a `const fn`: the attribute's settings are checked at compile time.
+        const { assert!(Config::DEFAULT.validate().is_ok()) };
+    }
+}
