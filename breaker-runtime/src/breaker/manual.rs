@@ -30,6 +30,19 @@ impl CircuitBreaker {
         }
     }
 
+    /// A manual transition, made here and passed on to the fleet of a shared breaker.
+    fn by_hand(&self, transition: Manual) {
+        let here = self.this_replica();
+        match transition {
+            Manual::Open => here.open(),
+            Manual::HalfOpen => here.half_open(),
+            Manual::Close => here.close(),
+            Manual::ForceOpen => here.force_open(),
+            Manual::Disable => here.disable(),
+        }
+        events::manual(self, transition);
+    }
+
     /// Opens the breaker now, whatever its state, and restarts its reset timer: calls are
     /// rejected for `reset_timeout` from now. Counters are kept. Calling it while open
     /// only restarts the timer.
@@ -39,23 +52,20 @@ impl CircuitBreaker {
     /// while Redis cannot be reached, on this replica only);
     /// [`this_replica`](Self::this_replica) acts on this replica alone.
     pub fn open(&self) {
-        self.this_replica().open();
-        events::manual(self, Manual::Open);
+        self.by_hand(Manual::Open);
     }
 
     /// Moves the breaker to half-open: the next call is a probe. The success count
     /// restarts from zero; any probe running is forgotten (its result is discarded).
     pub fn half_open(&self) {
-        self.this_replica().half_open();
-        events::manual(self, Manual::HalfOpen);
+        self.by_hand(Manual::HalfOpen);
     }
 
     /// Closes the breaker and resets both counters. Calls in flight from before are
     /// discarded when they finish. Also ends [`force_open`](Self::force_open) and
     /// [`disable`](Self::disable).
     pub fn close(&self) {
-        self.this_replica().close();
-        events::manual(self, Manual::Close);
+        self.by_hand(Manual::Close);
     }
 
     /// Opens the breaker and keeps it open: every call is rejected and no probe is let
@@ -75,16 +85,14 @@ impl CircuitBreaker {
     /// assert!(breaker.try_acquire().is_ok());
     /// ```
     pub fn force_open(&self) {
-        self.this_replica().force_open();
-        events::manual(self, Manual::ForceOpen);
+        self.by_hand(Manual::ForceOpen);
     }
 
     /// Turns the breaker into a pass-through: every call is admitted and no outcome is
     /// counted (Resilience4j's `DISABLED`), until [`close`](Self::close) (or
     /// [`open`](Self::open), [`half_open`](Self::half_open)). Its state reads `closed`.
     pub fn disable(&self) {
-        self.this_replica().disable();
-        events::manual(self, Manual::Disable);
+        self.by_hand(Manual::Disable);
     }
 
     /// The manual transitions for this replica alone: for a [shared](crate::shared)
