@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 pub use std::time::Duration;
 
 pub use crate::listener::CallError;
+use crate::outcome::Seen;
 pub use crate::outcome::Verdict;
 pub use crate::CircuitBreakerError;
 pub use crate::{Backoff, Config, Percent, Window};
@@ -208,33 +209,39 @@ pub fn settle<R: Outcome>(
 ) {
     match result.error() {
         None => permit.settle_with(Verdict::Success, None),
-        Some(error) => permit.settle_with(classify(error), view(error)),
+        Some(error) => {
+            let seen = view(error).map(Seen::of::<R::Error>);
+            permit.settle_with(classify(error), seen);
+        }
     }
 }
 
 /// A call abandoned at its `call_timeout`: a failure, with the timeout as its error.
 #[inline]
 pub fn timed_out(permit: impl Settles, error: &CircuitBreakerError) {
-    permit.settle_with(Verdict::Failure, Some(CallError::Error(error)));
+    permit.settle_with(
+        Verdict::Failure,
+        Some(Seen::of::<CircuitBreakerError>(CallError::Error(error))),
+    );
 }
 
 /// What generated code gives a verdict to: a [`Permit`], or the [`OwnedPermit`](crate::OwnedPermit) of a
 /// `per = ...` async function (whose future holds no guard across an `.await`).
 pub trait Settles {
     /// Gives the verdict, with the error listeners see.
-    fn settle_with(self, verdict: Verdict, error: Option<CallError<'_>>);
+    fn settle_with(self, verdict: Verdict, error: Option<Seen<'_>>);
 }
 
 impl Settles for Permit<'_> {
     #[inline(always)]
-    fn settle_with(self, verdict: Verdict, error: Option<CallError<'_>>) {
+    fn settle_with(self, verdict: Verdict, error: Option<Seen<'_>>) {
         self.finish_with(verdict, error);
     }
 }
 
 impl Settles for crate::OwnedPermit {
     #[inline]
-    fn settle_with(self, verdict: Verdict, error: Option<CallError<'_>>) {
+    fn settle_with(self, verdict: Verdict, error: Option<Seen<'_>>) {
         self.finish(verdict, error);
     }
 }

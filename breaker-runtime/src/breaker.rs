@@ -27,7 +27,7 @@ use crate::clock::{ClockCell, ClockSource};
 use crate::config::{Config, Rules};
 use crate::error::CircuitBreakerError;
 use crate::events::{self, Counted, ProbeTurn, Sinks};
-use crate::outcome::{CallError, CallOutcome, Verdict};
+use crate::outcome::{CallOutcome, Seen, Trigger, Verdict};
 use crate::permit::{OwnedPermit, Permit};
 use crate::state::{State, Word};
 use crate::sync::AtomicU64;
@@ -507,7 +507,7 @@ impl CircuitBreaker {
             }
             match inner.word.compare_exchange(word.0, next.0, AcqRel, Acquire) {
                 Ok(_) => {
-                    self.announce(word, next, now, None);
+                    self.announce(word, next, now, Trigger::Call(None));
                     return Ok(self.admit(next, true));
                 }
                 Err(actual) => {
@@ -610,8 +610,7 @@ impl CircuitBreaker {
                 if word.defers_to_fleet() {
                     events::fleet_probe_settled(self, Verdict::Failure);
                 }
-                let cause = CallOutcome::new(Verdict::Failure, None, None);
-                self.announce(word, next, deadline, Some(&cause));
+                self.announce(word, next, deadline, Trigger::ProbeTimedOut);
                 next
             }
             Err(actual) => Word(actual),
@@ -637,7 +636,7 @@ impl CircuitBreaker {
     ) -> Result<Permit<'_>, CircuitBreakerError> {
         let rejection = Err(error);
         if let Err(error) = &rejection {
-            events::rejected(self, error, word.is_listening(), now);
+            events::rejected(self, error, word, now);
         }
         rejection
     }
@@ -656,7 +655,7 @@ impl CircuitBreaker {
         verdict: Verdict,
         started: Option<u64>,
         listened: bool,
-        error: Option<CallError<'_>>,
+        error: Option<Seen<'_>>,
     ) {
         events::counted(self, Counted::from(verdict));
         let word = self.word();
@@ -689,7 +688,7 @@ impl CircuitBreaker {
         verdict: Verdict,
         started: Option<u64>,
         listened: bool,
-        error: Option<CallError<'_>>,
+        error: Option<Seen<'_>>,
     ) {
         // A timed rate policy's closed-state success, unheard and not slow: it only
         // counts, so it skips the state machine below.
@@ -724,7 +723,7 @@ impl CircuitBreaker {
         verdict: Verdict,
         started: Option<u64>,
         listened: bool,
-        error: Option<CallError<'_>>,
+        error: Option<Seen<'_>>,
     ) {
         let inner = &*self.inner;
         let rules = &inner.rules;
@@ -822,7 +821,13 @@ impl CircuitBreaker {
         if let Some((from, to)) = changed {
             let cause = outcome.unwrap_or(CallOutcome::new(verdict, error, None));
             let now = clock.unwrap_or_else(|| self.now());
-            self.announce(from, to, now, Some(&cause));
+            // A probe's late result is discarded: its timeout, not its outcome, decided.
+            let trigger = if timed_out {
+                Trigger::ProbeTimedOut
+            } else {
+                Trigger::Call(Some(&cause))
+            };
+            self.announce(from, to, now, trigger);
         }
     }
 
@@ -864,30 +869,24 @@ impl CircuitBreaker {
         }
     }
 
-    /// Reports a state change won by this thread's compare-and-swap: each transition is
-    /// announced exactly once.
-    fn announce(&self, from: Word, to: Word, now: u64, cause: Option<&CallOutcome<'_>>) {
-        if from.state() == to.state() {
+    /// Reports a change won by this thread's compare-and-swap: each is announced exactly
+    /// once. A change of state has its effects here and reaches every observer; a change
+    /// of sticky mode alone (`disable()` on a closed breaker) reaches those that name
+    /// modes (`tracing`).
+    fn announce(&self, from: Word, to: Word, now: u64, trigger: Trigger<'_>) {
+        let moved = from.state() != to.state();
+        if !moved && from.phase() == to.phase() {
             return;
         }
-        self.inner.changed_at.fetch_max(now, Relaxed);
-        // Closing (by a probe, by hand, by the fleet; not by `disable`) starts the window,
-        // the `within` count and the backoff over.
-        if to.state() == State::Closed && !to.is_disabled() {
-            self.closed();
+        if moved {
+            self.inner.changed_at.fetch_max(now, Relaxed);
+            // Closing (by a probe, by hand, by the fleet; not by `disable`) starts the
+            // window, the `within` count and the backoff over.
+            if to.state() == State::Closed && !to.is_disabled() {
+                self.closed();
+            }
         }
-        // A trip on this replica's own evidence (a call's outcome), not one the fleet
-        // told it of, nor a manual transition.
-        let tripped_here =
-            cause.is_some() && from.state() == State::Closed && !to.defers_to_fleet();
-        events::transition(
-            self,
-            from.state(),
-            to.state(),
-            cause,
-            to.is_listening(),
-            tripped_here,
-        );
+        events::transition(self, from, to, trigger);
     }
 }
 

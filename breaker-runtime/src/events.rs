@@ -9,7 +9,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::keyed::SetRefs;
 use crate::listener::{self, CallOutcome, Listener};
+use crate::outcome::{Seen, Trigger};
 use crate::shared::Link;
+use crate::state::Word;
 use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
 
 /// What one breaker's events reach beyond the global listeners: its own listeners and,
@@ -132,7 +134,7 @@ pub(crate) fn outcome_since<'e>(
     breaker: &CircuitBreaker,
     verdict: Verdict,
     started: u64,
-    error: Option<listener::CallError<'e>>,
+    error: Option<Seen<'e>>,
 ) -> CallOutcome<'e> {
     let elapsed = micros(breaker.now()).wrapping_sub(started) & MICROS_MASK;
     CallOutcome::new(
@@ -148,7 +150,7 @@ pub(crate) fn outcome_since<'e>(
 pub(crate) fn rejected(
     breaker: &CircuitBreaker,
     error: &CircuitBreakerError,
-    listening: bool,
+    word: Word,
     now: u64,
 ) {
     counted(breaker, Counted::Rejected);
@@ -156,12 +158,10 @@ pub(crate) fn rejected(
         link.rejected(now / 1_000_000);
     }
     #[cfg(feature = "tracing")]
-    tracing::debug!(
-        breaker = breaker.name(),
-        reason = ?error.kind(),
-        "call rejected by circuit breaker: {error}"
-    );
-    if listening {
+    if tracing::level_enabled!(tracing::Level::DEBUG) {
+        crate::telemetry::rejected(breaker, error, word.phase());
+    }
+    if word.is_listening() {
         rejection_heard(breaker, error);
     }
 }
@@ -173,41 +173,31 @@ fn rejection_heard(breaker: &CircuitBreaker, error: &CircuitBreakerError) {
 }
 
 /// The breaker went from `from` to `to`, announced once, by the thread whose
-/// compare-and-swap made the change. `cause` is the call whose outcome made it, if one
-/// did (its error and duration go into the `tracing` event).
+/// compare-and-swap made the change, for the reason `trigger` gives. A change of state
+/// reaches every consumer; a change of sticky mode alone (`disable()` on a closed
+/// breaker) only `tracing`, which names modes as states.
 #[cold]
-pub(crate) fn transition(
-    breaker: &CircuitBreaker,
-    from: State,
-    to: State,
-    cause: Option<&CallOutcome<'_>>,
-    listening: bool,
-    tripped_here: bool,
-) {
+pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger: Trigger<'_>) {
+    let moved = from.state() != to.state();
+    // A trip on this replica's own evidence (a call's outcome), not one the fleet told
+    // it of, nor a manual transition.
+    let tripped_here = moved
+        && matches!(trigger, Trigger::Call(Some(_)))
+        && from.state() == State::Closed
+        && !to.defers_to_fleet();
     if let (Some(link), true) = (breaker.sinks().fleet.get(), tripped_here) {
         link.tripped();
     }
     #[cfg(feature = "metrics")]
-    crate::metrics::transition(breaker, from, to);
-    #[cfg(feature = "tracing")]
-    {
-        let name = breaker.name();
-        let error = cause
-            .and_then(CallOutcome::error)
-            .map(tracing::field::display);
-        let elapsed = cause
-            .and_then(CallOutcome::elapsed)
-            .map(tracing::field::debug);
-        if to == State::Open {
-            tracing::warn!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' opened");
-        } else {
-            tracing::info!(breaker = name, from = %from, to = %to, error, elapsed, "circuit breaker '{name}' is now {to}");
-        }
+    if moved {
+        crate::metrics::transition(breaker, from.state(), to.state());
     }
-    #[cfg(not(feature = "tracing"))]
-    let _ = cause;
-    if listening {
-        dispatch(breaker, |l| l.on_state_change(breaker, from, to));
+    #[cfg(feature = "tracing")]
+    crate::telemetry::transition(breaker, from, to, trigger);
+    if moved && to.is_listening() {
+        dispatch(breaker, |l| {
+            l.on_state_change(breaker, from.state(), to.state())
+        });
     }
 }
 

@@ -67,7 +67,7 @@ use std::time::Duration;
 use papaya::Guard as _;
 
 use crate::clock::{duration_to_nanos, ClockCell, ClockSource};
-use crate::listener::CallError;
+use crate::outcome::Seen;
 use crate::permit::Detached;
 use crate::registry::{BreakerInfo, Snapshot};
 use crate::{
@@ -521,6 +521,17 @@ fn seconds(nanos: u64) -> u32 {
     (nanos / 1_000_000_000) as u32
 }
 
+/// The key of a breaker a keyed set holds, as its name `<set>[<key>]` spells it (the
+/// attribute's `per` and the reqwest middleware name their breakers so); `None` for any
+/// other breaker, the overflow breaker included.
+pub(crate) fn key_of(breaker: &CircuitBreaker) -> Option<&str> {
+    if breaker.sinks().set_refs().live.load(Acquire) == 0 {
+        return None;
+    }
+    let name = breaker.name().strip_suffix(']')?;
+    name.find('[').map(|open| &name[open + 1..])
+}
+
 /// `<prefix>#<n>`, n counting the sets built in the process from 1: the name of a set
 /// built without one.
 pub(crate) fn numbered(prefix: &str) -> Name {
@@ -616,7 +627,7 @@ where
         self.permit.as_ref().is_some_and(Detached::is_probe)
     }
 
-    fn finish(mut self, verdict: Verdict, error: Option<CallError<'_>>) {
+    fn finish(mut self, verdict: Verdict, error: Option<Seen<'_>>) {
         if let Some(permit) = self.permit.take() {
             let guard = self.set.map.guard();
             if let Some(breaker) = self.set.find(self.key, self.id, &guard) {

@@ -99,6 +99,7 @@ mod builder;
 mod call;
 mod clock;
 mod config;
+pub mod conventions;
 mod error;
 mod events;
 #[cfg(any(feature = "tower", feature = "tonic"))]
@@ -124,6 +125,8 @@ mod server_errors;
 pub mod shared;
 mod state;
 mod sync;
+#[cfg(feature = "tracing")]
+mod telemetry;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;

@@ -23,14 +23,14 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy)]
 pub struct CallOutcome<'a> {
     verdict: Verdict,
-    error: Option<CallError<'a>>,
+    error: Option<Seen<'a>>,
     elapsed: Option<Duration>,
 }
 
 impl<'a> CallOutcome<'a> {
     pub(crate) fn new(
         verdict: Verdict,
-        error: Option<CallError<'a>>,
+        error: Option<Seen<'a>>,
         elapsed: Option<Duration>,
     ) -> Self {
         CallOutcome {
@@ -50,6 +50,11 @@ impl<'a> CallOutcome<'a> {
     /// call that reported no value (a panic, a cancellation, a bare
     /// [`Permit::failure`](crate::Permit::failure)).
     pub fn error(&self) -> Option<CallError<'a>> {
+        self.error.map(|seen| seen.error)
+    }
+
+    /// The error with the name of its type, where the code that saw it knew it.
+    pub(crate) fn seen(&self) -> Option<Seen<'a>> {
         self.error
     }
 
@@ -99,6 +104,121 @@ impl fmt::Debug for CallError<'_> {
         match self {
             CallError::Error(error) => fmt::Debug::fmt(error, f),
             CallError::Debug(error) => fmt::Debug::fmt(error, f),
+        }
+    }
+}
+
+/// An error a call returned, on its way from the call to the state machine's observers:
+/// what listeners see, and the name of its type where the code that saw it knew it (a
+/// boxed `dyn Error` has none), for a low-cardinality `error.type`.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub(crate) error: CallError<'a>,
+    type_name: Option<&'static str>,
+}
+
+impl<'a> Seen<'a> {
+    /// `error`, of type `E`.
+    #[inline(always)]
+    pub(crate) fn of<E: ?Sized>(error: CallError<'a>) -> Self {
+        let name = std::any::type_name::<E>();
+        Seen {
+            error,
+            // A trait object names no type: `Box<dyn Error + Send + Sync>`.
+            type_name: (!name.contains("dyn ")).then_some(name),
+        }
+    }
+
+    /// A low-cardinality name for the error: its type and, for an enum, the variant
+    /// (the identifier its `Debug` form starts with; an `io::Error` by its kind), never
+    /// its message. `_OTHER` when neither is known (OpenTelemetry's fallback).
+    pub(crate) fn error_type(&self) -> String {
+        let debug = format!("{:?}", self.error);
+        let variant = match self
+            .error
+            .as_error()
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+        {
+            Some(io) => Some(format!("{:?}", io.kind())),
+            None if self.type_name == Some(std::any::type_name::<std::io::Error>()) => {
+                io_kind(&debug)
+            }
+            None => leading_identifier(&debug),
+        };
+        match (self.type_name, variant) {
+            (Some(ty), Some(v)) if !ty.rsplit("::").next().is_some_and(|last| last == v) => {
+                format!("{ty}::{v}")
+            }
+            (Some(ty), _) => ty.to_string(),
+            (None, Some(v)) => v,
+            (None, None) => "_OTHER".to_string(),
+        }
+    }
+
+    /// The error's message: its `Display`, or for an error seen only through `Debug` its
+    /// `Debug` form, without the quotes of a bare string (a `Box<dyn Error>` made from
+    /// one).
+    pub(crate) fn message(&self) -> String {
+        let text = self.error.to_string();
+        match (
+            self.error,
+            text.strip_prefix('"').and_then(|t| t.strip_suffix('"')),
+        ) {
+            (CallError::Debug(_), Some(inner)) => inner.replace("\\\"", "\""),
+            _ => text,
+        }
+    }
+}
+
+/// An `io::Error`'s kind from its `Debug` form, for an error seen only through `Debug`:
+/// `Kind(ConnectionReset)`, or `Os { code: 111, kind: ConnectionRefused, .. }`.
+fn io_kind(debug: &str) -> Option<String> {
+    let after = debug
+        .strip_prefix("Kind(")
+        .or_else(|| debug.find("kind: ").map(|at| &debug[at + "kind: ".len()..]))?;
+    let kind: String = after
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!kind.is_empty()).then_some(kind)
+}
+
+/// The identifier a `Debug` form starts with, if it is a variant's or a type's name
+/// (`Timeout`, `Refused { .. }`, `Kind(Other)`), not a quoted message or a number.
+fn leading_identifier(debug: &str) -> Option<String> {
+    let ident: String = debug
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    let rest = &debug[ident.len()..];
+    let starts_well = ident
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_');
+    let ends_well = rest.is_empty() || rest.starts_with(['(', ' ', '{']);
+    (starts_well && ends_well).then_some(ident)
+}
+
+/// What made a transition, as the state machine tells its observers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Trigger<'a> {
+    /// A call: its outcome once it ended (a trip, a probe's result), `None` when its
+    /// admission made the change (open to half-open, as the probe).
+    Call(Option<&'a CallOutcome<'a>>),
+    /// A half-open probe outlived `half_open_timeout`: it failed, as of its deadline.
+    ProbeTimedOut,
+    /// A manual transition on this breaker (`open()`, `close()`, ...).
+    Manual,
+    /// The fleet's verdict, applied to this replica.
+    Fleet,
+}
+
+impl<'a> Trigger<'a> {
+    /// The call outcome behind the transition, if a call's result made it.
+    pub(crate) fn outcome(self) -> Option<&'a CallOutcome<'a>> {
+        match self {
+            Trigger::Call(outcome) => outcome,
+            _ => None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::outcome::{CallError, Verdict};
+use crate::outcome::{CallError, Seen, Verdict};
 use crate::CircuitBreaker;
 
 /// Permission to make one call through a breaker, from
@@ -145,7 +145,10 @@ impl<'a> Permit<'a> {
     pub fn record<T, E: fmt::Debug>(self, result: &Result<T, E>) {
         match result {
             Ok(_) => self.finish(Verdict::Success),
-            Err(error) => self.finish_with(Verdict::Failure, Some(CallError::Debug(error))),
+            Err(error) => self.finish_with(
+                Verdict::Failure,
+                Some(Seen::of::<E>(CallError::Debug(error))),
+            ),
         }
     }
 
@@ -167,7 +170,7 @@ impl<'a> Permit<'a> {
 
     /// The verdict, with the error the call returned (for listeners and tracing).
     #[inline(always)]
-    pub(crate) fn finish_with(self, verdict: Verdict, error: Option<CallError<'_>>) {
+    pub(crate) fn finish_with(self, verdict: Verdict, error: Option<Seen<'_>>) {
         // The verdict replaces the drop's: forgetting the permit skips `Drop`.
         let (breaker, bits) = (self.breaker, self.bits);
         std::mem::forget(self);
@@ -249,7 +252,9 @@ macro_rules! verdicts {
                 Ok(_) => self.finish($crate::Verdict::Success, None),
                 Err(error) => self.finish(
                     $crate::Verdict::Failure,
-                    Some($crate::outcome::CallError::Debug(error)),
+                    Some($crate::outcome::Seen::of::<E>(
+                        $crate::outcome::CallError::Debug(error),
+                    )),
                 ),
             }
         }
@@ -336,7 +341,7 @@ impl OwnedPermit {
     // Inlined, so that `success()` gives a constant verdict and takes the success path
     // alone, as a borrowed permit's does.
     #[inline(always)]
-    pub(crate) fn finish(mut self, verdict: Verdict, error: Option<CallError<'_>>) {
+    pub(crate) fn finish(mut self, verdict: Verdict, error: Option<Seen<'_>>) {
         if let Some(permit) = self.permit.take() {
             permit.attach(&self.breaker).finish_with(verdict, error);
         }

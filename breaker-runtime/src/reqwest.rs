@@ -57,6 +57,7 @@ use reqwest_middleware::{Error, Middleware, Next};
 
 use crate::keyed::Breakers;
 use crate::listener::CallError;
+use crate::outcome::Seen;
 pub use crate::server_errors::ServerErrors;
 use crate::{Builder, CircuitBreakerError, Verdict};
 
@@ -240,7 +241,10 @@ impl Middleware for CircuitBreakerMiddleware {
         // A dropped future (the caller gave up) drops the permit: neutral.
         let result = next.run(request, extensions).await;
         let verdict = self.classify.verdict(result.as_ref());
-        let seen = result.as_ref().err().map(|e| CallError::Error(e));
+        let seen = result
+            .as_ref()
+            .err()
+            .map(|e| Seen::of::<Error>(CallError::Error(e)));
         permit.finish(verdict, seen);
         result
     }

@@ -52,6 +52,31 @@ impl State {
     }
 }
 
+/// A breaker's state as its observers name it: the state, or the sticky mode that holds
+/// it (a forced-open breaker's state is open, a disabled one's closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Closed,
+    Open,
+    HalfOpen,
+    ForcedOpen,
+    Disabled,
+}
+
+impl Phase {
+    /// `closed`, `open`, `half_open`, `forced_open` or `disabled`: the values of the
+    /// `circuit_breaker.state` attribute.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Phase::Closed => "closed",
+            Phase::Open => "open",
+            Phase::HalfOpen => "half_open",
+            Phase::ForcedOpen => "forced_open",
+            Phase::Disabled => "disabled",
+        }
+    }
+}
+
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
@@ -204,6 +229,21 @@ impl Word {
     #[inline]
     pub(crate) fn is_disabled(self) -> bool {
         self.0 & DISABLED != 0
+    }
+
+    /// The state as observers name it, sticky modes included.
+    pub(crate) fn phase(self) -> Phase {
+        if self.is_forced_open() {
+            return Phase::ForcedOpen;
+        }
+        if self.is_disabled() {
+            return Phase::Disabled;
+        }
+        match self.state() {
+            State::Closed => Phase::Closed,
+            State::Open => Phase::Open,
+            State::HalfOpen => Phase::HalfOpen,
+        }
     }
 
     #[inline(always)]

@@ -26,7 +26,14 @@ const CORE: &[&str] = &[
 ];
 const SEAM: &[&str] = &["events"];
 const AROUND: &[&str] = &[
-    "builder", "registry", "listener", "metrics", "shared", "keyed",
+    "builder",
+    "registry",
+    "listener",
+    "metrics",
+    "shared",
+    "keyed",
+    "telemetry",
+    "conventions",
 ];
 const INTEGRATIONS: &[&str] = &["tower", "reqwest", "grpc", "server_errors"];
 const GLUE: &[&str] = &["__private"];

@@ -136,6 +136,8 @@ impl Listener for Recorder {
 /// the spans it was recorded in, outermost first, with their fields.
 #[derive(Debug, Clone)]
 pub struct CapturedEvent {
+    /// The event's callsite name (`name:` in the macro, else where it was written).
+    pub name: String,
     /// The event's level.
     pub level: tracing::Level,
     /// Its fields by name.
@@ -229,6 +231,7 @@ where
             })
             .unwrap_or_default();
         self.0.lock().unwrap().push(CapturedEvent {
+            name: event.metadata().name().to_string(),
             level: *event.metadata().level(),
             fields: fields.0,
             spans,

@@ -1,11 +1,14 @@
-//! Feature `tracing`: state changes and rejections become `tracing` events, with their
-//! fields checked as a subscriber receives them.
+//! Feature `tracing`: transitions and rejections are `tracing` events with stable names
+//! (the callsite name and the message, `breaker_runtime::conventions::events`) and
+//! OpenTelemetry-style attributes, checked as a subscriber receives them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use breaker_runtime::{CircuitBreaker, ErrorKind, ManualClock};
-use breaker_tests::{assert_rejected, capture_events, Recorder};
+use breaker_runtime::conventions::{attributes as key, events, values};
+use breaker_runtime::keyed::Breakers;
+use breaker_runtime::{CircuitBreaker, ErrorKind, ManualClock, Window};
+use breaker_tests::{assert_rejected, capture_events, CapturedEvent, TestError};
 use tracing::Level;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -18,54 +21,278 @@ fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The events named `name`, each checked to have the name as its message too.
+fn named<'a>(all: &'a [CapturedEvent], name: &str) -> Vec<&'a CapturedEvent> {
+    all.iter()
+        .filter(|e| e.name == name)
+        .inspect(|e| assert_eq!(e.field("message"), Some(name), "{e:?}"))
+        .collect()
+}
+
 #[test]
-fn transitions_are_logged_warn_on_open_info_otherwise_and_rejections_debug() {
-    let events = capture_events(|| {
-        let b = CircuitBreaker::builder("traced").fail_max(1).build();
-        let _ = b.call(|| Err::<(), BoxError>("down".into()));
+fn each_transition_is_an_event_named_by_what_the_breaker_became() {
+    let clock = ManualClock::new();
+    let all = capture_events(|| {
+        let b = CircuitBreaker::builder("traced")
+            .fail_max(1)
+            .clock(clock.clone())
+            .build();
+        let _ = b.call(|| Err::<(), TestError>(TestError::Down));
         assert_rejected(b.try_acquire(), ErrorKind::Open, "traced");
-        b.half_open();
+        clock.advance(Duration::from_secs(60));
+        b.call(|| Ok::<_, TestError>(())).unwrap(); // the probe: half-open, then closed
+        b.force_open();
+        b.close();
+        b.disable();
+        b.close();
+        b.open();
     });
-    assert_eq!(events.len(), 3, "{events:#?}");
-    assert_eq!(events[0].level, Level::WARN);
+    let sequence: Vec<(&str, Level)> = all.iter().map(|e| (e.name.as_str(), e.level)).collect();
     assert_eq!(
-        events[0].fields,
+        sequence,
+        [
+            (events::OPENED, Level::WARN),
+            (events::REJECTED, Level::DEBUG),
+            (events::HALF_OPENED, Level::INFO),
+            (events::CLOSED, Level::INFO),
+            (events::FORCED_OPEN, Level::INFO),
+            (events::CLOSED, Level::INFO),
+            (events::DISABLED, Level::INFO),
+            (events::CLOSED, Level::INFO),
+            (events::OPENED, Level::WARN),
+        ]
+    );
+    for event in &all {
+        assert_eq!(event.field("message"), Some(event.name.as_str()));
+        assert!(
+            !event.fields.contains_key("error"),
+            "never a field named `error`"
+        );
+        assert_eq!(event.field(key::NAME), Some("traced"));
+    }
+    assert_eq!(
+        all[0].fields,
         fields(&[
-            ("message", "circuit breaker 'traced' opened"),
-            ("breaker", "traced"),
-            ("from", "closed"),
-            ("to", "open"),
-            // `call` hands the error on in its `Debug` form; no listener, so no duration.
-            ("error", "\"down\""),
+            ("message", events::OPENED),
+            (key::NAME, "traced"),
+            (key::STATE, values::OPEN),
+            (key::PREVIOUS_STATE, values::CLOSED),
+            (key::TRANSITION_ORIGIN, values::CALL),
+            (key::OPEN_REASON, values::CONSECUTIVE_FAILURES),
+            (key::FAILURES, "1"),
+            (key::FAILURE_THRESHOLD, "1"),
+            (key::RESET_TIMEOUT, "60.0"),
+            (key::ERROR_TYPE, "breaker_tests::TestError::Down"),
+            (key::EXCEPTION_MESSAGE, "Down"),
         ])
     );
-    assert_eq!(events[1].level, Level::DEBUG);
     assert_eq!(
-        events[1].fields,
+        all[1].fields,
         fields(&[
-            (
-                "message",
-                "call rejected by circuit breaker: circuit breaker 'traced' is open; retry in 60s"
-            ),
-            ("breaker", "traced"),
-            ("reason", "Open"),
+            ("message", events::REJECTED),
+            (key::NAME, "traced"),
+            (key::STATE, values::OPEN),
+            (key::RETRY_AFTER, "60.0"),
+            (key::ERROR_TYPE, values::CIRCUIT_BREAKER_OPEN),
         ])
     );
-    assert_eq!(events[2].level, Level::INFO);
+    let origin_and_states = |e: &CapturedEvent| {
+        (
+            e.field(key::TRANSITION_ORIGIN).unwrap().to_string(),
+            e.field(key::PREVIOUS_STATE).unwrap().to_string(),
+            e.field(key::STATE).unwrap().to_string(),
+        )
+    };
+    let rest: Vec<_> = all[2..].iter().map(origin_and_states).collect();
+    let expect = |o: &str, from: &str, to: &str| (o.to_string(), from.to_string(), to.to_string());
     assert_eq!(
-        events[2].fields,
-        fields(&[
-            ("message", "circuit breaker 'traced' is now half-open"),
-            ("breaker", "traced"),
-            ("from", "open"),
-            ("to", "half-open"),
-        ])
+        rest,
+        [
+            expect(values::CALL, values::OPEN, values::HALF_OPEN),
+            expect(values::CALL, values::HALF_OPEN, values::CLOSED),
+            expect(values::MANUAL, values::CLOSED, values::FORCED_OPEN),
+            expect(values::MANUAL, values::FORCED_OPEN, values::CLOSED),
+            expect(values::MANUAL, values::CLOSED, values::DISABLED),
+            expect(values::MANUAL, values::DISABLED, values::CLOSED),
+            expect(values::MANUAL, values::CLOSED, values::OPEN),
+        ]
+    );
+    assert_eq!(all[8].field(key::OPEN_REASON), Some(values::MANUAL));
+    assert_eq!(
+        all[8].field(key::FAILURES),
+        None,
+        "no counts on a manual opening"
     );
 }
 
 #[test]
+fn an_opening_says_why_with_the_counts_that_tripped_it() {
+    let clock = ManualClock::new();
+    let all = capture_events(|| {
+        let within = CircuitBreaker::builder("why-within")
+            .fail_max(2)
+            .within(Duration::from_secs(10))
+            .clock(clock.clone())
+            .build();
+        for _ in 0..2 {
+            let _ = within.call(|| Err::<(), TestError>(TestError::Timeout));
+        }
+        let rate = CircuitBreaker::builder("why-rate")
+            .failure_rate(50)
+            .window(Window::Calls(4))
+            .clock(clock.clone())
+            .build();
+        for ok in [true, false, true, false] {
+            let _ = rate.call(|| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(TestError::Status(503))
+                }
+            });
+        }
+        let slow = CircuitBreaker::builder("why-slow")
+            .slow_call(Duration::from_secs(1))
+            .slow_rate(50)
+            .window(Window::Calls(2))
+            .clock(clock.clone())
+            .build();
+        for _ in 0..2 {
+            let _ = slow.call(|| {
+                clock.advance(Duration::from_secs(2));
+                Ok::<_, TestError>(())
+            });
+        }
+        let probe = CircuitBreaker::builder("why-probe")
+            .fail_max(1)
+            .reset_timeout(Duration::from_secs(5))
+            .clock(clock.clone())
+            .build();
+        let _ = probe.call(|| Err::<(), TestError>(TestError::Down));
+        clock.advance(Duration::from_secs(5));
+        let _ = probe.call(|| Err::<(), BoxError>("still down".into()));
+        let hung = CircuitBreaker::builder("why-hung")
+            .fail_max(1)
+            .reset_timeout(Duration::from_secs(5))
+            .half_open_timeout(Duration::from_secs(3))
+            .clock(clock.clone())
+            .build();
+        hung.try_acquire().unwrap().failure();
+        clock.advance(Duration::from_secs(5));
+        let _probe = hung.try_acquire().unwrap();
+        clock.advance(Duration::from_secs(3));
+        let _ = hung.try_acquire(); // finds the probe overdue: it failed
+    });
+    let opened = named(&all, events::OPENED);
+    let of = |breaker: &str| -> Vec<&CapturedEvent> {
+        opened
+            .iter()
+            .copied()
+            .filter(|e| e.field(key::NAME) == Some(breaker))
+            .collect()
+    };
+    let within = of("why-within");
+    assert_eq!(
+        within[0].field(key::OPEN_REASON),
+        Some(values::FAILURES_WITHIN)
+    );
+    assert_eq!(within[0].field(key::FAILURES), Some("2"));
+    assert_eq!(within[0].field(key::FAILURE_THRESHOLD), Some("2"));
+    assert_eq!(
+        within[0].field(key::ERROR_TYPE),
+        Some("breaker_tests::TestError::Timeout")
+    );
+
+    let rate = of("why-rate");
+    assert_eq!(rate[0].field(key::OPEN_REASON), Some(values::FAILURE_RATE));
+    assert_eq!(rate[0].field(key::FAILURE_RATE), Some("50.0"));
+    assert_eq!(rate[0].field(key::FAILURE_RATE_THRESHOLD), Some("50.0"));
+    assert_eq!(rate[0].field(key::WINDOW_CALLS), Some("4"));
+    assert_eq!(
+        rate[0].field(key::ERROR_TYPE),
+        Some("breaker_tests::TestError::Status"),
+        "the variant, never its value"
+    );
+    assert_eq!(rate[0].field(key::FAILURES), None);
+
+    let slow = of("why-slow");
+    assert_eq!(
+        slow[0].field(key::OPEN_REASON),
+        Some(values::SLOW_CALL_RATE)
+    );
+    assert_eq!(slow[0].field(key::SLOW_CALL_RATE), Some("100.0"));
+    assert_eq!(slow[0].field(key::SLOW_CALL_RATE_THRESHOLD), Some("50.0"));
+
+    let probe = of("why-probe");
+    assert_eq!(probe[1].field(key::OPEN_REASON), Some(values::PROBE_FAILED));
+    assert_eq!(probe[1].field(key::PREVIOUS_STATE), Some(values::HALF_OPEN));
+    assert_eq!(
+        probe[1].field(key::ERROR_TYPE),
+        Some("_OTHER"),
+        "a boxed message names no type: OpenTelemetry's fallback"
+    );
+    assert_eq!(probe[1].field(key::EXCEPTION_MESSAGE), Some("still down"));
+
+    let hung = of("why-hung");
+    assert_eq!(
+        hung[1].field(key::OPEN_REASON),
+        Some(values::PROBE_TIMED_OUT)
+    );
+    assert_eq!(hung[1].field(key::ERROR_TYPE), None, "no error caused it");
+}
+
+#[breaker_runtime::circuit_breaker(name = "traced-io-attribute", fail_max = 1)]
+fn reset() -> Result<(), std::io::Error> {
+    Err(std::io::ErrorKind::ConnectionReset.into())
+}
+
+#[test]
+fn an_io_error_is_typed_by_its_kind() {
+    let all = capture_events(|| {
+        // `call` sees errors through `Debug`; the attribute through `std::error::Error`.
+        let b = CircuitBreaker::builder("traced-io").fail_max(1).build();
+        let _ = b.call(|| Err::<(), std::io::Error>(std::io::ErrorKind::ConnectionReset.into()));
+        let _ = reset();
+    });
+    let opened = named(&all, events::OPENED);
+    for event in &opened {
+        assert_eq!(
+            event.field(key::ERROR_TYPE),
+            Some("std::io::error::Error::ConnectionReset")
+        );
+    }
+    assert_eq!(
+        opened[0].field(key::EXCEPTION_MESSAGE),
+        Some("Kind(ConnectionReset)")
+    );
+    assert_eq!(
+        opened[1].field(key::EXCEPTION_MESSAGE),
+        Some("connection reset")
+    );
+}
+
+#[test]
+fn a_keyed_breaker_names_its_key_and_no_name_carries_it() {
+    let all = capture_events(|| {
+        let hosts: Breakers<String> = Breakers::builder(|host: &String| {
+            CircuitBreaker::builder(format!("traced-hosts[{host}]")).fail_max(1)
+        })
+        .build();
+        let _ = hosts.call("api.example", || Err::<(), TestError>(TestError::Down));
+        let _ = hosts.call("api.example", || Ok::<(), TestError>(()));
+    });
+    for event in &all {
+        assert!(event.name.starts_with("circuit_breaker."), "{}", event.name);
+        assert!(!event.name.contains("api.example"));
+        assert_eq!(event.field(key::KEY), Some("api.example"), "{event:?}");
+        assert_eq!(event.field(key::NAME), Some("traced-hosts[api.example]"));
+    }
+    assert_eq!(all.len(), 2, "opened and rejected");
+}
+
+#[test]
 fn a_rejection_is_recorded_inside_the_callers_span() {
-    let events = capture_events(|| {
+    let all = capture_events(|| {
         let b = CircuitBreaker::builder("traced-span").build();
         b.open();
         let span = tracing::info_span!("request", id = 7);
@@ -76,38 +303,11 @@ fn a_rejection_is_recorded_inside_the_callers_span() {
             "circuit breaker 'traced-span' is open; retry in 60s"
         );
     });
-    let rejection = events
-        .iter()
-        .find(|e| e.field("reason").is_some())
-        .expect("a rejection event");
-    assert_eq!(rejection.field("breaker"), Some("traced-span"));
-    assert_eq!(rejection.field("reason"), Some("Open"));
+    let rejection = named(&all, events::REJECTED)[0];
+    assert_eq!(rejection.field(key::NAME), Some("traced-span"));
     assert_eq!(
         rejection.spans,
         [("request".to_string(), fields(&[("id", "7")]))],
         "the event belongs to the caller's span"
     );
-}
-
-#[test]
-fn the_event_of_a_transition_a_call_caused_carries_its_error_and_duration() {
-    let events = capture_events(|| {
-        let clock = ManualClock::new();
-        let b = CircuitBreaker::builder("traced-cause")
-            .fail_max(1)
-            .clock(clock.clone())
-            // A listener is attached, so the call's duration is measured.
-            .listener(Recorder::default())
-            .build();
-        let _ = b.call(|| {
-            clock.advance(Duration::from_millis(120));
-            Err::<(), std::io::Error>(std::io::ErrorKind::ConnectionReset.into())
-        });
-    });
-    let opened = events
-        .iter()
-        .find(|e| e.field("to") == Some("open"))
-        .expect("an opening event");
-    assert_eq!(opened.field("error"), Some("Kind(ConnectionReset)"));
-    assert_eq!(opened.field("elapsed"), Some("120ms"));
 }

@@ -8,15 +8,21 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use super::CircuitBreaker;
 use crate::events::{self, Manual};
+use crate::outcome::Trigger;
 use crate::state::{State, Word};
 
 impl CircuitBreaker {
     /// Applies a transition decided outside the state machine (by hand, or by the
     /// fleet): `change` maps the current word to the next one, or to `None` when there
     /// is nothing to do. A failed swap means another thread changed the word first;
-    /// `change` is applied again to what it left. The change is announced as a
-    /// transition without a call behind it.
-    pub(crate) fn transition_manually(&self, now: u64, change: impl Fn(Word) -> Option<Word>) {
+    /// `change` is applied again to what it left. The change is announced as made by
+    /// `trigger` (by hand, or by the fleet).
+    pub(crate) fn transition_manually(
+        &self,
+        now: u64,
+        trigger: Trigger<'_>,
+        change: impl Fn(Word) -> Option<Word>,
+    ) {
         let mut word = self.word();
         while let Some(next) = change(word) {
             match self
@@ -24,7 +30,7 @@ impl CircuitBreaker {
                 .word
                 .compare_exchange(word.0, next.0, AcqRel, Acquire)
             {
-                Ok(_) => return self.announce(word, next, now, None),
+                Ok(_) => return self.announce(word, next, now, trigger),
                 Err(actual) => word = Word(actual),
             }
         }
@@ -139,7 +145,7 @@ impl ThisReplica<'_> {
         let next = from.moved_to(State::Open);
         let attempt = b.raise_deadline(from, next, now);
         b.inner.attempt.store(u64::from(attempt), Relaxed);
-        b.transition_manually(now, |w| {
+        b.transition_manually(now, Trigger::Manual, |w| {
             let next = w.moved_to(State::Open);
             (next != w).then_some(next)
         });
@@ -148,7 +154,7 @@ impl ThisReplica<'_> {
     /// [`CircuitBreaker::half_open`], here only.
     pub fn half_open(&self) {
         let b = self.breaker;
-        b.transition_manually(b.now(), |w| {
+        b.transition_manually(b.now(), Trigger::Manual, |w| {
             let next = w.moved_to(State::HalfOpen).with_fresh_probe_tally();
             (next != w).then_some(next)
         });
@@ -157,7 +163,7 @@ impl ThisReplica<'_> {
     /// [`CircuitBreaker::close`], here only.
     pub fn close(&self) {
         let b = self.breaker;
-        b.transition_manually(b.now(), |w| {
+        b.transition_manually(b.now(), Trigger::Manual, |w| {
             let next = w.moved_to(State::Closed).without_counters();
             (next != w).then_some(next)
         });
@@ -169,13 +175,17 @@ impl ThisReplica<'_> {
     /// [`CircuitBreaker::force_open`], here only.
     pub fn force_open(&self) {
         let b = self.breaker;
-        b.transition_manually(b.now(), |w| (!w.is_forced_open()).then(|| w.forced_open()));
+        b.transition_manually(b.now(), Trigger::Manual, |w| {
+            (!w.is_forced_open()).then(|| w.forced_open())
+        });
     }
 
     /// [`CircuitBreaker::disable`], here only.
     pub fn disable(&self) {
         let b = self.breaker;
-        b.transition_manually(b.now(), |w| (!w.is_disabled()).then(|| w.disabled()));
+        b.transition_manually(b.now(), Trigger::Manual, |w| {
+            (!w.is_disabled()).then(|| w.disabled())
+        });
     }
 }
 

@@ -705,7 +705,7 @@ impl Task {
                 .store(true, std::sync::atomic::Ordering::Release);
             if was == Health::Degraded {
                 #[cfg(feature = "tracing")]
-                tracing::info!(channel = %self.channel, "circuit breaker fleet backend recovered: breakers follow the fleet again");
+                crate::telemetry::fleet_recovered(&self.channel);
             }
         }
     }
@@ -723,7 +723,7 @@ impl Task {
             .healthy
             .store(false, std::sync::atomic::Ordering::Release);
         #[cfg(feature = "tracing")]
-        tracing::warn!(channel = %self.channel, reason = _why, "circuit breaker fleet backend degraded: every breaker carries on locally");
+        crate::telemetry::fleet_degraded(&self.channel, _why);
         if let Some(backend) = self.backend.upgrade() {
             for member in members(&backend) {
                 if let Some(breaker) = member.breaker.upgrade() {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::clock::duration_to_nanos;
+use crate::outcome::Trigger;
 use crate::{CircuitBreaker, State};
 
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
@@ -17,7 +18,7 @@ impl CircuitBreaker {
         let now = self.now();
         let until = now.saturating_add(duration_to_nanos(remaining));
         self.extend_open_until(until);
-        self.transition_manually(now, |w| {
+        self.transition_manually(now, Trigger::Fleet, |w| {
             if w.is_forced_open()
                 || w.is_disabled()
                 || w.defers_to_fleet() && w.state() == State::Open
@@ -38,7 +39,7 @@ impl CircuitBreaker {
         let now = self.now();
         let until = now.saturating_add(duration_to_nanos(remaining));
         self.set_open_until(until);
-        self.transition_manually(now, |w| {
+        self.transition_manually(now, Trigger::Fleet, |w| {
             let next = w.moved_to(State::Open).with_fleet(true);
             (next != w).then_some(next)
         });
@@ -46,7 +47,7 @@ impl CircuitBreaker {
 
     /// The fleet granted this replica its probe: half-open, for the next caller to take.
     pub(crate) fn fleet_half_open(&self) {
-        self.transition_manually(self.now(), |w| {
+        self.transition_manually(self.now(), Trigger::Fleet, |w| {
             (w.defers_to_fleet() && w.state() == State::Open).then(|| {
                 w.enter(State::HalfOpen)
                     .with_fleet(true)
@@ -57,7 +58,7 @@ impl CircuitBreaker {
 
     /// The fleet closed: so does this replica, if the fleet held it.
     pub(crate) fn fleet_closed(&self) {
-        self.transition_manually(self.now(), |w| {
+        self.transition_manually(self.now(), Trigger::Fleet, |w| {
             w.defers_to_fleet()
                 .then(|| w.without_counters().enter(State::Closed))
         });
@@ -66,7 +67,7 @@ impl CircuitBreaker {
     /// The fleet's verdict is out of reach: this replica keeps its state and probes on
     /// its own clock, as an unshared breaker.
     pub(crate) fn fleet_released(&self) {
-        self.transition_manually(self.now(), |w| {
+        self.transition_manually(self.now(), Trigger::Fleet, |w| {
             w.defers_to_fleet().then(|| w.with_fleet(false))
         });
     }

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::{BoxError, Classify, LayerPermit};
-use crate::listener::CallError;
+use crate::outcome::{CallError, Seen};
 use crate::{CircuitBreakerError, Verdict};
 
 pin_project_lite::pin_project! {
@@ -85,7 +85,10 @@ where
                         Ok(response) => Ok(classify.response(response, permit)),
                         Err(error) => {
                             let error = error.into();
-                            permit.finish(classify.error(&error), Some(CallError::Error(&*error)));
+                            permit.finish(
+                                classify.error(&error),
+                                Some(Seen::of::<BoxError>(CallError::Error(&*error))),
+                            );
                             Err(error)
                         }
                     });
@@ -108,7 +111,10 @@ const COMPLETED: &str = "a response future is not polled after it completed";
 #[inline(never)]
 fn timed_out(permit: LayerPermit, limit: Duration) -> Box<CircuitBreakerError> {
     let error = CircuitBreakerError::timeout(permit.breaker().name_handle().clone(), limit);
-    permit.finish(Verdict::Failure, Some(CallError::Error(&error)));
+    permit.finish(
+        Verdict::Failure,
+        Some(Seen::of::<CircuitBreakerError>(CallError::Error(&error))),
+    );
     Box::new(error)
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::listener::CallError;
+use crate::outcome::Seen;
 use crate::{CircuitBreaker, OwnedPermit, Permit, Verdict};
 
 /// Permission for one call through a [`CircuitBreakerLayer`](super::CircuitBreakerLayer),
@@ -62,7 +62,7 @@ impl LayerPermit {
     }
 
     #[inline(always)]
-    pub(crate) fn finish(self, verdict: Verdict, error: Option<CallError<'_>>) {
+    pub(crate) fn finish(self, verdict: Verdict, error: Option<Seen<'_>>) {
         match self.kind {
             Kind::Borrowed(permit) => permit.finish_with(verdict, error),
             Kind::Owned(permit) => permit.finish(verdict, error),

@@ -1,0 +1,221 @@
+//! Feature `tracing`: a breaker's transitions and rejections as `tracing` events with
+//! stable names and OpenTelemetry-style attributes (see [`conventions`]), so that
+//! `tracing-opentelemetry` exports them as span events any backend can query by name.
+//!
+//! Each event has a callsite of its own, named by its [`conventions::events`] constant,
+//! and a message equal to that name (tracing-opentelemetry names a span event by its
+//! message). No name carries a breaker's name: that is the `circuit_breaker.name`
+//! attribute.
+
+use tracing::Level;
+
+use crate::conventions::{self, values};
+use crate::outcome::Trigger;
+use crate::policy::Policy;
+use crate::state::{Phase, State, Word};
+use crate::{CircuitBreaker, CircuitBreakerError};
+
+/// `call`, `manual` or `fleet`.
+pub(crate) fn origin(trigger: Trigger<'_>) -> &'static str {
+    match trigger {
+        Trigger::Call(_) | Trigger::ProbeTimedOut => values::CALL,
+        Trigger::Manual => values::MANUAL,
+        Trigger::Fleet => values::FLEET,
+    }
+}
+
+/// Why a breaker that was `from` opened.
+pub(crate) fn open_reason(
+    breaker: &CircuitBreaker,
+    from: Word,
+    trigger: Trigger<'_>,
+) -> &'static str {
+    match trigger {
+        Trigger::Manual => values::MANUAL,
+        Trigger::Fleet => values::FLEET,
+        Trigger::ProbeTimedOut => values::PROBE_TIMED_OUT,
+        Trigger::Call(_) if from.state() == State::HalfOpen => values::PROBE_FAILED,
+        Trigger::Call(_) => match breaker.config().policy() {
+            Policy::Consecutive => values::CONSECUTIVE_FAILURES,
+            Policy::Within => values::FAILURES_WITHIN,
+            Policy::Rate => {
+                let config = breaker.config();
+                let failed = breaker
+                    .window()
+                    .and_then(|w| w.failure_rate)
+                    .zip(config.failure_rate)
+                    .is_some_and(|(rate, threshold)| rate >= threshold.as_f64());
+                if failed || config.slow_call.is_none() {
+                    values::FAILURE_RATE
+                } else {
+                    values::SLOW_CALL_RATE
+                }
+            }
+        },
+    }
+}
+
+/// What tripped an opening by a call: the failures and `fail_max`, or the window's
+/// rates, their thresholds and its calls.
+#[derive(Default)]
+pub(crate) struct Counts {
+    pub(crate) failures: Option<u32>,
+    pub(crate) failure_threshold: Option<u32>,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) failure_rate_threshold: Option<f64>,
+    pub(crate) slow_call_rate: Option<f64>,
+    pub(crate) slow_call_rate_threshold: Option<f64>,
+    pub(crate) window_calls: Option<u32>,
+}
+
+impl Counts {
+    pub(crate) fn of(breaker: &CircuitBreaker, reason: &str) -> Counts {
+        let config = breaker.config();
+        match reason {
+            values::CONSECUTIVE_FAILURES | values::FAILURES_WITHIN => Counts {
+                failures: Some(breaker.fail_counter()),
+                failure_threshold: Some(config.fail_max),
+                ..Counts::default()
+            },
+            values::FAILURE_RATE | values::SLOW_CALL_RATE => {
+                let window = breaker.window();
+                let slow = config.slow_call.is_some();
+                Counts {
+                    failure_rate: window.and_then(|w| w.failure_rate),
+                    failure_rate_threshold: config.failure_rate.map(|p| p.as_f64()),
+                    slow_call_rate: window.and_then(|w| w.slow_rate).filter(|_| slow),
+                    slow_call_rate_threshold: config
+                        .slow_rate
+                        .map(|p| p.as_f64())
+                        .or(slow.then_some(100.0)),
+                    window_calls: window.map(|w| w.calls),
+                    ..Counts::default()
+                }
+            }
+            _ => Counts::default(),
+        }
+    }
+}
+
+/// The event of a change from `from` to `to`: named by the state it reached (a sticky
+/// mode by its own name).
+pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger: Trigger<'_>) {
+    let name = breaker.name();
+    let key = crate::keyed::key_of(breaker);
+    let previous = from.phase().as_str();
+    let origin = origin(trigger);
+    let seen = trigger.outcome().and_then(|outcome| outcome.seen());
+    let error_type = seen.map(|seen| seen.error_type());
+    let error_type = error_type.as_deref();
+    let message = seen.map(|seen| seen.message());
+    let message = message.as_deref();
+    match to.phase() {
+        Phase::Open => {
+            let reason = open_reason(breaker, from, trigger);
+            let c = Counts::of(breaker, reason);
+            let reset_timeout = breaker.retry_after().map(|d| d.as_secs_f64());
+            tracing::event!(
+                name: conventions::events::OPENED,
+                Level::WARN,
+                circuit_breaker.name = name,
+                circuit_breaker.key = key,
+                circuit_breaker.state = values::OPEN,
+                circuit_breaker.previous_state = previous,
+                circuit_breaker.transition.origin = origin,
+                circuit_breaker.open.reason = reason,
+                circuit_breaker.failures = c.failures,
+                circuit_breaker.failure_threshold = c.failure_threshold,
+                circuit_breaker.failure_rate = c.failure_rate,
+                circuit_breaker.failure_rate_threshold = c.failure_rate_threshold,
+                circuit_breaker.slow_call_rate = c.slow_call_rate,
+                circuit_breaker.slow_call_rate_threshold = c.slow_call_rate_threshold,
+                circuit_breaker.window.calls = c.window_calls,
+                circuit_breaker.reset_timeout = reset_timeout,
+                error.type = error_type,
+                exception.message = message,
+                "circuit_breaker.opened"
+            );
+        }
+        Phase::HalfOpen => tracing::event!(
+            name: conventions::events::HALF_OPENED,
+            Level::INFO,
+            circuit_breaker.name = name,
+            circuit_breaker.key = key,
+            circuit_breaker.state = values::HALF_OPEN,
+            circuit_breaker.previous_state = previous,
+            circuit_breaker.transition.origin = origin,
+            "circuit_breaker.half_opened"
+        ),
+        Phase::Closed => tracing::event!(
+            name: conventions::events::CLOSED,
+            Level::INFO,
+            circuit_breaker.name = name,
+            circuit_breaker.key = key,
+            circuit_breaker.state = values::CLOSED,
+            circuit_breaker.previous_state = previous,
+            circuit_breaker.transition.origin = origin,
+            error.type = error_type,
+            exception.message = message,
+            "circuit_breaker.closed"
+        ),
+        Phase::ForcedOpen => tracing::event!(
+            name: conventions::events::FORCED_OPEN,
+            Level::INFO,
+            circuit_breaker.name = name,
+            circuit_breaker.key = key,
+            circuit_breaker.state = values::FORCED_OPEN,
+            circuit_breaker.previous_state = previous,
+            circuit_breaker.transition.origin = origin,
+            "circuit_breaker.forced_open"
+        ),
+        Phase::Disabled => tracing::event!(
+            name: conventions::events::DISABLED,
+            Level::INFO,
+            circuit_breaker.name = name,
+            circuit_breaker.key = key,
+            circuit_breaker.state = values::DISABLED,
+            circuit_breaker.previous_state = previous,
+            circuit_breaker.transition.origin = origin,
+            "circuit_breaker.disabled"
+        ),
+    }
+}
+
+/// A call refused without running, in the caller's span.
+#[cold]
+#[inline(never)]
+pub(crate) fn rejected(breaker: &CircuitBreaker, error: &CircuitBreakerError, state: Phase) {
+    tracing::event!(
+        name: conventions::events::REJECTED,
+        Level::DEBUG,
+        circuit_breaker.name = breaker.name(),
+        circuit_breaker.key = crate::keyed::key_of(breaker),
+        circuit_breaker.state = state.as_str(),
+        circuit_breaker.retry_after = error.retry_after().map(|d| d.as_secs_f64()),
+        error.type = values::CIRCUIT_BREAKER_OPEN,
+        "circuit_breaker.rejected"
+    );
+}
+
+/// The fleet backend cannot be reached: every shared breaker carries on locally.
+#[cfg(feature = "redis")]
+pub(crate) fn fleet_degraded(channel: &str, reason: &str) {
+    tracing::event!(
+        name: conventions::events::FLEET_DEGRADED,
+        Level::INFO,
+        circuit_breaker.fleet.channel = channel,
+        circuit_breaker.fleet.reason = reason,
+        "circuit_breaker.fleet.degraded"
+    );
+}
+
+/// The fleet backend answers again: shared breakers follow the fleet.
+#[cfg(feature = "redis")]
+pub(crate) fn fleet_recovered(channel: &str) {
+    tracing::event!(
+        name: conventions::events::FLEET_RECOVERED,
+        Level::INFO,
+        circuit_breaker.fleet.channel = channel,
+        "circuit_breaker.fleet.recovered"
+    );
+}
