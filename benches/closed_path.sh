@@ -4,11 +4,14 @@
 #
 #   bash benches/closed_path.sh            # default features
 #   bash benches/closed_path.sh metrics    # with the runtime's `metrics` feature
+#   bash benches/closed_path.sh opentelemetry   # with `opentelemetry` (and so `tracing`)
 #   NO_CRITERION=1 bash benches/closed_path.sh   # counts only (a few seconds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 features=()
-[ "${1:-}" = metrics ] && features=(--features metrics)
+case "${1:-}" in
+  metrics | opentelemetry) features=(--features "$1") ;;
+esac
 
 cargo build -q --release -p breaker-benches --bin closed_path "${features[@]}"
 bin=target/release/closed_path

@@ -166,6 +166,11 @@ struct Admission {
 /// the first read of the registry), or, with `per = ...`, a `static` set of breakers
 /// by key. Unset settings go to the runtime as `None`, which applies its defaults.
 fn admission(plan: &Plan, private: &TokenStream) -> Admission {
+    // A rejection a fallback answers is not a failure of the caller's trace.
+    let acquire = |breaker: TokenStream| match plan.fallback {
+        Some(_) => quote!(#private::try_acquire_answered(#breaker)),
+        None => quote!(#breaker.try_acquire()),
+    };
     let (settings, name, shared, per) = match &plan.breaker {
         BreakerSource::Shared(shared) => {
             let at = respanned(private.clone(), shared.span());
@@ -176,7 +181,7 @@ fn admission(plan: &Plan, private: &TokenStream) -> Admission {
             }};
             return Admission {
                 prelude: TokenStream::new(),
-                acquire: quote!(#breaker.try_acquire()),
+                acquire: acquire(breaker),
             };
         }
         BreakerSource::Own {
@@ -216,7 +221,7 @@ fn admission(plan: &Plan, private: &TokenStream) -> Admission {
         }};
         return Admission {
             prelude: TokenStream::new(),
-            acquire: quote!(#breaker.try_acquire()),
+            acquire: acquire(breaker),
         };
     };
     let max_keys = option(per.max_keys.map(|n| {
@@ -252,17 +257,20 @@ fn admission(plan: &Plan, private: &TokenStream) -> Admission {
             prelude: quote! {
                 let __cb_per = { #set __CB_PER.guard(__cb_name) };
             },
-            acquire: quote_spanned!(expr.span()=> __cb_per.breaker(#key, #label).try_acquire()),
+            acquire: acquire(quote_spanned!(expr.span()=> __cb_per.breaker(#key, #label))),
         },
         // A future must not hold the guard across an `.await`: its permit owns a handle
         // of the key's breaker instead.
-        _ => Admission {
-            prelude: TokenStream::new(),
-            acquire: quote_spanned!(expr.span()=> {
-                #set
-                __CB_PER.try_acquire_owned(__cb_name, #key, #label)
-            }),
-        },
+        _ => {
+            let answered = plan.fallback.is_some();
+            Admission {
+                prelude: TokenStream::new(),
+                acquire: quote_spanned!(expr.span()=> {
+                    #set
+                    __CB_PER.try_acquire_owned::<#answered, _>(__cb_name, #key, #label)
+                }),
+            }
+        }
     }
 }
 

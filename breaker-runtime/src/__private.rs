@@ -216,6 +216,13 @@ pub fn settle<R: Outcome>(
     }
 }
 
+/// Admission for a function with a `fallback`: a rejection is answered, so the caller's
+/// trace is not told the call failed.
+#[inline(always)]
+pub fn try_acquire_answered(breaker: &CircuitBreaker) -> Result<Permit<'_>, CircuitBreakerError> {
+    breaker.try_acquire_answered()
+}
+
 /// A call abandoned at its `call_timeout`: a failure, with the timeout as its error.
 #[inline]
 pub fn timed_out(permit: impl Settles, error: &CircuitBreakerError) {

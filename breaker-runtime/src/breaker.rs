@@ -266,6 +266,31 @@ impl CircuitBreaker {
         Some(Duration::from_nanos(until.saturating_sub(self.now())))
     }
 
+    /// How long the current open period lasts in all, from the moment the breaker
+    /// opened: its `reset_timeout`, backed off and jittered as configured (see
+    /// [`retry_after`](Self::retry_after) for the time left). `None` unless open, and
+    /// while forced open (no period ends it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::{CircuitBreaker, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::builder("open-period-doc").clock(clock.clone()).build();
+    /// assert_eq!(breaker.open_period(), None);
+    /// breaker.open();
+    /// clock.advance(Duration::from_secs(20));
+    /// assert_eq!(breaker.open_period(), Some(Duration::from_secs(60)));
+    /// assert_eq!(breaker.retry_after(), Some(Duration::from_secs(40)));
+    /// ```
+    pub fn open_period(&self) -> Option<Duration> {
+        let word = self.word();
+        (word.state() == State::Open && !word.is_forced_open()).then(|| {
+            let until = self.inner.open_until.load(Relaxed);
+            Duration::from_nanos(until.saturating_sub(self.inner.changed_at.load(Relaxed)))
+        })
+    }
+
     /// The rejection a call would get now, without asking for a permit (so without
     /// granting a probe): `None` when a call would be let through (closed; open with
     /// its probe due; half-open with a probe slot free, or a probe out past its
@@ -398,11 +423,25 @@ impl CircuitBreaker {
     /// ```
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerError> {
+        self.acquire::<false>()
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for a call whose rejection a fallback answers:
+    /// the caller's trace is not told the call failed.
+    #[inline(always)]
+    pub(crate) fn try_acquire_answered(&self) -> Result<Permit<'_>, CircuitBreakerError> {
+        self.acquire::<true>()
+    }
+
+    /// Admission; `ANSWERED` when a fallback answers a rejection (observers see the
+    /// rejection, the caller's span does not fail).
+    #[inline(always)]
+    fn acquire<const ANSWERED: bool>(&self) -> Result<Permit<'_>, CircuitBreakerError> {
         let word = self.word();
         if word.admits_quietly() {
             return Ok(Permit::new(self, word.generation(), false, None, false));
         }
-        self.acquire_slow(word)
+        self.acquire_slow::<ANSWERED>(word)
     }
 
     /// [`try_acquire`](Self::try_acquire) for a call that must own its permit (a
@@ -417,7 +456,10 @@ impl CircuitBreaker {
     /// calls.
     #[cold]
     #[inline(never)]
-    fn acquire_slow(&self, word: Word) -> Result<Permit<'_>, CircuitBreakerError> {
+    fn acquire_slow<const ANSWERED: bool>(
+        &self,
+        word: Word,
+    ) -> Result<Permit<'_>, CircuitBreakerError> {
         if word.state() == State::Closed {
             return Ok(self.admit(word, false));
         }
@@ -425,9 +467,9 @@ impl CircuitBreaker {
         // The rejection of an open breaker, the common case here, decided before (and
         // kept apart from) the probe's bookkeeping.
         if let Some(error) = self.open_rejection(word, now) {
-            return self.reject(error, word, now);
+            return self.reject::<ANSWERED>(error, word, now);
         }
-        self.acquire_probe(word, now)
+        self.acquire_probe::<ANSWERED>(word, now)
     }
 
     /// Why a caller is rejected while `word` is open: its probe is not due yet, or
@@ -448,7 +490,11 @@ impl CircuitBreaker {
     /// Admission of a probe, or the rejection of a caller that came too late for one.
     #[cold]
     #[inline(never)]
-    fn acquire_probe(&self, mut word: Word, now: u64) -> Result<Permit<'_>, CircuitBreakerError> {
+    fn acquire_probe<const ANSWERED: bool>(
+        &self,
+        mut word: Word,
+        now: u64,
+    ) -> Result<Permit<'_>, CircuitBreakerError> {
         let inner = &*self.inner;
         // Proceeds when the breaker may let this call through as a probe: open with its
         // deadline passed, or half-open with a probe slot free. The swap grants the
@@ -458,7 +504,7 @@ impl CircuitBreaker {
         loop {
             let mut new_period = false;
             if let Some(error) = self.open_rejection(word, now) {
-                return self.reject(error, word, now);
+                return self.reject::<ANSWERED>(error, word, now);
             }
             let next = match word.state() {
                 State::Closed => return Ok(self.admit(word, false)),
@@ -471,7 +517,7 @@ impl CircuitBreaker {
                             .with_fleet(fleet)
                     }
                     None => {
-                        return self.reject(
+                        return self.reject::<ANSWERED>(
                             CircuitBreakerError::open(inner.name.clone(), 0),
                             word,
                             now,
@@ -487,13 +533,13 @@ impl CircuitBreaker {
                     }
                     if !self.may_grant(word) {
                         let error = CircuitBreakerError::probe_in_flight(inner.name.clone());
-                        return self.reject(error, word, now);
+                        return self.reject::<ANSWERED>(error, word, now);
                     }
                     match self.probe_turn(word) {
                         Some(fleet) => word.with_probe_granted().with_fleet(fleet),
                         None => {
                             let error = CircuitBreakerError::probe_in_flight(inner.name.clone());
-                            return self.reject(error, word, now);
+                            return self.reject::<ANSWERED>(error, word, now);
                         }
                     }
                 }
@@ -628,7 +674,7 @@ impl CircuitBreaker {
     /// error first and moving it into the `Result` afterwards copies it with wide loads
     /// of narrow stores, which stalls store forwarding on the rejection path.
     #[inline(always)]
-    fn reject(
+    fn reject<const ANSWERED: bool>(
         &self,
         error: CircuitBreakerError,
         word: Word,
@@ -636,7 +682,7 @@ impl CircuitBreaker {
     ) -> Result<Permit<'_>, CircuitBreakerError> {
         let rejection = Err(error);
         if let Err(error) = &rejection {
-            events::rejected(self, error, word, now);
+            events::rejected(self, error, word, now, ANSWERED);
         }
         rejection
     }
@@ -729,6 +775,11 @@ impl CircuitBreaker {
         let rules = &inner.rules;
         let current = word.generation() == generation && !word.is_disabled();
         let windowed = !matches!(inner.tally, Tally::Consecutive);
+        if current && verdict == Verdict::Failure {
+            // A failure that counts: its observers may keep what it needs to be traced
+            // back to (an opening links to the calls that caused it).
+            events::failed(self);
+        }
         // The clock is read once, and only when something needs it: a window, a slow
         // call, a half-open deadline, an opening.
         let mut clock = None;
@@ -810,6 +861,11 @@ impl CircuitBreaker {
             if from.state() == State::HalfOpen && from.defers_to_fleet() {
                 // The fleet's probe ended (a neutral end too: it gives the lease back).
                 events::fleet_probe_settled(self, verdict);
+            }
+            if to.state() == State::Closed && from.failures() != 0 && to.failures() == 0 {
+                // A success reset the failure count: the failures before it no longer
+                // count toward an opening.
+                events::failures_forgotten(self);
             }
         }
         let outcome = started

@@ -25,6 +25,9 @@ pub(crate) struct Sinks {
     shared: Option<NonZeroU32>,
     /// The keyed sets' entries that hold it (see [`SetRefs`]).
     set_refs: SetRefs,
+    /// The span contexts of the latest failures that count toward an opening.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) failures: crate::telemetry::otel::Failures,
     #[cfg(feature = "metrics")]
     counters: crate::metrics::Counters,
 }
@@ -36,6 +39,8 @@ impl Sinks {
             fleet: OnceLock::new(),
             shared,
             set_refs: SetRefs::default(),
+            #[cfg(feature = "opentelemetry")]
+            failures: crate::telemetry::otel::Failures::default(),
             #[cfg(feature = "metrics")]
             counters: crate::metrics::Counters::new(),
         }
@@ -145,13 +150,15 @@ pub(crate) fn outcome_since<'e>(
 }
 
 /// A call was refused without running. Inlined into the rejection path: without
-/// `tracing`, `metrics` or listeners it is nothing.
+/// `tracing`, `metrics` or listeners it is nothing. `answered`: a fallback answers the
+/// call, so the caller's span does not fail (feature `opentelemetry`).
 #[inline(always)]
 pub(crate) fn rejected(
     breaker: &CircuitBreaker,
     error: &CircuitBreakerError,
     word: Word,
     now: u64,
+    answered: bool,
 ) {
     counted(breaker, Counted::Rejected);
     if let Some(link) = breaker.sinks().fleet.get() {
@@ -161,6 +168,12 @@ pub(crate) fn rejected(
     if tracing::level_enabled!(tracing::Level::DEBUG) {
         crate::telemetry::rejected(breaker, error, word.phase());
     }
+    #[cfg(feature = "opentelemetry")]
+    if !answered {
+        crate::telemetry::otel::fail_callers_span();
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = answered;
     if word.is_listening() {
         rejection_heard(breaker, error);
     }
@@ -199,6 +212,25 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
             l.on_state_change(breaker, from.state(), to.state())
         });
     }
+}
+
+/// A failure that counts toward an opening (feature `opentelemetry`: the failing call's
+/// span context is kept, for the opening to link to).
+#[cold]
+pub(crate) fn failed(breaker: &CircuitBreaker) {
+    #[cfg(feature = "opentelemetry")]
+    crate::telemetry::otel::remember_failure(&breaker.sinks().failures);
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = breaker;
+}
+
+/// A success reset the failure count: the failures kept for an opening are forgotten.
+#[cold]
+pub(crate) fn failures_forgotten(breaker: &CircuitBreaker) {
+    #[cfg(feature = "opentelemetry")]
+    breaker.sinks().failures.clear();
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = breaker;
 }
 
 /// A manual transition, applied here, to pass on to the fleet.
@@ -292,6 +324,12 @@ mod footprint {
     #[test]
     fn the_sinks_stay_as_documented() {
         let metrics = if cfg!(feature = "metrics") { 200 } else { 0 };
-        assert!(std::mem::size_of::<super::Sinks>() <= 48 + metrics);
+        // With `opentelemetry`, the latest failures' span contexts (none kept inline).
+        let otel = if cfg!(feature = "opentelemetry") {
+            48
+        } else {
+            0
+        };
+        assert!(std::mem::size_of::<super::Sinks>() <= 48 + metrics + otel);
     }
 }

@@ -54,6 +54,7 @@ impl<'a> CallOutcome<'a> {
     }
 
     /// The error with the name of its type, where the code that saw it knew it.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn seen(&self) -> Option<Seen<'a>> {
         self.error
     }
@@ -114,19 +115,27 @@ impl fmt::Debug for CallError<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct Seen<'a> {
     pub(crate) error: CallError<'a>,
-    type_name: Option<&'static str>,
+    /// `std::any::type_name` of the error's type: a function, one word, so that the
+    /// name costs nothing until an event needs it.
+    type_name: fn() -> &'static str,
 }
 
+// What `tracing` names an error by: the rest of the crate needs only its view.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 impl<'a> Seen<'a> {
     /// `error`, of type `E`.
     #[inline(always)]
     pub(crate) fn of<E: ?Sized>(error: CallError<'a>) -> Self {
-        let name = std::any::type_name::<E>();
         Seen {
             error,
-            // A trait object names no type: `Box<dyn Error + Send + Sync>`.
-            type_name: (!name.contains("dyn ")).then_some(name),
+            type_name: std::any::type_name::<E>,
         }
+    }
+
+    /// The name of the error's type; `None` for a trait object (`Box<dyn Error>`),
+    /// which names none.
+    fn type_name(&self) -> Option<&'static str> {
+        Some((self.type_name)()).filter(|name| !name.contains("dyn "))
     }
 
     /// A low-cardinality name for the error: its type and, for an enum, the variant
@@ -140,12 +149,12 @@ impl<'a> Seen<'a> {
             .and_then(|e| e.downcast_ref::<std::io::Error>())
         {
             Some(io) => Some(format!("{:?}", io.kind())),
-            None if self.type_name == Some(std::any::type_name::<std::io::Error>()) => {
+            None if self.type_name() == Some(std::any::type_name::<std::io::Error>()) => {
                 io_kind(&debug)
             }
             None => leading_identifier(&debug),
         };
-        match (self.type_name, variant) {
+        match (self.type_name(), variant) {
             (Some(ty), Some(v)) if !ty.rsplit("::").next().is_some_and(|last| last == v) => {
                 format!("{ty}::{v}")
             }
@@ -170,6 +179,7 @@ impl<'a> Seen<'a> {
     }
 }
 
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 /// An `io::Error`'s kind from its `Debug` form, for an error seen only through `Debug`:
 /// `Kind(ConnectionReset)`, or `Os { code: 111, kind: ConnectionRefused, .. }`.
 fn io_kind(debug: &str) -> Option<String> {
@@ -183,6 +193,7 @@ fn io_kind(debug: &str) -> Option<String> {
     (!kind.is_empty()).then_some(kind)
 }
 
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 /// The identifier a `Debug` form starts with, if it is a variant's or a type's name
 /// (`Timeout`, `Refused { .. }`, `Kind(Other)`), not a quoted message or a number.
 fn leading_identifier(debug: &str) -> Option<String> {
@@ -215,6 +226,7 @@ pub(crate) enum Trigger<'a> {
 
 impl<'a> Trigger<'a> {
     /// The call outcome behind the transition, if a call's result made it.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn outcome(self) -> Option<&'a CallOutcome<'a>> {
         match self {
             Trigger::Call(outcome) => outcome,

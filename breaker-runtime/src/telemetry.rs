@@ -7,6 +7,9 @@
 //! message). No name carries a breaker's name: that is the `circuit_breaker.name`
 //! attribute.
 
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod otel;
+
 use tracing::Level;
 
 use crate::conventions::{self, values};
@@ -100,6 +103,8 @@ impl Counts {
 /// The event of a change from `from` to `to`: named by the state it reached (a sticky
 /// mode by its own name).
 pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger: Trigger<'_>) {
+    #[cfg(feature = "opentelemetry")]
+    let _span = otel::transition_span(breaker, from, to, trigger);
     let name = breaker.name();
     let key = crate::keyed::key_of(breaker);
     let previous = from.phase().as_str();
@@ -113,7 +118,7 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
         Phase::Open => {
             let reason = open_reason(breaker, from, trigger);
             let c = Counts::of(breaker, reason);
-            let reset_timeout = breaker.retry_after().map(|d| d.as_secs_f64());
+            let reset_timeout = breaker.open_period().map(|d| d.as_secs_f64());
             tracing::event!(
                 name: conventions::events::OPENED,
                 Level::WARN,

@@ -149,9 +149,10 @@ impl PerKey {
     }
 
     /// A permit of `key`'s breaker that owns it: for an `async` function, whose future
-    /// must not hold a guard across an `.await`.
+    /// must not hold a guard across an `.await`. `ANSWERED` when a fallback answers a
+    /// rejection (the caller's trace is not told the call failed).
     #[inline]
-    pub fn try_acquire_owned<Q: PerKeyValue + ?Sized>(
+    pub fn try_acquire_owned<const ANSWERED: bool, Q: PerKeyValue + ?Sized>(
         &'static self,
         locate: fn() -> &'static str,
         key: &Q,
@@ -163,7 +164,12 @@ impl PerKey {
         let set = self.set(locate);
         let guard = set.0.set.map.guard();
         let breaker = lookup(set, key, label, &guard);
-        breaker.try_acquire_owned()
+        let permit = match ANSWERED {
+            true => breaker.try_acquire_answered(),
+            false => breaker.try_acquire(),
+        }?
+        .detach();
+        Ok(OwnedPermit::new(breaker.clone(), permit))
     }
 }
 
