@@ -147,7 +147,11 @@ impl Default for GrpcErrors {
 #[cfg(feature = "tonic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub fn classify(status: &tonic::Status) -> Verdict {
-    GrpcErrors::new().verdict(status.code() as i32)
+    let verdict = GrpcErrors::new().verdict(status.code() as i32);
+    if verdict == Verdict::Failure && crate::boundary::is_upstream_rejection_status(status) {
+        crate::boundary::upstream_refused();
+    }
+    verdict
 }
 
 /// Whether a `tonic::Status` says the server is failing, by [`GrpcErrors::new`]'s
@@ -175,21 +179,6 @@ pub fn is_failure(status: &tonic::Status) -> bool {
 /// let source = std::error::Error::source(&status).unwrap();
 /// assert!(source.downcast_ref::<CircuitBreakerError>().unwrap().is_open());
 /// ```
-#[cfg(feature = "tonic")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
-impl From<crate::CircuitBreakerError> for tonic::Status {
-    fn from(error: crate::CircuitBreakerError) -> Self {
-        let message = error.to_string();
-        let mut status = if error.is_timeout() {
-            tonic::Status::deadline_exceeded(message)
-        } else {
-            tonic::Status::unavailable(message)
-        };
-        status.set_source(std::sync::Arc::new(error));
-        status
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

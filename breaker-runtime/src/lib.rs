@@ -94,6 +94,22 @@
 #[doc(hidden)]
 pub mod __private;
 mod backoff;
+#[cfg(any(
+    feature = "tower",
+    feature = "reqwest",
+    feature = "tonic",
+    feature = "axum"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "tower",
+        feature = "reqwest",
+        feature = "tonic",
+        feature = "axum"
+    )))
+)]
+pub mod boundary;
 mod breaker;
 mod builder;
 mod call;

@@ -138,7 +138,15 @@ pub trait ClassifyResponse: Send + Sync + 'static {
 impl ClassifyResponse for ServerErrors {
     fn verdict(&self, result: Result<&Response, &Error>) -> Verdict {
         match result {
-            Ok(response) => ServerErrors::verdict(self, response.status()),
+            Ok(response) => {
+                let verdict = ServerErrors::verdict(self, response.status());
+                if verdict == Verdict::Failure
+                    && crate::boundary::is_upstream_rejection(response.headers())
+                {
+                    crate::boundary::upstream_refused();
+                }
+                verdict
+            }
             Err(_) => Verdict::Failure,
         }
     }

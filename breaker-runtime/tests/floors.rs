@@ -35,7 +35,7 @@ const AROUND: &[&str] = &[
     "telemetry",
     "conventions",
 ];
-const INTEGRATIONS: &[&str] = &["tower", "reqwest", "grpc", "server_errors"];
+const INTEGRATIONS: &[&str] = &["tower", "reqwest", "grpc", "server_errors", "boundary"];
 const GLUE: &[&str] = &["__private"];
 
 fn floor(module: &str) -> Option<u8> {

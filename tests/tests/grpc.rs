@@ -21,6 +21,8 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tower::ServiceBuilder;
 
+mod otel;
+
 /// A health service whose answer is chosen by the service name asked about.
 struct Scripted;
 
@@ -42,6 +44,16 @@ fn scripted(service: &str) -> Option<Status> {
         "denied" => Status::permission_denied("not you"),
         "cancelled" => Status::cancelled("gave up"),
         "exhausted" => Status::resource_exhausted("shedding"),
+        // This service's own breaker to its dependency is open: the rejection as a status.
+        "refused" => {
+            let upstream = CircuitBreaker::builder("grpc-upstream")
+                .reset_timeout(Duration::from_secs(30))
+                .clock(ManualClock::new())
+                .unregistered()
+                .build();
+            upstream.open();
+            Status::from(upstream.try_acquire().unwrap_err())
+        }
         other => panic!("no script for {other:?}"),
     })
 }
@@ -289,4 +301,39 @@ async fn the_attribute_classifies_tonic_statuses() {
         .expect("a rejection carries the CircuitBreakerError");
     assert!(rejection.is_open());
     assert!(rejection.retry_after().unwrap() <= Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn an_upstream_breakers_status_carries_its_reason_and_retry_and_marks_the_span() {
+    use breaker_runtime::conventions::{attributes, values};
+    use tonic_types::StatusExt;
+    use tracing::Instrument;
+    let addr = serve().await;
+    let traces = otel::Traces::start();
+    let b = breaker("grpc-upstream-refused", 5);
+    let mut client = through(&b, GrpcErrors::new(), addr).await;
+    let status = client
+        .check(ask("refused"))
+        .instrument(tracing::info_span!("request"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    let info = status.get_details_error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, breaker_runtime::boundary::GRPC_REASON);
+    let retry = status.get_details_retry_info().expect("RetryInfo");
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(30)));
+    assert!(
+        !status.message().contains("grpc-upstream"),
+        "the name stays home"
+    );
+    assert!(breaker_runtime::boundary::is_upstream_rejection_status(
+        &status
+    ));
+    assert_eq!(b.fail_counter(), 1, "a failure of the upstream service");
+    let spans = traces.finish();
+    let request = otel::named(&spans, "request")[0];
+    assert_eq!(
+        otel::string(otel::attribute(&request.attributes, attributes::ERROR_TYPE)),
+        Some(values::UPSTREAM_CIRCUIT_BREAKER_OPEN.to_string())
+    );
 }

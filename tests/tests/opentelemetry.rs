@@ -6,46 +6,14 @@
 
 use std::time::Duration;
 
+mod otel;
+
 use breaker_runtime::conventions::{attributes as key, events, spans, values};
 use breaker_runtime::{circuit_breaker, CircuitBreaker, ManualClock};
 use breaker_tests::TestError;
-use opentelemetry::trace::{SpanId, Status, TracerProvider as _};
+use opentelemetry::trace::{SpanId, Status};
 use opentelemetry::Value;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use tracing_subscriber::layer::SubscriberExt;
-
-/// Runs `f` under a subscriber exporting to memory, and returns the finished spans.
-fn traced(f: impl FnOnce()) -> Vec<SpanData> {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("breaker-tests"));
-    let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, f);
-    provider.force_flush().unwrap();
-    exporter.get_finished_spans().unwrap()
-}
-
-fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
-    spans.iter().filter(|s| s.name == name).collect()
-}
-
-fn attribute<'a>(attributes: &'a [opentelemetry::KeyValue], name: &str) -> Option<&'a Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == name)
-        .map(|kv| &kv.value)
-}
-
-fn string(value: Option<&Value>) -> Option<String> {
-    value.map(|v| v.as_str().into_owned())
-}
-
-/// The span event `name` of `span`, with its attributes.
-fn event<'a>(span: &'a SpanData, name: &str) -> Option<&'a opentelemetry::trace::Event> {
-    span.events.iter().find(|e| e.name == name)
-}
+use otel::{attribute, event, named, string, traced};
 
 fn down() -> Result<(), TestError> {
     Err(TestError::Down)

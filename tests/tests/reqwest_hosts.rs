@@ -5,6 +5,7 @@
 //! under the retry middleware's wrapper.
 
 mod loopback;
+mod otel;
 
 use std::time::Duration;
 
@@ -261,4 +262,32 @@ async fn new_names_each_authority_by_the_template() {
         .map(|b| b.name.to_string())
         .collect();
     assert_eq!(names, [format!("api[{}]", key(&server))]);
+}
+
+#[tokio::test]
+async fn an_upstream_breakers_rejection_counts_and_marks_the_callers_span() {
+    use breaker_runtime::conventions::{attributes, values};
+    use tracing::Instrument;
+    let server = HttpServer::start().await;
+    let traces = otel::Traces::start();
+    let clock = ManualClock::new();
+    let hosts = hosts(&clock);
+    let client = client(CircuitBreakerMiddleware::with_breakers(hosts.clone()));
+    let response = client
+        .get(server.url("/refused"))
+        .send()
+        .instrument(tracing::info_span!("request"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(breaker_runtime::boundary::is_upstream_rejection(
+        response.headers()
+    ));
+    assert_eq!(hosts.get(&key(&server)).unwrap().fail_counter(), 1);
+    let spans = traces.finish();
+    let request = otel::named(&spans, "request")[0];
+    assert_eq!(
+        otel::string(otel::attribute(&request.attributes, attributes::ERROR_TYPE)),
+        Some(values::UPSTREAM_CIRCUIT_BREAKER_OPEN.to_string())
+    );
 }

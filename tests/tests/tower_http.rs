@@ -6,6 +6,7 @@
 //! manual clock.
 
 mod loopback;
+mod otel;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -492,4 +493,70 @@ async fn a_timeout_layer_outside_the_breaker_counts_nothing_and_inside_it_counts
         State::Open,
         "each Elapsed error reached the breaker"
     );
+}
+
+#[tokio::test]
+async fn an_upstream_breakers_rejection_is_a_failure_marked_on_the_callers_span() {
+    use breaker_runtime::conventions::{attributes, values};
+    use tracing::Instrument;
+    let server = HttpServer::start().await;
+    let traces = otel::Traces::start();
+    let clock = ManualClock::new();
+    let breaker = breaker_on("tower-upstream-refused", &clock);
+    let mut service =
+        through(CircuitBreakerLayer::new(breaker.clone()).classify(ServerErrors::new()));
+    let request = tracing::info_span!("request");
+    let response = async {
+        service
+            .ready()
+            .await?
+            .call(get(&server.url("/refused")))
+            .await
+    }
+    .instrument(request)
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 503);
+    let headers = response.headers();
+    assert_eq!(headers["circuit-breaker"], "open");
+    assert_eq!(headers["retry-after"], "30", "whole seconds, rounded up");
+    assert!(
+        headers.get("circuit-breaker-name").is_none(),
+        "the name stays home"
+    );
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&body.to_bytes()).contains("loopback-upstream"));
+    assert_eq!(
+        breaker.fail_counter(),
+        1,
+        "still a failure of the upstream service"
+    );
+
+    let named = send(&mut service, &server.url("/refused-named"))
+        .await
+        .unwrap();
+    assert_eq!(named, 503);
+    let spans = traces.finish();
+    let request = otel::named(&spans, "request")[0];
+    assert_eq!(
+        otel::string(otel::attribute(&request.attributes, attributes::ERROR_TYPE)),
+        Some(values::UPSTREAM_CIRCUIT_BREAKER_OPEN.to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_disclosed_rejection_names_its_breaker() {
+    let server = HttpServer::start().await;
+    let response = client()
+        .request(get(&server.url("/refused-named")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["circuit-breaker-name"],
+        "loopback-upstream"
+    );
+    assert_eq!(response.headers()["circuit-breaker"], "open");
 }

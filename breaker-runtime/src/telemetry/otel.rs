@@ -80,6 +80,20 @@ pub(crate) fn fail_callers_span() {
     span.set_attribute(attributes::ERROR_TYPE, values::CIRCUIT_BREAKER_OPEN);
 }
 
+/// The call being classified was refused by an upstream service's breaker: its span
+/// says which hop refused.
+#[cold]
+#[inline(never)]
+pub(crate) fn mark_upstream_refusal() {
+    let span = Span::current();
+    if !span.is_none() {
+        span.set_attribute(
+            attributes::ERROR_TYPE,
+            values::UPSTREAM_CIRCUIT_BREAKER_OPEN,
+        );
+    }
+}
+
 /// The span the event of a transition from `from` to `to` is recorded in, entered: an
 /// opening's own span, or a root span when there is no span to record it in; `None`
 /// when the event goes into the current span.

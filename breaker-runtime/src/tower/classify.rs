@@ -83,7 +83,12 @@ impl<B> Classify<http::Response<B>> for ServerErrors {
 
     #[inline]
     fn response(&self, response: http::Response<B>, permit: LayerPermit) -> http::Response<B> {
-        permit.verdict(self.verdict(response.status()));
+        let verdict = self.verdict(response.status());
+        if verdict == Verdict::Failure && crate::boundary::is_upstream_rejection(response.headers())
+        {
+            crate::boundary::upstream_refused();
+        }
+        permit.verdict(verdict);
         response
     }
 }
@@ -101,7 +106,9 @@ impl<B> Classify<http::Response<B>> for GrpcErrors {
         let (parts, body) = response.into_parts();
         let pending = if let Some(status) = parts.headers.get(GRPC_STATUS) {
             // Trailers-only: the call's outcome is in the headers.
-            permit.verdict(self.verdict_of_header(Some(status.as_bytes())));
+            let verdict = self.verdict_of_header(Some(status.as_bytes()));
+            upstream_refusal(verdict, &parts.headers);
+            permit.verdict(verdict);
             None
         } else if parts.status != http::StatusCode::OK {
             permit.verdict(ServerErrors::new().verdict(parts.status));
@@ -119,6 +126,22 @@ impl<B> Classify<http::Response<B>> for GrpcErrors {
 }
 
 const GRPC_STATUS: &str = "grpc-status";
+
+/// A failed gRPC call whose status (headers or trailers) carries an upstream breaker's
+/// `ErrorInfo` marks its span (features `tonic` and `opentelemetry`; without `tonic`
+/// the status details are not decoded).
+fn upstream_refusal(verdict: Verdict, headers: &http::HeaderMap) {
+    #[cfg(feature = "tonic")]
+    if verdict == Verdict::Failure {
+        let refused = tonic::Status::from_header_map(headers)
+            .is_some_and(|status| crate::boundary::is_upstream_rejection_status(&status));
+        if refused {
+            crate::boundary::upstream_refused();
+        }
+    }
+    #[cfg(not(feature = "tonic"))]
+    let _ = (verdict, headers);
+}
 
 pin_project_lite::pin_project! {
     /// A gRPC response body that gives its call's permit the verdict of the
@@ -153,7 +176,9 @@ impl<B: Body> Body for GrpcBody<B> {
                 if let Some(trailers) = frame.trailers_ref() {
                     if let Some(permit) = this.permit.take() {
                         let status = trailers.get(GRPC_STATUS).map(|v| v.as_bytes());
-                        permit.verdict(this.classify.verdict_of_header(status));
+                        let verdict = this.classify.verdict_of_header(status);
+                        upstream_refusal(verdict, trailers);
+                        permit.verdict(verdict);
                     }
                 }
             }

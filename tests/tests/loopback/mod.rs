@@ -1,5 +1,6 @@
 //! An HTTP server on loopback for the tower and reqwest tests: `/status/{code}` answers
-//! that status, `/hang` never answers (and says when a request reached it), and every
+//! that status, `/hang` never answers (and says when a request reached it), `/refused`
+//! answers as a service whose own breaker is open (`/refused-named` naming it), and every
 //! request that reaches the server is counted, so a test tells a rejection by the
 //! breaker (which never leaves the client) from an answer.
 
@@ -35,6 +36,8 @@ impl HttpServer {
         let app = Router::new()
             .route("/status/{code}", get(status))
             .route("/hang", get(hang))
+            .route("/refused", get(refused))
+            .route("/refused-named", get(refused_named))
             .with_state(seen.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -74,4 +77,28 @@ async fn hang(State(seen): State<Seen>) -> StatusCode {
     // `notify_one` keeps a permit when no one waits yet, so the test may ask after.
     seen.hung.notify_one();
     std::future::pending().await
+}
+
+/// The rejection of this server's own breaker to its dependency, open for 30 s.
+fn upstream_rejection() -> breaker_runtime::CircuitBreakerError {
+    let breaker = breaker_runtime::CircuitBreaker::builder("loopback-upstream")
+        .reset_timeout(std::time::Duration::from_secs(30))
+        .unregistered()
+        .build();
+    breaker.open();
+    breaker.try_acquire().unwrap_err()
+}
+
+async fn refused(
+    State(seen): State<Seen>,
+) -> Result<&'static str, breaker_runtime::CircuitBreakerError> {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    Err(upstream_rejection())
+}
+
+async fn refused_named(
+    State(seen): State<Seen>,
+) -> Result<&'static str, breaker_runtime::boundary::Disclosed> {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    Err(breaker_runtime::boundary::Disclosed(upstream_rejection()))
 }
