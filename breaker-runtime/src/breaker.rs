@@ -653,10 +653,10 @@ impl CircuitBreaker {
         {
             Ok(_) => {
                 self.inner.attempt.store(u64::from(attempt), Relaxed);
+                self.announce(word, next, deadline, Trigger::ProbeTimedOut);
                 if word.defers_to_fleet() {
                     events::fleet_probe_settled(self, Verdict::Failure);
                 }
-                self.announce(word, next, deadline, Trigger::ProbeTimedOut);
                 next
             }
             Err(actual) => Word(actual),
@@ -858,10 +858,6 @@ impl CircuitBreaker {
             if let (Some(attempt), State::Open) = (attempt, to.state()) {
                 inner.attempt.store(u64::from(attempt), Relaxed);
             }
-            if from.state() == State::HalfOpen && from.defers_to_fleet() {
-                // The fleet's probe ended (a neutral end too: it gives the lease back).
-                events::fleet_probe_settled(self, verdict);
-            }
             if to.state() == State::Closed && from.failures() != 0 && to.failures() == 0 {
                 // A success reset the failure count: the failures before it no longer
                 // count toward an opening.
@@ -884,6 +880,12 @@ impl CircuitBreaker {
                 Trigger::Call(Some(&cause))
             };
             self.announce(from, to, now, trigger);
+            if from.state() == State::HalfOpen && from.defers_to_fleet() {
+                // The fleet's probe ended (a neutral end too: it gives the lease back),
+                // reported once its transition is announced (a reopening's trace is then
+                // known, for the report to carry).
+                events::fleet_probe_settled(self, verdict);
+            }
         }
     }
 

@@ -65,6 +65,12 @@ impl Sinks {
                 .all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
+    /// A shared breaker's link to its fleet, once it joined.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn fleet_link(&self) -> Option<&Link> {
+        self.fleet.get().map(|link| &**link)
+    }
+
     pub(crate) fn set_refs(&self) -> &SetRefs {
         &self.set_refs
     }
@@ -198,15 +204,16 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
         && matches!(trigger, Trigger::Call(Some(_)))
         && from.state() == State::Closed
         && !to.defers_to_fleet();
-    if let (Some(link), true) = (breaker.sinks().fleet.get(), tripped_here) {
-        link.tripped();
-    }
     #[cfg(feature = "metrics")]
     if moved {
         crate::metrics::transition(breaker, from.state(), to.state());
     }
+    // Before the vote is asked for: an opening's span is where the fleet's opening began.
     #[cfg(feature = "tracing")]
     crate::telemetry::transition(breaker, from, to, trigger);
+    if let (Some(link), true) = (breaker.sinks().fleet.get(), tripped_here) {
+        link.tripped();
+    }
     if moved && to.is_listening() {
         dispatch(breaker, |l| {
             l.on_state_change(breaker, from.state(), to.state())
@@ -278,10 +285,14 @@ pub(crate) fn fleet_probe_unclaimed(breaker: &CircuitBreaker) {
     }
 }
 
-/// The fleet's probe that ran here ended.
+/// The fleet's probe that ran here ended (on the probe's thread, in its span).
 #[cold]
 pub(crate) fn fleet_probe_settled(breaker: &CircuitBreaker, verdict: Verdict) {
     if let Some(link) = breaker.sinks().fleet.get() {
+        #[cfg(feature = "opentelemetry")]
+        if verdict == Verdict::Success {
+            crate::telemetry::otel::probe_succeeded(link);
+        }
         link.settled(verdict);
     }
 }

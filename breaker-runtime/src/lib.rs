@@ -146,6 +146,7 @@ mod telemetry;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
+mod traceparent;
 mod window;
 
 pub use breaker::{CircuitBreaker, ThisReplica};

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::traceparent::TraceParent;
+
 /// What a finished call means to the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -220,8 +222,10 @@ pub(crate) enum Trigger<'a> {
     ProbeTimedOut,
     /// A manual transition on this breaker (`open()`, `close()`, ...).
     Manual,
-    /// The fleet's verdict, applied to this replica.
-    Fleet,
+    /// The fleet's verdict, applied to this replica, with where it began when the
+    /// record says (the opening span of the replica that tripped, or the probe call
+    /// that closed the fleet).
+    Fleet(#[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))] Option<TraceParent>),
 }
 
 impl<'a> Trigger<'a> {

@@ -23,7 +23,7 @@ pub(crate) fn origin(trigger: Trigger<'_>) -> &'static str {
     match trigger {
         Trigger::Call(_) | Trigger::ProbeTimedOut => values::CALL,
         Trigger::Manual => values::MANUAL,
-        Trigger::Fleet => values::FLEET,
+        Trigger::Fleet(_) => values::FLEET,
     }
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn open_reason(
 ) -> &'static str {
     match trigger {
         Trigger::Manual => values::MANUAL,
-        Trigger::Fleet => values::FLEET,
+        Trigger::Fleet(_) => values::FLEET,
         Trigger::ProbeTimedOut => values::PROBE_TIMED_OUT,
         Trigger::Call(_) if from.state() == State::HalfOpen => values::PROBE_FAILED,
         Trigger::Call(_) => match breaker.config().policy() {

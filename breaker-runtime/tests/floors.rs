@@ -21,8 +21,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const CORE: &[&str] = &[
-    "sync", "state", "clock", "recent", "lanes", "policy", "config", "outcome", "window",
-    "backoff", "error", "name", "permit", "breaker", "call",
+    "sync",
+    "state",
+    "clock",
+    "recent",
+    "lanes",
+    "policy",
+    "config",
+    "outcome",
+    "window",
+    "backoff",
+    "error",
+    "name",
+    "permit",
+    "breaker",
+    "call",
+    "traceparent",
 ];
 const SEAM: &[&str] = &["events"];
 const AROUND: &[&str] = &[

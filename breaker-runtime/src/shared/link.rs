@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::events::{Manual, ProbeTurn};
 use crate::sync::lock;
+use crate::traceparent::TraceParent;
 use crate::{Name, State, Verdict};
 
 /// The flags the call path raises for the task.
@@ -62,6 +63,11 @@ pub(crate) struct Link {
     applied: Mutex<((u64, u64), Option<State>)>,
     /// A manual transition to pass on to the fleet (the latest wins).
     manual: Mutex<Option<Manual>>,
+    /// Where this replica's latest opening began (its `circuit_breaker.open` span,
+    /// feature `opentelemetry`): sent with its vote, or with a failed probe's report.
+    opening: Mutex<Option<TraceParent>>,
+    /// The span of the latest probe call that succeeded here: sent with its report.
+    probe: Mutex<Option<TraceParent>>,
     /// When the last refresh was asked for (milliseconds of the task's clock), so that
     /// rejected calls ask at most every 250 ms.
     last_refresh: AtomicU64,
@@ -78,6 +84,8 @@ impl Link {
             report: Mutex::new(None),
             applied: Mutex::new(((0, 0), None)),
             manual: Mutex::new(None),
+            opening: Mutex::new(None),
+            probe: Mutex::new(None),
             last_refresh: AtomicU64::new(0),
         }
     }
@@ -100,6 +108,28 @@ impl Link {
     /// The breaker tripped on its own evidence: cast this replica's vote.
     pub(crate) fn tripped(&self) {
         self.want(WANT_VOTE);
+    }
+
+    /// Where this replica's latest opening began, for its vote or report to carry.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn opening_began(&self, at: TraceParent) {
+        *lock(&self.opening) = Some(at);
+    }
+
+    /// The span of a probe call that succeeded, for its report to carry.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn probe_succeeded(&self, at: TraceParent) {
+        *lock(&self.probe) = Some(at);
+    }
+
+    /// What a request about `verdict` carries: the opening's trace for a vote or a
+    /// failed probe (`None` as the verdict stands for a vote), the probe's for a success.
+    pub(crate) fn trace_for(&self, verdict: Option<Verdict>) -> Option<TraceParent> {
+        match verdict {
+            Some(Verdict::Success) => lock(&self.probe).take(),
+            Some(Verdict::Ignore) => None,
+            None | Some(Verdict::Failure) => *lock(&self.opening),
+        }
     }
 
     /// A caller found the fleet's probe due.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::replica::{Cause, Reply, Request, View};
 use crate::events::Manual;
+use crate::traceparent::TraceParent;
 use crate::{State, Verdict};
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,7 @@ struct Record {
     probe_until: u64,
     probe_ok: u32,
     cause: Cause,
+    trace: Option<TraceParent>,
     votes: HashMap<String, u64>,
 }
 
@@ -33,6 +35,7 @@ impl Record {
             probe_until: 0,
             probe_ok: 0,
             cause: Cause::Auto,
+            trace: None,
             votes: HashMap::new(),
         }
     }
@@ -48,10 +51,12 @@ impl Record {
             gen: self.gen,
             open_remaining: Duration::from_millis(self.open_until.saturating_sub(now)),
             cause: self.cause,
+            trace: self.trace,
         }
     }
 
-    fn open(&mut self, now: u64, reset: u64) {
+    fn open(&mut self, now: u64, reset: u64, trace: Option<TraceParent>) {
+        self.trace = trace;
         self.gen += 1;
         self.cause = Cause::Auto;
         self.state = State::Open;
@@ -94,12 +99,12 @@ impl Server {
             .unwrap_or_else(|| Record::fresh(now));
         let mut publish = false;
         let reply = match request {
-            Request::Vote => {
+            Request::Vote(trace) => {
                 r.votes.insert(args.rid.to_string(), now);
                 r.votes
                     .retain(|_, at| now.saturating_sub(*at) <= args.reset_ms && *at <= now);
                 if r.state == State::Closed && !r.sticky() && r.votes.len() as u32 >= args.quorum {
-                    r.open(now, args.reset_ms);
+                    r.open(now, args.reset_ms, *trace);
                     publish = true;
                 }
                 self.records.insert(name.to_string(), r.clone());
@@ -134,13 +139,13 @@ impl Server {
                     view: Some(r.view(now)),
                 };
             }
-            Request::Report(ticket, verdict) => {
+            Request::Report(ticket, verdict, trace) => {
                 if r.state != State::HalfOpen || r.probe != ticket.token || r.gen != ticket.gen {
                     return Reply::View(Some(r.view(now)));
                 }
                 match verdict {
                     Verdict::Failure => {
-                        r.open(now, args.reset_ms);
+                        r.open(now, args.reset_ms, *trace);
                         publish = true;
                     }
                     Verdict::Success => {
@@ -152,6 +157,7 @@ impl Server {
                             r.state = State::Closed;
                             r.probe_ok = 0;
                             r.open_until = 0;
+                            r.trace = *trace;
                             r.votes.clear();
                             publish = true;
                         }
@@ -169,6 +175,7 @@ impl Server {
                 r.probe.clear();
                 r.probe_until = 0;
                 r.probe_ok = 0;
+                r.trace = None;
                 let (state, cause, until) = match manual {
                     Manual::Open => (State::Open, Cause::Manual, now + args.reset_ms),
                     Manual::HalfOpen => (State::HalfOpen, Cause::Manual, now),

@@ -18,6 +18,7 @@ use super::scripts::Scripts;
 use crate::breaker::WeakBreaker;
 use crate::config::Rules;
 use crate::sync::lock;
+use crate::traceparent::TraceParent;
 use crate::CircuitBreaker;
 
 /// How long a command to Redis may take (on the background task only: callers never
@@ -377,7 +378,9 @@ fn spawn(backend: Weak<Backend>) {
     }
 }
 
-/// A view from a script's reply: `{state, epoch, gen, open_remaining_ms, cause}`.
+/// A view from a script's reply: `{state, epoch, gen, open_remaining_ms, cause,
+/// trace}`. A `trace` that is not a valid `traceparent` is no trace: the record is
+/// shared with whatever else writes to Redis.
 fn parse_view(fields: &[redis::Value]) -> Option<View> {
     let text = |v: &redis::Value| -> Option<String> { redis::from_redis_value_ref(v).ok() };
     let number = |v: &redis::Value| -> Option<u64> { redis::from_redis_value_ref(v).ok() };
@@ -387,17 +390,23 @@ fn parse_view(fields: &[redis::Value]) -> Option<View> {
         gen: number(fields.get(2)?)?,
         open_remaining: Duration::from_millis(number(fields.get(3)?)?),
         cause: Cause::parse(&text(fields.get(4)?)?)?,
+        trace: fields
+            .get(5)
+            .and_then(text)
+            .and_then(|t| TraceParent::parse(&t)),
     })
 }
 
-/// A published event: `epoch gen state remaining_ms cause name`.
+/// A published event: `epoch gen state remaining_ms cause trace name` (`trace` is `-`
+/// for none).
 fn parse_event(payload: &str) -> Option<(View, &str)> {
-    let mut parts = payload.splitn(6, ' ');
+    let mut parts = payload.splitn(7, ' ');
     let epoch = parts.next()?.parse().ok()?;
     let gen = parts.next()?.parse().ok()?;
     let state = parse_state(parts.next()?)?;
     let remaining = parts.next()?.parse().ok()?;
     let cause = Cause::parse(parts.next()?)?;
+    let trace = TraceParent::parse(parts.next()?);
     let name = parts.next()?;
     Some((
         View {
@@ -406,9 +415,15 @@ fn parse_event(payload: &str) -> Option<(View, &str)> {
             gen,
             open_remaining: Duration::from_millis(remaining),
             cause,
+            trace,
         },
         name,
     ))
+}
+
+/// A `traceparent` argument: empty for none.
+fn trace_arg(trace: Option<TraceParent>) -> String {
+    trace.map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// A script's reply to `request`.
@@ -432,7 +447,7 @@ fn parse_reply(request: &Request, values: &[redis::Value]) -> Reply {
             },
         },
         Request::Report(..) => Reply::View(parse_view(values.get(1..).unwrap_or_default())),
-        Request::Force(_) | Request::Vote | Request::Snapshot => Reply::View(parse_view(values)),
+        Request::Force(_) | Request::Vote(_) | Request::Snapshot => Reply::View(parse_view(values)),
     }
 }
 
@@ -580,7 +595,9 @@ impl Task {
                 return;
             }
             if self.replica.revote(&member, self.now_ms())
-                && !self.send(backend, &member, Request::Vote).await
+                && !self
+                    .send(backend, &member, Request::Vote(member.link.trace_for(None)))
+                    .await
             {
                 return;
             }
@@ -608,16 +625,17 @@ impl Task {
                 &backend.scripts.force,
                 vec![transition(*manual).to_string(), reset],
             ),
-            Request::Vote => (
+            Request::Vote(trace) => (
                 &backend.scripts.vote,
                 vec![
                     backend.rid.clone(),
                     member.link.quorum.to_string(),
                     reset.clone(),
                     reset,
+                    trace_arg(*trace),
                 ],
             ),
-            Request::Report(ticket, verdict) => (
+            Request::Report(ticket, verdict, trace) => (
                 &backend.scripts.report,
                 vec![
                     ticket.token.clone(),
@@ -625,6 +643,7 @@ impl Task {
                     outcome(*verdict).to_string(),
                     rules.success_threshold.to_string(),
                     reset,
+                    trace_arg(*trace),
                 ],
             ),
             Request::Acquire(token) => (
@@ -792,16 +811,25 @@ mod tests {
 
     #[test]
     fn events_and_views_are_parsed_strictly() {
-        let (view, name) = parse_event("1700000000000 3 open 59000 auto user profile").unwrap();
+        let (view, name) = parse_event("1700000000000 3 open 59000 auto - user profile").unwrap();
         assert_eq!(name, "user profile");
         assert_eq!(
-            (view.state, view.gen, view.cause),
-            (State::Open, 3, Cause::Auto)
+            (view.state, view.gen, view.cause, view.trace),
+            (State::Open, 3, Cause::Auto, None)
         );
         assert_eq!(view.open_remaining, Duration::from_secs(59));
-        assert!(parse_event("x 3 open 1 auto n").is_none());
-        assert!(parse_event("1 3 exploded 1 auto n").is_none());
-        assert!(parse_event("1 3 open 1 sideways n").is_none());
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (view, _) = parse_event(&format!("1 4 closed 0 auto {trace} n")).unwrap();
+        assert_eq!(view.trace.map(|t| t.to_string()).as_deref(), Some(trace));
+        let (view, name) = parse_event("1 4 closed 0 auto 00-garbage n").unwrap();
+        assert_eq!(
+            (view.trace, name),
+            (None, "n"),
+            "a garbage trace is no trace"
+        );
+        assert!(parse_event("x 3 open 1 auto - n").is_none());
+        assert!(parse_event("1 3 exploded 1 auto - n").is_none());
+        assert!(parse_event("1 3 open 1 sideways - n").is_none());
         assert!(parse_event("1 3 open").is_none());
     }
 }
@@ -864,31 +892,96 @@ mod scripts_agree_with_the_model {
 
     #[derive(Debug, Clone)]
     enum Step {
-        Vote(u8),
+        /// A vote from replica n, in span m (none for `None`).
+        Vote(u8, Option<u8>),
         Acquire,
-        /// Report the last granted lease (or a made-up stale one) with this verdict.
-        Report(bool, Option<bool>),
+        /// Report the last granted lease (or a made-up stale one) with this verdict, in
+        /// span m.
+        Report(bool, Option<bool>, Option<u8>),
         Snapshot,
         Force(u8),
     }
 
     fn step() -> impl Strategy<Value = Step> {
+        let span = prop::option::of(0u8..3);
         prop_oneof![
-            3 => (0u8..3).prop_map(Step::Vote),
+            3 => (0u8..3, span.clone()).prop_map(|(r, s)| Step::Vote(r, s)),
             2 => Just(Step::Acquire),
-            2 => (any::<bool>(), prop::option::of(any::<bool>())).prop_map(|(l, v)| Step::Report(l, v)),
+            2 => (any::<bool>(), prop::option::of(any::<bool>()), span)
+                .prop_map(|(l, v, s)| Step::Report(l, v, s)),
             1 => Just(Step::Snapshot),
             2 => (0u8..5).prop_map(Step::Force),
         ]
     }
 
+    /// The span `n` of the test, as a traceparent.
+    fn span(n: Option<u8>) -> Option<TraceParent> {
+        n.map(|n| TraceParent {
+            trace_id: [n + 1; 16],
+            span_id: [n + 1; 8],
+            flags: 1,
+        })
+    }
+
     /// The parts of a reply that do not depend on which clock read the time.
     fn shape(reply: &Reply) -> String {
-        let view = |v: &Option<View>| v.map(|v| (v.state, v.gen, v.cause));
+        let view = |v: &Option<View>| v.map(|v| (v.state, v.gen, v.cause, v.trace));
         match reply {
             Reply::View(v) => format!("view {:?}", view(v)),
             Reply::Granted { gen } => format!("granted {gen}"),
             Reply::Denied { view: v, .. } => format!("denied {:?}", view(v)),
+        }
+    }
+
+    #[test]
+    fn a_vote_keeps_only_a_traceparent_that_has_the_form() {
+        let Some(server) = redis_server() else {
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", server.1)).unwrap();
+        let mut connection = runtime
+            .block_on(client.get_multiplexed_async_connection())
+            .unwrap();
+        let scripts = Scripts::new();
+        let valid = span(Some(0)).unwrap().to_string();
+        let oversized = format!("{valid}{}", "0".repeat(200));
+        let cases = [
+            (valid.as_str(), Some(span(Some(0)).unwrap())),
+            (oversized.as_str(), None),
+            ("00-zzzz-garbage", None),
+            ("", None),
+        ];
+        for (n, (trace, kept)) in cases.into_iter().enumerate() {
+            let key = format!("brk:v1:{{trace:{n}}}");
+            let mut vote = scripts.vote.key(&key);
+            vote.arg("brk:v1:ev:trace")
+                .arg(format!("t{n}"))
+                .arg(600_000u64);
+            for arg in ["r0", "1", "60000", "60000", trace] {
+                vote.arg(arg);
+            }
+            let values: Vec<redis::Value> = runtime
+                .block_on(vote.invoke_async(&mut connection))
+                .unwrap();
+            let view = parse_view(&values).expect("a view");
+            assert_eq!(view.state, crate::State::Open);
+            assert_eq!(view.trace, kept, "{trace:?}");
+            let stored: String = runtime
+                .block_on(
+                    redis::cmd("HGET")
+                        .arg(&key)
+                        .arg("trace")
+                        .query_async(&mut connection),
+                )
+                .unwrap();
+            assert_eq!(
+                stored.len(),
+                if kept.is_some() { TraceParent::LEN } else { 0 }
+            );
         }
     }
 
@@ -918,9 +1011,9 @@ mod scripts_agree_with_the_model {
             for step in steps {
                 seq += 1;
                 let request = match &step {
-                    Step::Vote(_) => Request::Vote,
+                    Step::Vote(_, s) => Request::Vote(span(*s)),
                     Step::Acquire => Request::Acquire(format!("t{seq}")),
-                    Step::Report(last, verdict) => {
+                    Step::Report(last, verdict, s) => {
                         let ticket = match (last, &granted) {
                             (true, Some(ticket)) => ticket.clone(),
                             _ => Ticket { token: "stale".into(), gen: 7 },
@@ -930,7 +1023,7 @@ mod scripts_agree_with_the_model {
                             Some(false) => Verdict::Failure,
                             None => Verdict::Ignore,
                         };
-                        Request::Report(ticket, verdict)
+                        Request::Report(ticket, verdict, span(*s))
                     }
                     Step::Snapshot => Request::Snapshot,
                     Step::Force(n) => Request::Force(
@@ -938,19 +1031,19 @@ mod scripts_agree_with_the_model {
                             [usize::from(*n)],
                     ),
                 };
-                let rid = match step { Step::Vote(r) => format!("r{r}"), _ => "r0".into() };
+                let rid = match step { Step::Vote(r, _) => format!("r{r}"), _ => "r0".into() };
                 // A long reset and lease: no deadline passes between the two clocks.
                 let (reset, lease) = (60_000u64, 30_000u64);
                 let args: Vec<String> = match &request {
                     Request::Force(m) => vec![transition(*m).into(), reset.to_string()],
-                    Request::Vote => vec![rid.clone(), "2".into(), reset.to_string(), reset.to_string()],
-                    Request::Report(t, v) => vec![t.token.clone(), t.gen.to_string(), outcome(*v).into(), "1".into(), reset.to_string()],
+                    Request::Vote(s) => vec![rid.clone(), "2".into(), reset.to_string(), reset.to_string(), trace_arg(*s)],
+                    Request::Report(t, v, s) => vec![t.token.clone(), t.gen.to_string(), outcome(*v).into(), "1".into(), reset.to_string(), trace_arg(*s)],
                     Request::Acquire(token) => vec![token.clone(), lease.to_string()],
                     Request::Snapshot => vec![],
                 };
                 let script = match &request {
                     Request::Force(_) => &scripts.force,
-                    Request::Vote => &scripts.vote,
+                    Request::Vote(_) => &scripts.vote,
                     Request::Report(..) => &scripts.report,
                     Request::Acquire(_) => &scripts.acquire,
                     Request::Snapshot => &scripts.snapshot,

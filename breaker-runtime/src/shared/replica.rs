@@ -11,6 +11,7 @@ use super::link::{Link, Ticket, WANT_MANUAL, WANT_PROBE, WANT_REFRESH, WANT_REPO
 use crate::breaker::WeakBreaker;
 use crate::config::Rules;
 use crate::events::Manual;
+use crate::traceparent::TraceParent;
 use crate::{State, Verdict};
 
 /// A fleet record as a reply or an event describes it.
@@ -21,6 +22,9 @@ pub(crate) struct View {
     pub(crate) gen: u64,
     pub(crate) open_remaining: Duration,
     pub(crate) cause: Cause,
+    /// Where the record's last transition began: the opening span of the replica that
+    /// tripped, or the probe call that closed it.
+    pub(crate) trace: Option<TraceParent>,
 }
 
 /// What made the fleet's last transition.
@@ -63,10 +67,11 @@ pub(crate) fn parse_state(text: &str) -> Option<State> {
 pub(crate) enum Request {
     /// A manual transition for the whole fleet.
     Force(Manual),
-    /// This replica tripped.
-    Vote,
-    /// The probe's verdict, fenced by its ticket.
-    Report(Ticket, Verdict),
+    /// This replica tripped, in the span of this opening.
+    Vote(Option<TraceParent>),
+    /// The probe's verdict, fenced by its ticket, with the span of the probe (a
+    /// success) or of the reopening (a failure).
+    Report(Ticket, Verdict, Option<TraceParent>),
     /// Asks for the probe's lease, with this token.
     Acquire(String),
     /// Reads the record.
@@ -126,11 +131,15 @@ impl Replica {
         }
         if flags & WANT_VOTE != 0 {
             self.tripped_at.insert(member.key.clone(), now_ms);
-            requests.push(Request::Vote);
+            requests.push(Request::Vote(link.trace_for(None)));
         }
         if flags & WANT_REPORT != 0 {
             if let Some((ticket, verdict)) = link.take_report() {
-                requests.push(Request::Report(ticket, verdict));
+                requests.push(Request::Report(
+                    ticket,
+                    verdict,
+                    link.trace_for(Some(verdict)),
+                ));
             }
         }
         if flags & WANT_PROBE != 0
@@ -221,8 +230,8 @@ pub(crate) fn apply(member: &Member, view: View) {
         (Cause::Manual, State::Closed) => here.close(),
         (Cause::Manual, State::Open) => breaker.fleet_opened_by_hand(remaining),
         (Cause::Manual, State::HalfOpen) => breaker.fleet_opened_by_hand(Duration::ZERO),
-        (Cause::Auto, State::Closed) => breaker.fleet_closed(),
-        (Cause::Auto, _) => breaker.fleet_opened(remaining),
+        (Cause::Auto, State::Closed) => breaker.fleet_closed(view.trace),
+        (Cause::Auto, _) => breaker.fleet_opened(remaining, view.trace),
     }
 }
 

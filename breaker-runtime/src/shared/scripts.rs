@@ -8,10 +8,14 @@
 //! or `half_open`), `open_until` and `probe_until` (server milliseconds), `probe` (the
 //! token of the lease holder, or empty), `probe_ok` (successful probes so far), `cause`
 //! (`auto`, or for a manual transition `manual`, `forced` or `disabled`: the last two are
-//! sticky) and one `v:<replica>` field per recent vote (server milliseconds).
+//! sticky), `trace` (the W3C `traceparent` where the last automatic transition began:
+//! the opening span of the replica whose vote opened it, the probe call that closed it;
+//! empty otherwise) and one `v:<replica>` field per recent vote (server milliseconds).
 //!
 //! Every reply that describes the record is a *view*:
-//! `{state, epoch, gen, open_remaining_ms, cause}`; only durations leave the server.
+//! `{state, epoch, gen, open_remaining_ms, cause, trace}`; only durations leave the
+//! server. A `trace` is kept only if it has a `traceparent`'s form and length; a longer
+//! one is refused (stored as empty), and readers validate it again.
 
 /// Read, validate, and helpers: shared by every script. `KEYS[1]` is the record,
 /// `ARGV[1]` the events channel, `ARGV[2]` the breaker's name, `ARGV[3]` the TTL in ms.
@@ -28,12 +32,19 @@ end
 local kind = redis.call('TYPE', key)['ok']
 local raw = {}
 if kind == 'hash' then
-  raw = redis.call('HMGET', key, 'epoch', 'gen', 'state', 'open_until', 'probe', 'probe_until', 'probe_ok', 'cause')
+  raw = redis.call('HMGET', key, 'epoch', 'gen', 'state', 'open_until', 'probe', 'probe_until', 'probe_ok', 'cause', 'trace')
+end
+-- A W3C traceparent (version 00, lowercase hex), or empty: nothing longer is kept.
+local function trace_of(v)
+  if type(v) ~= 'string' or #v ~= 55 then return '' end
+  if not string.match(v, '^00%-[0-9a-f]+%-[0-9a-f]+%-[0-9a-f][0-9a-f]$') then return '' end
+  if string.sub(v, 36, 36) ~= '-' or string.sub(v, 53, 53) ~= '-' then return '' end
+  return v
 end
 local r = {
   epoch = num(raw[1]), gen = num(raw[2]), state = raw[3],
   open_until = num(raw[4]) or 0, probe = raw[5] or '', probe_until = num(raw[6]) or 0,
-  probe_ok = num(raw[7]) or 0, cause = raw[8],
+  probe_ok = num(raw[7]) or 0, cause = raw[8], trace = trace_of(raw[9]),
 }
 local known = r.epoch ~= nil and r.gen ~= nil
   and (r.state == 'closed' or r.state == 'open' or r.state == 'half_open')
@@ -43,7 +54,7 @@ local sticky = r.cause == 'forced' or r.cause == 'disabled'
 -- and replaced by the first write.
 local foreign = kind ~= 'none' and not known
 if not known then
-  r = { epoch = now, gen = 0, state = 'closed', open_until = 0, probe = '', probe_until = 0, probe_ok = 0, cause = 'auto' }
+  r = { epoch = now, gen = 0, state = 'closed', open_until = 0, probe = '', probe_until = 0, probe_ok = 0, cause = 'auto', trace = '' }
 end
 local function claim()
   if foreign then
@@ -55,16 +66,18 @@ local function save()
   claim()
   redis.call('HSET', key, 'epoch', r.epoch, 'gen', r.gen, 'state', r.state,
     'open_until', r.open_until, 'probe', r.probe, 'probe_until', r.probe_until,
-    'probe_ok', r.probe_ok, 'cause', r.cause)
+    'probe_ok', r.probe_ok, 'cause', r.cause, 'trace', r.trace)
   redis.call('PEXPIRE', key, ttl)
 end
 local function view()
-  return { r.state, r.epoch, r.gen, math.max(0, r.open_until - now), r.cause }
+  return { r.state, r.epoch, r.gen, math.max(0, r.open_until - now), r.cause, r.trace }
 end
 local function publish()
+  local trace = r.trace
+  if trace == '' then trace = '-' end
   redis.call('PUBLISH', channel,
     r.epoch .. ' ' .. r.gen .. ' ' .. r.state .. ' ' .. math.max(0, r.open_until - now)
-      .. ' ' .. r.cause .. ' ' .. name)
+      .. ' ' .. r.cause .. ' ' .. trace .. ' ' .. name)
 end
 local function clear_votes()
   -- A foreign record first goes (HKEYS on a key of another type is an error).
@@ -73,11 +86,12 @@ local function clear_votes()
     if string.sub(f, 1, 2) == 'v:' then redis.call('HDEL', key, f) end
   end
 end
-local function open(reset)
+local function open(reset, trace)
   r.gen = r.gen + 1
   r.cause = 'auto'
   r.state = 'open'
   r.open_until = now + reset
+  r.trace = trace_of(trace)
   r.probe = ''
   r.probe_until = 0
   r.probe_ok = 0
@@ -86,10 +100,12 @@ local function open(reset)
 end
 "#;
 
-/// `vote(rid, quorum, window_ms, reset_ms)`: this replica tripped. The fleet opens when
-/// `quorum` distinct replicas voted within `window_ms`. Returns the view.
+/// `vote(rid, quorum, window_ms, reset_ms, trace)`: this replica tripped, in the span
+/// `trace`. The fleet opens when `quorum` distinct replicas voted within `window_ms`,
+/// linked to the vote that opened it. Returns the view.
 const VOTE: &str = r#"
 local rid, quorum, window, reset = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local trace = ARGV[8]
 claim()
 redis.call('HSET', key, 'v:' .. rid, now)
 local fields = redis.call('HGETALL', key)
@@ -106,7 +122,7 @@ for i = 1, #fields, 2 do
   end
 end
 if r.state == 'closed' and not sticky and votes >= quorum then
-  open(reset)
+  open(reset, trace)
 else
   save()
 end
@@ -119,7 +135,7 @@ const ACQUIRE: &str = r#"
 local token, lease = ARGV[4], tonumber(ARGV[5])
 if sticky then
   local v = view()
-  return { 'denied', 1000, v[1], v[2], v[3], v[4], v[5] }
+  return { 'denied', 1000, v[1], v[2], v[3], v[4], v[5], v[6] }
 end
 if r.state == 'open' and now >= r.open_until then
   r.state = 'half_open'
@@ -136,21 +152,23 @@ if r.state == 'open' then wait = r.open_until - now end
 if r.state == 'half_open' then wait = r.probe_until - now end
 if known then redis.call('PEXPIRE', key, ttl) end
 local v = view()
-return { 'denied', math.max(0, wait), v[1], v[2], v[3], v[4], v[5] }
+return { 'denied', math.max(0, wait), v[1], v[2], v[3], v[4], v[5], v[6] }
 "#;
 
-/// `report(token, gen, outcome, success_threshold, reset_ms)`: the lease holder's
-/// verdict, fenced by its token and the generation it was granted in. Returns
+/// `report(token, gen, outcome, success_threshold, reset_ms, trace)`: the lease holder's
+/// verdict, fenced by its token and the generation it was granted in, with the span of
+/// the probe (a success) or of its reopening (a failure). Returns
 /// `{'ok' | 'stale', view...}`.
 const REPORT: &str = r#"
 local token, gen, outcome = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local threshold, reset = tonumber(ARGV[7]), tonumber(ARGV[8])
+local trace = ARGV[9]
 if r.state ~= 'half_open' or r.probe ~= token or r.gen ~= gen then
   local v = view()
-  return { 'stale', v[1], v[2], v[3], v[4], v[5] }
+  return { 'stale', v[1], v[2], v[3], v[4], v[5], v[6] }
 end
 if outcome == 'failure' then
-  open(reset)
+  open(reset, trace)
 elseif outcome == 'success' then
   r.probe = ''
   r.probe_ok = r.probe_ok + 1
@@ -160,6 +178,7 @@ elseif outcome == 'success' then
     r.state = 'closed'
     r.probe_ok = 0
     r.open_until = 0
+    r.trace = trace_of(trace)
     clear_votes()
     save()
     publish()
@@ -171,7 +190,7 @@ else
   save()
 end
 local v = view()
-return { 'ok', v[1], v[2], v[3], v[4], v[5] }
+return { 'ok', v[1], v[2], v[3], v[4], v[5], v[6] }
 "#;
 
 /// `force(transition, reset_ms)`: a manual transition for the whole fleet (`open`,
@@ -182,6 +201,7 @@ r.gen = r.gen + 1
 r.probe = ''
 r.probe_until = 0
 r.probe_ok = 0
+r.trace = ''
 if transition == 'open' then
   r.state, r.cause, r.open_until = 'open', 'manual', now + reset
 elseif transition == 'half_open' then

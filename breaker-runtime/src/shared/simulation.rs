@@ -186,7 +186,7 @@ impl Sim {
                         let now = self.server.now_ms;
                         let node = &self.replicas[i];
                         if node.replica.revote(&node.member, now) {
-                            self.send(i, Request::Vote);
+                            self.send(i, Request::Vote(None));
                         }
                     }
                 }

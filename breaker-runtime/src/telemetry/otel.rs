@@ -14,15 +14,19 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
+use opentelemetry::trace::{
+    SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry::KeyValue;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::conventions::{attributes, spans, values};
 use crate::outcome::Trigger;
+use crate::shared::Link;
 use crate::state::{Phase, State, Word};
 use crate::sync::lock;
+use crate::traceparent::TraceParent;
 use crate::CircuitBreaker;
 
 /// The failing calls an opening links to, at most.
@@ -61,6 +65,44 @@ fn current_context() -> Option<SpanContext> {
     context.is_valid().then_some(context)
 }
 
+/// Links `span` to the span on another replica where its transition began.
+fn link_origin(span: &Span, began: Option<TraceParent>) {
+    if let Some(began) = began {
+        span.add_link_with_attributes(
+            remote(began),
+            vec![KeyValue::new(attributes::LINK_TYPE, values::LINK_ORIGIN)],
+        );
+    }
+}
+
+/// `context` as a `traceparent`.
+fn traceparent(context: &SpanContext) -> TraceParent {
+    TraceParent {
+        trace_id: context.trace_id().to_bytes(),
+        span_id: context.span_id().to_bytes(),
+        flags: context.trace_flags().to_u8(),
+    }
+}
+
+/// The span context a `traceparent` names: remote, from another replica.
+fn remote(at: TraceParent) -> SpanContext {
+    SpanContext::new(
+        TraceId::from_bytes(at.trace_id),
+        SpanId::from_bytes(at.span_id),
+        TraceFlags::new(at.flags),
+        true,
+        TraceState::default(),
+    )
+}
+
+/// A fleet's probe succeeded here, in the current span: the report that closes the fleet
+/// carries it, for the other replicas' closing spans to link to.
+pub(crate) fn probe_succeeded(link: &Link) {
+    if let Some(context) = current_context() {
+        link.probe_succeeded(traceparent(&context));
+    }
+}
+
 /// A failing call, in whatever span it runs: its span context is kept.
 pub(crate) fn remember_failure(failures: &Failures) {
     if let Some(context) = current_context() {
@@ -84,6 +126,10 @@ pub(crate) fn fail_callers_span() {
 /// says which hop refused.
 #[cold]
 #[inline(never)]
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest", feature = "tonic")),
+    allow(dead_code)
+)]
 pub(crate) fn mark_upstream_refusal() {
     let span = Span::current();
     if !span.is_none() {
@@ -111,12 +157,41 @@ pub(crate) fn transition_span(
     }
     let name = breaker.name();
     let origin = super::origin(trigger);
-    let span = match to.phase() {
-        Phase::Open => {
+    let key = crate::keyed::key_of(breaker);
+    // The fleet's transitions run on the fleet's thread: root spans, linked to the span
+    // where the transition began on another replica.
+    let began = match trigger {
+        Trigger::Fleet(began) => Some(began),
+        _ => None,
+    };
+    let span = match (to.phase(), began) {
+        (Phase::Open, Some(began)) => {
+            let span = tracing::warn_span!(
+                parent: None,
+                "circuit_breaker.open",
+                circuit_breaker.name = name,
+                circuit_breaker.key = key,
+                circuit_breaker.transition.origin = origin,
+            );
+            link_origin(&span, began);
+            span
+        }
+        (Phase::Closed, Some(began)) => {
+            let span = tracing::info_span!(
+                parent: None,
+                "circuit_breaker.close",
+                circuit_breaker.name = name,
+                circuit_breaker.key = key,
+                circuit_breaker.transition.origin = origin,
+            );
+            link_origin(&span, began);
+            span
+        }
+        (Phase::Open, None) => {
             let span = tracing::warn_span!(
                 "circuit_breaker.open",
                 circuit_breaker.name = name,
-                circuit_breaker.key = crate::keyed::key_of(breaker),
+                circuit_breaker.key = key,
                 circuit_breaker.transition.origin = origin,
             );
             if let Trigger::Call(_) = trigger {
@@ -126,6 +201,13 @@ pub(crate) fn transition_span(
                         vec![KeyValue::new(attributes::LINK_TYPE, values::LINK_FAILURE)],
                     );
                 }
+                // Where the fleet's opening begins, if this replica's vote opens it.
+                if let Some(link) = breaker.sinks().fleet_link() {
+                    let context = span.context().span().span_context().clone();
+                    if context.is_valid() {
+                        link.opening_began(traceparent(&context));
+                    }
+                }
             }
             span
         }
@@ -133,14 +215,14 @@ pub(crate) fn transition_span(
             parent: None,
             "circuit_breaker.transition",
             circuit_breaker.name = name,
-            circuit_breaker.key = crate::keyed::key_of(breaker),
+            circuit_breaker.key = key,
             circuit_breaker.transition.origin = origin,
         ),
         _ => return None,
     };
     debug_assert!(matches!(
         span.metadata().map(|m| m.name()),
-        None | Some(spans::OPEN) | Some(spans::TRANSITION)
+        None | Some(spans::OPEN) | Some(spans::CLOSE) | Some(spans::TRANSITION)
     ));
     Some(span.entered())
 }
