@@ -207,10 +207,7 @@ fn keyed_lookup(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(40);
+    config = breaker_benches::criterion();
     targets = tower_layers, keyed_lookup
 }
 criterion_main!(benches);

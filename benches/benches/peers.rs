@@ -395,10 +395,7 @@ fn fleet(_: &mut Criterion) {}
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(40);
+    config = breaker_benches::criterion();
     targets = closed, open, mixed, policies, asynchronous, fleet
 }
 criterion_main!(benches);

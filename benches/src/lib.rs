@@ -4,6 +4,15 @@
 
 pub mod tower_harness;
 
+/// The measurement every bench uses: short warm-up, 2 s of samples, 40 of them (this
+/// 2-core machine is noisy; compare within one run).
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2))
+        .sample_size(40)
+}
+
 use std::hint::black_box;
 
 use breaker_runtime::{circuit_breaker, CircuitBreakerError};

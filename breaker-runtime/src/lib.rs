@@ -73,8 +73,12 @@
 //! - [`ManualClock`]: drive time in tests instead of sleeping.
 //! - Feature `tokio`: `call_timeout` for the attribute. Feature `tokio-clock`: breakers
 //!   that follow tokio's paused clock in tests.
-//! - Feature `tracing`: a `tracing` event on each state change (WARN when a breaker
-//!   opens, INFO otherwise) and on each rejection (DEBUG).
+//! - Feature `tracing`: a `tracing` event with a stable name on each state change (WARN
+//!   when a breaker opens, INFO otherwise) and on each rejection (DEBUG), named by
+//!   [`conventions`]. Feature `opentelemetry`: with `tracing-opentelemetry`'s layer, an
+//!   opening is a span linked to the failing calls that caused it, a rejected call's span
+//!   fails, and a fleet's transitions link across replicas. Feature `axum` (and `tonic`):
+//!   a rejection answered across a service boundary (module `boundary`).
 //!
 //! ## Where services make their calls
 //!

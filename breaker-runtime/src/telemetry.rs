@@ -109,11 +109,11 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
     let key = crate::keyed::key_of(breaker);
     let previous = from.phase().as_str();
     let origin = origin(trigger);
+    // The error's names are made (allocated) only for an event a subscriber records: the
+    // macros evaluate their fields after asking.
     let seen = trigger.outcome().and_then(|outcome| outcome.seen());
-    let error_type = seen.map(|seen| seen.error_type());
-    let error_type = error_type.as_deref();
-    let message = seen.map(|seen| seen.message());
-    let message = message.as_deref();
+    let error_type = || seen.map(|seen| tracing::field::display(seen.error_type()));
+    let message = || seen.map(|seen| tracing::field::display(seen.message()));
     match to.phase() {
         Phase::Open => {
             let reason = open_reason(breaker, from, trigger);
@@ -136,8 +136,8 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
                 circuit_breaker.slow_call_rate_threshold = c.slow_call_rate_threshold,
                 circuit_breaker.window.calls = c.window_calls,
                 circuit_breaker.reset_timeout = reset_timeout,
-                error.type = error_type,
-                exception.message = message,
+                error.type = error_type(),
+                exception.message = message(),
                 "circuit_breaker.opened"
             );
         }
@@ -159,8 +159,8 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
             circuit_breaker.state = values::CLOSED,
             circuit_breaker.previous_state = previous,
             circuit_breaker.transition.origin = origin,
-            error.type = error_type,
-            exception.message = message,
+            error.type = error_type(),
+            exception.message = message(),
             "circuit_breaker.closed"
         ),
         Phase::ForcedOpen => tracing::event!(

@@ -9,10 +9,13 @@
 //! - `observability`: an axum service exposing `/metrics` and `/breakers`;
 //! - `fleet`: three replicas sharing one breaker through Redis;
 //! - `tower_client`: the tower layer on a hyper client, reading HTTP statuses;
-//! - `per_host`: a reqwest client with a breaker per host, one host down.
+//! - `per_host`: a reqwest client with a breaker per host, one host down;
+//! - `traced_services`: three services traced with OpenTelemetry, a breaker opening
+//!   between two of them, and the traces printed as trees.
 
 pub mod observability;
 pub mod timeline;
+pub mod traced_services;
 pub mod user_profile;
 
 /// Serves `app` on `listener` until the process ends (for tests that start an example's
