@@ -42,3 +42,21 @@ pub fn connected(fleet: &[Replica]) {
     })
     .expect("every replica reached Redis");
 }
+
+/// The Redis key of the fleet record of `name` in `namespace` (as the backend lays it out).
+pub fn record_key(namespace: &str, name: &str) -> String {
+    RedisBackend::builder("redis://127.0.0.1:6379")
+        .namespace(namespace)
+        .build()
+        .expect("a valid namespace")
+        .record_key(name)
+}
+
+/// The event channel of `name` in `namespace`.
+pub fn channel(namespace: &str, name: &str) -> String {
+    RedisBackend::builder("redis://127.0.0.1:6379")
+        .namespace(namespace)
+        .build()
+        .expect("a valid namespace")
+        .channel(name)
+}

@@ -134,7 +134,7 @@ fn a_garbage_traceparent_in_redis_is_ignored() {
     // Another writer opens the record with a trace that is no traceparent, and says so
     // on the fleet's channel (as the scripts publish: epoch gen state remaining cause
     // trace name).
-    let key = format!("brk:v1:{{garbage:{name}}}");
+    let key = breaker_tests::fleet::record_key("garbage", name);
     let garbage = "00-zzzz-not-a-trace-at-all";
     server.command(&[
         "HSET",
@@ -160,7 +160,7 @@ fn a_garbage_traceparent_in_redis_is_ignored() {
     ]);
     server.command(&[
         "PUBLISH",
-        "brk:v1:ev:garbage",
+        &breaker_tests::fleet::channel("garbage", name),
         &format!("1 41 open 60000 auto {garbage} {name}"),
     ]);
     let opened = poll_until(Duration::from_secs(10), || {

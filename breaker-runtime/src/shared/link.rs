@@ -26,6 +26,11 @@ pub(crate) struct Wake {
     pub(crate) healthy: AtomicBool,
     #[cfg(feature = "redis")]
     pub(crate) notify: tokio::sync::Notify,
+    /// The links with flags raised, each once until the task takes its flags: the task
+    /// serves these and no others, so its work follows what happens, not how many
+    /// breakers there are. Room for every link is reserved when it joins, so raising a
+    /// flag never allocates.
+    pub(crate) queue: Mutex<Vec<Name>>,
 }
 
 impl Wake {
@@ -34,7 +39,24 @@ impl Wake {
             healthy: AtomicBool::new(false),
             #[cfg(feature = "redis")]
             notify: tokio::sync::Notify::new(),
+            queue: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Room in the queue for one more link.
+    pub(crate) fn reserve(&self) {
+        lock(&self.queue).reserve(1);
+    }
+
+    /// The links queued since the task last looked, in `into` (emptied first); the
+    /// queue keeps the room.
+    pub(crate) fn take_queue(&self, into: &mut Vec<Name>) {
+        into.clear();
+        let mut queue = lock(&self.queue);
+        let room = queue.capacity();
+        std::mem::swap(&mut *queue, into);
+        // Empty now: room for `room` links again.
+        queue.reserve(room);
     }
 
     fn now(&self) {
@@ -91,7 +113,12 @@ impl Link {
     }
 
     fn want(&self, flag: u32) {
-        if self.flags.fetch_or(flag, AcqRel) & flag == 0 {
+        let before = self.flags.fetch_or(flag, AcqRel);
+        if before == 0 {
+            // The first flag since the task took them: queue this link, once.
+            lock(&self.wake.queue).push(self.name.clone());
+        }
+        if before & flag == 0 {
             self.wake.now();
         }
     }

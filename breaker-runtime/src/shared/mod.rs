@@ -45,6 +45,8 @@
 //!   a caller; every replica carries on as a local breaker (a fleet-held open probes on
 //!   its own clock when its time comes) and converges again when Redis returns.
 
+#[cfg(feature = "redis")]
+mod layout;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod link;
 #[cfg(test)]
@@ -57,6 +59,8 @@ mod replica;
 mod scripts;
 #[cfg(all(test, not(loom)))]
 mod simulation;
+#[cfg(feature = "redis")]
+mod task;
 mod verdicts;
 
 pub(crate) use link::Link;

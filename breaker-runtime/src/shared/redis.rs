@@ -5,31 +5,17 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
-use tokio::time::{timeout, Instant};
+use std::collections::HashMap;
 
+use super::layout;
 use super::link::{Link, Wake};
-use super::replica::{
-    apply, fleet_lease_ms, millis_of, outcome, parse_state, transition, ttl_ms, Cause, Member,
-    Replica, Reply, Request, View,
-};
+use super::replica::{parse_state, Cause, Member, Reply, Request, View};
 use super::scripts::Scripts;
 use crate::breaker::WeakBreaker;
 use crate::config::Rules;
 use crate::sync::lock;
 use crate::traceparent::TraceParent;
-use crate::CircuitBreaker;
-
-/// How long a command to Redis may take (on the background task only: callers never
-/// wait on Redis).
-const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// The safety poll, for messages missed while the subscription was up.
-const POLL: Duration = Duration::from_secs(5);
-/// Reconnection backoff.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+use crate::{CircuitBreaker, Name};
 
 /// One replica's connection to the fleet on Redis: build it with
 /// [`RedisBackend::builder`], join breakers to it with
@@ -46,17 +32,88 @@ pub struct RedisBackend {
     inner: Arc<Backend>,
 }
 
-struct Backend {
-    client: redis::Client,
+pub(super) struct Backend {
+    pub(super) client: redis::Client,
     /// The URL with any password replaced by `***`.
     shown: String,
-    namespace: String,
+    pub(super) namespace: String,
     /// This replica's identity in votes and lease tokens.
-    rid: String,
-    wake: Arc<Wake>,
-    members: Mutex<Vec<Member>>,
+    pub(super) rid: String,
+    pub(super) wake: Arc<Wake>,
+    members: Mutex<Members>,
     task: OnceLock<()>,
-    scripts: Scripts,
+    pub(super) scripts: Scripts,
+}
+
+/// The breakers of one backend, by name (two breakers of one name in one backend are
+/// two members), and those that joined since the task last looked.
+#[derive(Default)]
+struct Members {
+    by_name: HashMap<Name, Vec<Member>>,
+    joined: Vec<Name>,
+}
+
+impl Backend {
+    /// The live members named `name`.
+    pub(super) fn members_named(&self, name: &str) -> Vec<Member> {
+        let members = lock(&self.members);
+        members
+            .by_name
+            .get(name)
+            .map(|named| {
+                named
+                    .iter()
+                    .filter(|m| m.breaker.is_alive())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every live member (the dead are forgotten on the way).
+    pub(super) fn all_members(&self) -> Vec<Member> {
+        let mut members = lock(&self.members);
+        members.by_name.retain(|_, named| {
+            named.retain(|m| m.breaker.is_alive());
+            !named.is_empty()
+        });
+        members.by_name.values().flatten().cloned().collect()
+    }
+
+    /// The names of every member.
+    pub(super) fn names(&self) -> Vec<Name> {
+        self.all_members();
+        lock(&self.members).by_name.keys().cloned().collect()
+    }
+
+    /// The names of the members in `bucket`.
+    pub(super) fn names_in(&self, bucket: u16) -> Vec<Name> {
+        let members = lock(&self.members);
+        members
+            .by_name
+            .iter()
+            .filter(|(_, named)| named.first().is_some_and(|m| m.bucket == bucket))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The buckets with members, in order.
+    pub(super) fn buckets(&self) -> Vec<u16> {
+        let members = lock(&self.members);
+        let mut buckets: Vec<u16> = members
+            .by_name
+            .values()
+            .filter_map(|named| named.first().map(|m| m.bucket))
+            .collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        buckets
+    }
+
+    /// The members that joined since the last call.
+    pub(super) fn take_joined(&self) -> Vec<Name> {
+        std::mem::take(&mut lock(&self.members).joined)
+    }
 }
 
 /// Configures a [`RedisBackend`]; from [`RedisBackend::builder`].
@@ -104,6 +161,26 @@ impl RedisBackend {
         &self.inner.namespace
     }
 
+    /// The Redis key of the fleet record of the breaker `name` (a hash: `state`, `gen`,
+    /// `open_until`, ...), for an operator's `HGETALL`. Records are spread over 64
+    /// buckets per namespace; see the README's "Running a fleet".
+    ///
+    /// ```
+    /// # use breaker_runtime::shared::RedisBackend;
+    /// let backend = RedisBackend::builder("redis://127.0.0.1:6379").namespace("checkout").build()?;
+    /// let key = backend.record_key("payments");
+    /// assert!(key.starts_with("brk:v2:{checkout:") && key.ends_with("}:r:payments"));
+    /// # Ok::<(), breaker_runtime::shared::RedisBackendError>(())
+    /// ```
+    pub fn record_key(&self, name: &str) -> String {
+        layout::record_key(&self.inner.namespace, name)
+    }
+
+    /// The channel a breaker's fleet events are published on (its bucket's).
+    pub fn channel(&self, name: &str) -> String {
+        layout::channel(&self.inner.namespace, layout::bucket(name))
+    }
+
     /// Whether the last exchange with Redis succeeded.
     pub fn is_healthy(&self) -> bool {
         self.inner
@@ -123,13 +200,27 @@ impl RedisBackend {
         if !breaker.sinks().join(link.clone()) {
             return;
         }
-        let key = format!("brk:v1:{{{}:{}}}", self.inner.namespace, link.name);
-        lock(&self.inner.members).push(Member {
+        let namespace = &self.inner.namespace;
+        let bucket = layout::bucket(&link.name);
+        let member = Member {
+            key: layout::record_key(namespace, &link.name),
+            version_key: layout::version_key(namespace, bucket),
+            channel: layout::channel(namespace, bucket),
+            bucket,
             link,
             breaker: breaker.downgrade(),
             rules: Rules::from(breaker.config()),
-            key,
-        });
+        };
+        // Room for the link in the task's queue: raising a flag never allocates.
+        self.inner.wake.reserve();
+        let mut members = lock(&self.inner.members);
+        members.joined.push(member.link.name.clone());
+        members
+            .by_name
+            .entry(member.link.name.clone())
+            .or_default()
+            .push(member);
+        drop(members);
         self.inner
             .task
             .get_or_init(|| spawn(Arc::downgrade(&self.inner)));
@@ -211,7 +302,7 @@ impl RedisBackendBuilder {
                 namespace: self.namespace,
                 rid: replica_id(),
                 wake: Arc::new(Wake::new()),
-                members: Mutex::new(Vec::new()),
+                members: Mutex::new(Members::default()),
                 task: OnceLock::new(),
                 scripts: Scripts::new(),
             }),
@@ -365,7 +456,7 @@ fn spawn(backend: Weak<Backend>) {
                 .enable_all()
                 .build();
             match runtime {
-                Ok(runtime) => runtime.block_on(Task::new(backend).run()),
+                Ok(runtime) => runtime.block_on(super::task::Task::new(backend).run()),
                 Err(_error) => {
                     #[cfg(feature = "tracing")]
                     tracing::error!(error = %_error, "could not start the breaker-fleet runtime: breakers stay local");
@@ -399,7 +490,7 @@ fn parse_view(fields: &[redis::Value]) -> Option<View> {
 
 /// A published event: `epoch gen state remaining_ms cause trace name` (`trace` is `-`
 /// for none).
-fn parse_event(payload: &str) -> Option<(View, &str)> {
+pub(super) fn parse_event(payload: &str) -> Option<(View, &str)> {
     let mut parts = payload.splitn(7, ' ');
     let epoch = parts.next()?.parse().ok()?;
     let gen = parts.next()?.parse().ok()?;
@@ -422,12 +513,12 @@ fn parse_event(payload: &str) -> Option<(View, &str)> {
 }
 
 /// A `traceparent` argument: empty for none.
-fn trace_arg(trace: Option<TraceParent>) -> String {
+pub(super) fn trace_arg(trace: Option<TraceParent>) -> String {
     trace.map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// A script's reply to `request`.
-fn parse_reply(request: &Request, values: &[redis::Value]) -> Reply {
+pub(super) fn parse_reply(request: &Request, values: &[redis::Value]) -> Reply {
     let word = |i: usize| -> Option<String> {
         values
             .get(i)
@@ -449,315 +540,6 @@ fn parse_reply(request: &Request, values: &[redis::Value]) -> Reply {
         Request::Report(..) => Reply::View(parse_view(values.get(1..).unwrap_or_default())),
         Request::Force(_) | Request::Vote(_) | Request::Snapshot => Reply::View(parse_view(values)),
     }
-}
-
-/// The backend's health as its events have said it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Health {
-    Unknown,
-    Healthy,
-    Degraded,
-}
-
-struct Task {
-    backend: Weak<Backend>,
-    wake: Arc<Wake>,
-    channel: String,
-    connection: Option<ConnectionManager>,
-    events: Option<redis::aio::PubSubStream>,
-    health: Health,
-    /// When to try (re)connecting next, and the backoff after that.
-    retry_at: Instant,
-    backoff: Duration,
-    next_poll: Instant,
-    /// When the task started: its clock's origin, for the replica's bookkeeping.
-    started: Instant,
-    replica: Replica,
-}
-
-impl Task {
-    fn new(backend: Weak<Backend>) -> Task {
-        let (wake, channel, rid) = match backend.upgrade() {
-            Some(b) => (
-                b.wake.clone(),
-                format!("brk:v1:ev:{}", b.namespace),
-                b.rid.clone(),
-            ),
-            None => (Arc::new(Wake::new()), String::new(), String::new()),
-        };
-        let now = Instant::now();
-        Task {
-            backend,
-            wake,
-            channel,
-            connection: None,
-            events: None,
-            health: Health::Unknown,
-            retry_at: now,
-            backoff: BACKOFF_MIN,
-            next_poll: now + POLL,
-            started: now,
-            replica: Replica::new(rid),
-        }
-    }
-
-    async fn run(mut self) {
-        loop {
-            let Some(backend) = self.backend.upgrade() else {
-                return; // every handle is gone
-            };
-            if self.events.is_none() && Instant::now() >= self.retry_at {
-                self.connect(&backend).await;
-            }
-            self.serve(&backend).await;
-            if Instant::now() >= self.next_poll && self.events.is_some() {
-                self.reconcile(&backend).await;
-            }
-            drop(backend);
-            self.wait().await;
-        }
-    }
-
-    /// Sleeps until a call asks for something, an event arrives, or a timer is due.
-    async fn wait(&mut self) {
-        let deadline = if self.events.is_some() {
-            self.next_poll
-        } else {
-            self.retry_at
-        }
-        .min(Instant::now() + Duration::from_millis(250));
-        let notified = self.wake.notify.notified();
-        match &mut self.events {
-            Some(events) => {
-                tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep_until(deadline) => {}
-                    message = events.next() => match message {
-                        Some(message) => {
-                            if let Ok(payload) = message.get_payload::<String>() {
-                                if let Some(backend) = self.backend.upgrade() {
-                                    self.apply_event(&backend, &payload);
-                                }
-                            }
-                        }
-                        // The subscription dropped: reconnect and reconcile.
-                        None => self.failed("the subscription ended"),
-                    },
-                }
-            }
-            None => {
-                tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep_until(deadline) => {}
-                }
-            }
-        }
-    }
-
-    /// Opens the command connection (lazily) and the subscription, then reconciles.
-    async fn connect(&mut self, backend: &Backend) {
-        if self.connection.is_none() {
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_response_timeout(Some(COMMAND_TIMEOUT))
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_number_of_retries(1);
-            match ConnectionManager::new_lazy_with_config(backend.client.clone(), config) {
-                Ok(connection) => self.connection = Some(connection),
-                Err(e) => return self.failed(&format!("{:?}", e.kind())),
-            }
-        }
-        let subscribed = timeout(CONNECT_TIMEOUT, async {
-            let mut pubsub = backend.client.get_async_pubsub().await?;
-            pubsub.subscribe(&self.channel).await?;
-            Ok::<_, redis::RedisError>(pubsub.into_on_message())
-        })
-        .await;
-        match subscribed {
-            Ok(Ok(events)) => {
-                self.events = Some(events);
-                self.reconcile(backend).await;
-            }
-            Ok(Err(e)) => self.failed(&format!("{:?}", e.kind())),
-            Err(_) => self.failed("timed out connecting"),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Every member's fleet state, read and applied; and this replica's recent trips
-    /// voted again (after an outage they were not heard).
-    async fn reconcile(&mut self, backend: &Backend) {
-        self.next_poll = Instant::now() + POLL;
-        for member in members(backend) {
-            if !self.send(backend, &member, Request::Snapshot).await {
-                return;
-            }
-            if self.replica.revote(&member, self.now_ms())
-                && !self
-                    .send(backend, &member, Request::Vote(member.link.trace_for(None)))
-                    .await
-            {
-                return;
-            }
-        }
-    }
-
-    /// Does what each member's calls asked for.
-    async fn serve(&mut self, backend: &Backend) {
-        for member in members(backend) {
-            let now = self.now_ms();
-            for request in self.replica.requests(&member, now) {
-                if !self.send(backend, &member, request).await {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Sends one request and applies its reply; `false` when the backend failed.
-    async fn send(&mut self, backend: &Backend, member: &Member, request: Request) -> bool {
-        let rules = &member.rules;
-        let reset = millis_of(rules.reset_timeout).to_string();
-        let (script, args) = match &request {
-            Request::Force(manual) => (
-                &backend.scripts.force,
-                vec![transition(*manual).to_string(), reset],
-            ),
-            Request::Vote(trace) => (
-                &backend.scripts.vote,
-                vec![
-                    backend.rid.clone(),
-                    member.link.quorum.to_string(),
-                    reset.clone(),
-                    reset,
-                    trace_arg(*trace),
-                ],
-            ),
-            Request::Report(ticket, verdict, trace) => (
-                &backend.scripts.report,
-                vec![
-                    ticket.token.clone(),
-                    ticket.gen.to_string(),
-                    outcome(*verdict).to_string(),
-                    rules.success_threshold.to_string(),
-                    reset,
-                    trace_arg(*trace),
-                ],
-            ),
-            Request::Acquire(token) => (
-                &backend.scripts.acquire,
-                vec![token.clone(), fleet_lease_ms(rules).to_string()],
-            ),
-            Request::Snapshot => (&backend.scripts.snapshot, Vec::new()),
-        };
-        let Some(values) = self.script(script, member, &args).await else {
-            return false;
-        };
-        let reply = parse_reply(&request, &values);
-        let now = self.now_ms();
-        self.replica.on_reply(member, &request, reply, now);
-        true
-    }
-
-    /// Runs `script` on `key` with the common arguments and `args`, within the command
-    /// timeout; `None` (the backend noted as failing) on any error.
-    async fn script(
-        &mut self,
-        script: &redis::Script,
-        member: &Member,
-        args: &[String],
-    ) -> Option<Vec<redis::Value>> {
-        let connection = self.connection.as_mut()?;
-        let mut invocation = script.key(&member.key);
-        invocation
-            .arg(&self.channel)
-            .arg(member.link.name.as_str())
-            .arg(ttl_ms(&member.rules));
-        for arg in args {
-            invocation.arg(arg);
-        }
-        match timeout(
-            COMMAND_TIMEOUT,
-            invocation.invoke_async::<Vec<redis::Value>>(connection),
-        )
-        .await
-        {
-            Ok(Ok(reply)) => {
-                self.succeeded();
-                Some(reply)
-            }
-            // Either way, start over on a new connection: a late reply would answer the
-            // next request, and a connection that failed may not recover on its own.
-            Ok(Err(e)) => {
-                self.connection = None;
-                self.failed(&format!("{:?}", e.kind()));
-                None
-            }
-            Err(_) => {
-                self.connection = None;
-                self.failed("a command timed out");
-                None
-            }
-        }
-    }
-
-    fn apply_event(&mut self, backend: &Backend, payload: &str) {
-        let Some((view, name)) = parse_event(payload) else {
-            return; // not ours, or garbage: ignored
-        };
-        for member in members(backend) {
-            if member.link.name == name {
-                apply(&member, view);
-            }
-        }
-    }
-
-    fn succeeded(&mut self) {
-        self.backoff = BACKOFF_MIN;
-        if self.health != Health::Healthy {
-            let was = self.health;
-            self.health = Health::Healthy;
-            self.wake
-                .healthy
-                .store(true, std::sync::atomic::Ordering::Release);
-            if was == Health::Degraded {
-                #[cfg(feature = "tracing")]
-                crate::telemetry::fleet_recovered(&self.channel);
-            }
-        }
-    }
-
-    fn failed(&mut self, _why: &str) {
-        // Drop the subscription too: it reconnects with the next attempt, then reconciles.
-        self.events = None;
-        self.retry_at = Instant::now() + self.backoff;
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-        if self.health == Health::Degraded {
-            return;
-        }
-        self.health = Health::Degraded;
-        self.wake
-            .healthy
-            .store(false, std::sync::atomic::Ordering::Release);
-        #[cfg(feature = "tracing")]
-        crate::telemetry::fleet_degraded(&self.channel, _why);
-        if let Some(backend) = self.backend.upgrade() {
-            for member in members(&backend) {
-                if let Some(breaker) = member.breaker.upgrade() {
-                    breaker.fleet_released();
-                }
-            }
-        }
-    }
-}
-
-/// The members, copied out so that no lock is held across I/O.
-fn members(backend: &Backend) -> Vec<Member> {
-    let mut members = lock(&backend.members);
-    members.retain(|m| m.breaker.is_alive());
-    members.clone()
 }
 
 #[cfg(test)]
@@ -844,6 +626,7 @@ mod scripts_agree_with_the_model {
     use crate::events::Manual;
     use crate::shared::link::Ticket;
     use crate::shared::memory::{Args, Server};
+    use crate::shared::replica::{outcome, transition};
     use crate::Verdict;
 
     struct RedisProcess(std::process::Child, u16);
@@ -956,11 +739,15 @@ mod scripts_agree_with_the_model {
             ("", None),
         ];
         for (n, (trace, kept)) in cases.into_iter().enumerate() {
-            let key = format!("brk:v1:{{trace:{n}}}");
+            let key = layout::record_key("trace", &format!("t{n}"));
             let mut vote = scripts.vote.key(&key);
-            vote.arg("brk:v1:ev:trace")
-                .arg(format!("t{n}"))
-                .arg(600_000u64);
+            vote.key(layout::version_key(
+                "trace",
+                layout::bucket(&format!("t{n}")),
+            ))
+            .arg(layout::channel("trace", 0))
+            .arg(format!("t{n}"))
+            .arg(600_000u64);
             for arg in ["r0", "1", "60000", "60000", trace] {
                 vote.arg(arg);
             }
@@ -1003,8 +790,9 @@ mod scripts_agree_with_the_model {
         proptest!(ProptestConfig::with_cases(64), |(steps in prop::collection::vec(step(), 1..40))| {
             let case = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut connection = connection.clone();
-            let key = format!("brk:v1:{{agree:{case}}}");
             let name = format!("{case}");
+            let key = layout::record_key("agree", &name);
+            let version = layout::version_key("agree", layout::bucket(&name));
             let mut model = Server::default();
             let mut granted: Option<Ticket> = None;
             let mut seq = 0u32;
@@ -1049,7 +837,7 @@ mod scripts_agree_with_the_model {
                     Request::Snapshot => &scripts.snapshot,
                 };
                 let mut invocation = script.key(&key);
-                invocation.arg("brk:v1:ev:agree").arg(&name).arg(600_000u64);
+                invocation.key(&version).arg(layout::channel("agree", 0)).arg(&name).arg(600_000u64);
                 for arg in &args {
                     invocation.arg(arg);
                 }

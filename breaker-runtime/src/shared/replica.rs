@@ -95,7 +95,11 @@ pub(crate) struct Member {
     pub(crate) link: Arc<Link>,
     pub(crate) breaker: WeakBreaker,
     pub(crate) rules: Rules,
+    /// Its record, its bucket's version counter and event channel (`layout.rs`).
     pub(crate) key: String,
+    pub(crate) version_key: String,
+    pub(crate) channel: String,
+    pub(crate) bucket: u16,
 }
 
 /// A replica's own bookkeeping between requests. Times are milliseconds of the

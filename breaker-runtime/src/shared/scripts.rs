@@ -18,7 +18,8 @@
 //! one is refused (stored as empty), and readers validate it again.
 
 /// Read, validate, and helpers: shared by every script. `KEYS[1]` is the record,
-/// `ARGV[1]` the events channel, `ARGV[2]` the breaker's name, `ARGV[3]` the TTL in ms.
+/// `KEYS[2]` its bucket's version counter (see `layout.rs`), `ARGV[1]` the bucket's event
+/// channel, `ARGV[2]` the breaker's name, `ARGV[3]` the TTL in ms.
 const PRELUDE: &str = r#"
 local key = KEYS[1]
 local channel, name, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -73,6 +74,13 @@ local function view()
   return { r.state, r.epoch, r.gen, math.max(0, r.open_until - now), r.cause, r.trace }
 end
 local function publish()
+  -- The bucket's version moves with every transition: a replica that missed the event
+  -- sees it at its next poll. A counter that expired starts again from the server's
+  -- clock, past any value it held (it lives at least as long as a record, and a value is
+  -- compared only for a change), and lives as long as its longest-lived record.
+  if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], now) end
+  redis.call('INCR', KEYS[2])
+  if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
   local trace = r.trace
   if trace == '' then trace = '-' end
   redis.call('PUBLISH', channel,
@@ -235,17 +243,39 @@ pub(super) struct Scripts {
     pub(super) report: redis::Script,
     pub(super) snapshot: redis::Script,
     pub(super) force: redis::Script,
+    /// Each script's code, to load it into a server that lost it.
+    codes: [String; 5],
 }
 
 impl Scripts {
     pub(super) fn new() -> Self {
-        let with_prelude = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
+        let codes = [VOTE, ACQUIRE, REPORT, SNAPSHOT, FORCE].map(|body| format!("{PRELUDE}{body}"));
+        let script = |i: usize| redis::Script::new(&codes[i]);
         Scripts {
-            vote: with_prelude(VOTE),
-            acquire: with_prelude(ACQUIRE),
-            report: with_prelude(REPORT),
-            snapshot: with_prelude(SNAPSHOT),
-            force: with_prelude(FORCE),
+            vote: script(0),
+            acquire: script(1),
+            report: script(2),
+            snapshot: script(3),
+            force: script(4),
+            codes,
         }
+    }
+
+    /// The script that answers `request`.
+    pub(super) fn of(&self, request: &super::replica::Request) -> &redis::Script {
+        use super::replica::Request;
+        match request {
+            Request::Force(_) => &self.force,
+            Request::Vote(_) => &self.vote,
+            Request::Report(..) => &self.report,
+            Request::Acquire(_) => &self.acquire,
+            Request::Snapshot => &self.snapshot,
+        }
+    }
+
+    /// Every script's code.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(super) fn codes(&self) -> &[String] {
+        &self.codes
     }
 }

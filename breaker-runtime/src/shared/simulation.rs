@@ -85,6 +85,9 @@ impl Sim {
                     breaker: breaker.downgrade(),
                     rules: Rules::from(breaker.config()),
                     key: NAME.to_string(),
+                    version_key: String::new(),
+                    channel: String::new(),
+                    bucket: 0,
                 };
                 Node {
                     breaker,

@@ -40,7 +40,11 @@ fn main() {
     poll_until(Duration::from_secs(5), || {
         calls(false, 1);
         fleet.iter().all(|r| r.breaker.state() == State::Open)
-            && server.command(&["HGET", "brk:v1:{commands:commands}", "gen"]) == "2"
+            && server.command(&[
+                "HGET",
+                &breaker_tests::fleet::record_key("commands", "commands"),
+                "gen",
+            ]) == "2"
     })
     .expect("a failed probe reopens the fleet");
     poll_until(Duration::from_secs(5), || {

@@ -1,0 +1,545 @@
+//! The background task of a Redis backend: all of a replica's fleet I/O, on a thread of
+//! its own (`breaker-fleet`), so that no caller ever waits on Redis.
+//!
+//! Its work follows what happens, not how many breakers there are:
+//!
+//! - **Urgent first.** A call that needs the fleet (a vote, a probe request, a report, a
+//!   manual transition, a refresh) queues its breaker's link; each turn of the loop
+//!   serves the queue before anything else, one script per request.
+//! - **Events** on the buckets' channels are applied as they come; between two pieces of
+//!   background work the task takes every event already waiting.
+//! - **Background work** comes in chunks of [`CHUNK`] breakers, one pipelined round trip
+//!   each: reading the records of breakers that joined, of every breaker after a
+//!   (re)connection (with the votes of recent trips cast again), and of the breakers of a
+//!   bucket whose version moved. Urgent requests and events go between two chunks.
+//! - **The poll**, every [`POLL`], reads the buckets' versions with one `MGET`: a
+//!   publish missed while the subscription was down is caught there, at a cost that does
+//!   not depend on the number of breakers.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use redis::aio::ConnectionManager;
+use tokio::time::{timeout, Instant};
+
+use super::layout;
+use super::link::Wake;
+use super::redis::{parse_event, parse_reply, trace_arg, Backend};
+use super::replica::{
+    fleet_lease_ms, millis_of, outcome, transition, ttl_ms, Member, Replica, Request,
+};
+use crate::Name;
+
+/// How long a command to Redis may take (on this task only: callers never wait on
+/// Redis). A pipelined chunk gets as long per breaker, up to [`CHUNK_TIMEOUT`].
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The safety poll of the buckets' versions, for events missed while unsubscribed.
+pub(super) const POLL: Duration = Duration::from_secs(5);
+/// Breakers read in one pipelined round trip of background work.
+const CHUNK: usize = 256;
+/// Reconnection backoff.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The backend's health as its exchanges have said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Unknown,
+    Healthy,
+    Degraded,
+}
+
+/// A breaker whose record the task must read, and whether its recent trip must be voted
+/// again (after a reconnection: the vote may never have arrived).
+struct Due {
+    name: Name,
+    revote: bool,
+}
+
+pub(super) struct Task {
+    backend: Weak<Backend>,
+    wake: Arc<Wake>,
+    /// For the events of degradation and recovery.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    label: String,
+    connection: Option<ConnectionManager>,
+    events: Option<redis::aio::PubSubStream>,
+    health: Health,
+    /// When to try (re)connecting next, and the backoff after that.
+    retry_at: Instant,
+    backoff: Duration,
+    next_poll: Instant,
+    /// When the task started: its clock's origin, for the replica's bookkeeping.
+    started: Instant,
+    replica: Replica,
+    /// Each bucket's version as last read (`None`: the counter did not exist).
+    versions: HashMap<u16, Option<u64>>,
+    /// Background work, oldest first.
+    backlog: VecDeque<Due>,
+    /// The queue's other buffer.
+    queued: Vec<Name>,
+}
+
+impl Task {
+    pub(super) fn new(backend: Weak<Backend>) -> Task {
+        let (wake, label, rid) = match backend.upgrade() {
+            Some(b) => (b.wake.clone(), b.namespace.clone(), b.rid.clone()),
+            None => (Arc::new(Wake::new()), String::new(), String::new()),
+        };
+        let now = Instant::now();
+        Task {
+            backend,
+            wake,
+            label,
+            connection: None,
+            events: None,
+            health: Health::Unknown,
+            retry_at: now,
+            backoff: BACKOFF_MIN,
+            next_poll: now + POLL,
+            started: now,
+            replica: Replica::new(rid),
+            versions: HashMap::new(),
+            backlog: VecDeque::new(),
+            queued: Vec::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        loop {
+            let Some(backend) = self.backend.upgrade() else {
+                return; // every handle is gone
+            };
+            if self.events.is_none() && Instant::now() >= self.retry_at {
+                self.connect(&backend).await;
+            }
+            self.take_joined(&backend);
+            self.serve(&backend).await;
+            self.take_events(&backend);
+            if self.events.is_some() {
+                if Instant::now() >= self.next_poll {
+                    self.poll(&backend).await;
+                } else if !self.backlog.is_empty() {
+                    self.work(&backend).await;
+                }
+            }
+            drop(backend);
+            self.wait().await;
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Breakers that joined since last time: their records are to be read.
+    fn take_joined(&mut self, backend: &Backend) {
+        for name in backend.take_joined() {
+            self.backlog.push_back(Due {
+                name,
+                revote: false,
+            });
+        }
+    }
+
+    /// Sleeps until a call asks for something, an event arrives, or a timer is due; not
+    /// at all while background work waits.
+    async fn wait(&mut self) {
+        let deadline = if !self.backlog.is_empty() && self.events.is_some() {
+            Instant::now()
+        } else if self.events.is_some() {
+            self.next_poll
+        } else {
+            self.retry_at
+        }
+        .min(Instant::now() + Duration::from_millis(250));
+        let notified = self.wake.notify.notified();
+        match &mut self.events {
+            Some(events) => {
+                tokio::select! {
+                    biased;
+                    _ = notified => {}
+                    message = events.next() => match message {
+                        Some(message) => {
+                            if let Some(backend) = self.backend.upgrade() {
+                                apply_message(&backend, &message);
+                            }
+                        }
+                        // The subscription dropped: reconnect and reconcile.
+                        None => self.failed("the subscription ended"),
+                    },
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+            None => {
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+        }
+    }
+
+    /// Every event already waiting, applied (none is left behind a chunk of work).
+    fn take_events(&mut self, backend: &Backend) {
+        let mut ended = false;
+        if let Some(events) = &mut self.events {
+            while let Some(message) = events.next().now_or_never() {
+                match message {
+                    Some(message) => apply_message(backend, &message),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if ended {
+            self.failed("the subscription ended");
+        }
+    }
+
+    /// Opens the command connection (lazily) and the subscription to every bucket's
+    /// channel; then reads the versions and queues every breaker's record.
+    async fn connect(&mut self, backend: &Backend) {
+        if self.connection.is_none() {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_response_timeout(Some(COMMAND_TIMEOUT))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_number_of_retries(1);
+            match ConnectionManager::new_lazy_with_config(backend.client.clone(), config) {
+                Ok(connection) => self.connection = Some(connection),
+                Err(e) => return self.failed(&format!("{:?}", e.kind())),
+            }
+        }
+        let channels: Vec<String> = (0..layout::BUCKETS)
+            .map(|b| layout::channel(&backend.namespace, b))
+            .collect();
+        let subscribed = timeout(CONNECT_TIMEOUT, async {
+            let mut pubsub = backend.client.get_async_pubsub().await?;
+            pubsub.subscribe(&channels).await?;
+            Ok::<_, redis::RedisError>(pubsub.into_on_message())
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(events)) => {
+                self.events = Some(events);
+                // Subscribed first, then read: a change after the subscription comes as
+                // an event, one before it is in what is read. The scripts are loaded for
+                // the pipelined reads of the reconciliation.
+                self.versions.clear();
+                if self.load_scripts(backend).await && self.read_versions(backend).await.is_some() {
+                    self.next_poll = Instant::now() + POLL;
+                    self.reconcile(backend);
+                }
+            }
+            Ok(Err(e)) => self.failed(&format!("{:?}", e.kind())),
+            Err(_) => self.failed("timed out connecting"),
+        }
+    }
+
+    /// Every breaker's record to be read again, and its recent trip voted again.
+    fn reconcile(&mut self, backend: &Backend) {
+        self.backlog.clear();
+        for name in backend.names() {
+            self.backlog.push_back(Due { name, revote: true });
+        }
+    }
+
+    /// The poll: the versions of the buckets this replica has breakers in, in one
+    /// `MGET`; a bucket whose version moved has its breakers' records read again.
+    async fn poll(&mut self, backend: &Backend) {
+        self.next_poll = Instant::now() + POLL;
+        let Some(moved) = self.read_versions(backend).await else {
+            return;
+        };
+        for bucket in moved {
+            for name in backend.names_in(bucket) {
+                self.backlog.push_back(Due {
+                    name,
+                    revote: false,
+                });
+            }
+        }
+    }
+
+    /// Reads the versions of the buckets with breakers; returns the buckets whose version
+    /// differs from the last read (all of them on the first).
+    async fn read_versions(&mut self, backend: &Backend) -> Option<Vec<u16>> {
+        let buckets = backend.buckets();
+        if buckets.is_empty() {
+            return Some(Vec::new());
+        }
+        let keys: Vec<String> = buckets
+            .iter()
+            .map(|b| layout::version_key(&backend.namespace, *b))
+            .collect();
+        let connection = self.connection.as_mut()?;
+        let read = timeout(
+            COMMAND_TIMEOUT,
+            redis::cmd("MGET")
+                .arg(&keys)
+                .query_async::<Vec<Option<u64>>>(connection),
+        )
+        .await;
+        let values = match read {
+            Ok(Ok(values)) => values,
+            Ok(Err(e)) => return self.broke(&format!("{:?}", e.kind())),
+            Err(_) => return self.broke("a command timed out"),
+        };
+        self.succeeded();
+        let mut moved = Vec::new();
+        for (bucket, value) in buckets.into_iter().zip(values) {
+            if self.versions.insert(bucket, value) != Some(value) {
+                moved.push(bucket);
+            }
+        }
+        Some(moved)
+    }
+
+    /// One chunk of background work: the records of up to [`CHUNK`] breakers read in one
+    /// pipelined round trip and applied; the recent trips among them voted again.
+    async fn work(&mut self, backend: &Backend) {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while chunk.len() < CHUNK {
+            let Some(due) = self.backlog.pop_front() else {
+                break;
+            };
+            for member in backend.members_named(&due.name) {
+                chunk.push((member, due.revote));
+            }
+        }
+        if chunk.is_empty() {
+            return;
+        }
+        let now = self.now_ms();
+        let mut requests = Vec::with_capacity(chunk.len());
+        for (member, revote) in &chunk {
+            requests.push((member.clone(), Request::Snapshot));
+            if *revote && self.replica.revote(member, now) {
+                requests.push((member.clone(), Request::Vote(member.link.trace_for(None))));
+            }
+        }
+        let mut pipe = redis::pipe();
+        for (member, request) in &requests {
+            pipe.add_command(invocation(backend, member, request));
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            return;
+        };
+        let budget = (COMMAND_TIMEOUT * requests.len() as u32).min(CHUNK_TIMEOUT);
+        let replies = timeout(budget, pipe.query_async::<Vec<redis::Value>>(connection)).await;
+        let replies = match replies {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(e))
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                // The server lost the scripts (flushed, or a failover): load them, and
+                // read these again.
+                if self.load_scripts(backend).await {
+                    for (member, _) in chunk.into_iter().rev() {
+                        self.backlog.push_front(Due {
+                            name: member.link.name.clone(),
+                            revote: false,
+                        });
+                    }
+                }
+                return;
+            }
+            Ok(Err(e)) => return self.fail_chunk(&chunk, &format!("{:?}", e.kind())),
+            Err(_) => return self.fail_chunk(&chunk, "a command timed out"),
+        };
+        self.succeeded();
+        let now = self.now_ms();
+        for ((member, request), values) in requests.iter().zip(replies) {
+            let values = match values {
+                redis::Value::Array(values) => values,
+                redis::Value::Nil => Vec::new(),
+                _ => continue,
+            };
+            let reply = parse_reply(request, &values);
+            self.replica.on_reply(member, request, reply, now);
+        }
+    }
+
+    /// A chunk that failed: its breakers wait for the reconnection's reconcile.
+    fn fail_chunk(&mut self, _chunk: &[(Member, bool)], why: &str) {
+        self.connection = None;
+        self.failed(why);
+    }
+
+    /// Loads the scripts into the server (after it lost them); `false` when it failed.
+    async fn load_scripts(&mut self, backend: &Backend) -> bool {
+        let Some(connection) = self.connection.as_mut() else {
+            return false;
+        };
+        let mut pipe = redis::pipe();
+        for code in backend.scripts.codes() {
+            pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
+        }
+        match timeout(COMMAND_TIMEOUT, pipe.query_async::<()>(connection)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                self.broke::<()>(&format!("{:?}", e.kind()));
+                false
+            }
+            Err(_) => {
+                self.broke::<()>("a command timed out");
+                false
+            }
+        }
+    }
+
+    /// Does what the queued breakers' calls asked for, each request as soon as possible.
+    async fn serve(&mut self, backend: &Backend) {
+        let mut queued = std::mem::take(&mut self.queued);
+        self.wake.take_queue(&mut queued);
+        for name in &queued {
+            for member in backend.members_named(name) {
+                let now = self.now_ms();
+                for request in self.replica.requests(&member, now) {
+                    if !self.send(backend, &member, request).await {
+                        self.queued = queued;
+                        return;
+                    }
+                }
+            }
+        }
+        self.queued = queued;
+    }
+
+    /// Sends one request and applies its reply; `false` when the backend failed.
+    async fn send(&mut self, backend: &Backend, member: &Member, request: Request) -> bool {
+        let Some(connection) = self.connection.as_mut() else {
+            return false;
+        };
+        let script = backend.scripts.of(&request);
+        let mut call = script.key(&member.key);
+        call.key(&member.version_key);
+        for arg in arguments(backend, member, &request) {
+            call.arg(arg);
+        }
+        match timeout(
+            COMMAND_TIMEOUT,
+            call.invoke_async::<Vec<redis::Value>>(connection),
+        )
+        .await
+        {
+            Ok(Ok(values)) => {
+                self.succeeded();
+                let reply = parse_reply(&request, &values);
+                let now = self.now_ms();
+                self.replica.on_reply(member, &request, reply, now);
+                true
+            }
+            Ok(Err(e)) => self.broke::<bool>(&format!("{:?}", e.kind())).is_some(),
+            Err(_) => self.broke::<bool>("a command timed out").is_some(),
+        }
+    }
+
+    /// A command failed: start over on a new connection (a late reply would answer the
+    /// next request, and a connection that failed may not recover on its own).
+    fn broke<T>(&mut self, why: &str) -> Option<T> {
+        self.connection = None;
+        self.failed(why);
+        None
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = BACKOFF_MIN;
+        if self.health != Health::Healthy {
+            let was = self.health;
+            self.health = Health::Healthy;
+            self.wake
+                .healthy
+                .store(true, std::sync::atomic::Ordering::Release);
+            if was == Health::Degraded {
+                #[cfg(feature = "tracing")]
+                crate::telemetry::fleet_recovered(&self.label);
+            }
+        }
+    }
+
+    fn failed(&mut self, _why: &str) {
+        // Drop the subscription too: it reconnects with the next attempt, then reconciles.
+        self.events = None;
+        self.retry_at = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        if self.health == Health::Degraded {
+            return;
+        }
+        self.health = Health::Degraded;
+        self.wake
+            .healthy
+            .store(false, std::sync::atomic::Ordering::Release);
+        #[cfg(feature = "tracing")]
+        crate::telemetry::fleet_degraded(&self.label, _why);
+        if let Some(backend) = self.backend.upgrade() {
+            for member in backend.all_members() {
+                if let Some(breaker) = member.breaker.upgrade() {
+                    breaker.fleet_released();
+                }
+            }
+        }
+    }
+}
+
+/// An event from a bucket's channel, applied to the breakers it names.
+fn apply_message(backend: &Backend, message: &redis::Msg) {
+    let Ok(payload) = message.get_payload::<String>() else {
+        return;
+    };
+    let Some((view, name)) = parse_event(&payload) else {
+        return; // not ours, or garbage: ignored
+    };
+    for member in backend.members_named(name) {
+        super::replica::apply(&member, view);
+    }
+}
+
+/// The arguments of `request` after the common ones (`channel`, name, TTL).
+fn arguments(backend: &Backend, member: &Member, request: &Request) -> Vec<String> {
+    let rules = &member.rules;
+    let reset = millis_of(rules.reset_timeout).to_string();
+    let mut args = vec![
+        member.channel.clone(),
+        member.link.name.to_string(),
+        ttl_ms(rules).to_string(),
+    ];
+    match request {
+        Request::Force(manual) => args.extend([transition(*manual).to_string(), reset]),
+        Request::Vote(trace) => args.extend([
+            backend.rid.clone(),
+            member.link.quorum.to_string(),
+            reset.clone(),
+            reset,
+            trace_arg(*trace),
+        ]),
+        Request::Report(ticket, verdict, trace) => args.extend([
+            ticket.token.clone(),
+            ticket.gen.to_string(),
+            outcome(*verdict).to_string(),
+            rules.success_threshold.to_string(),
+            reset,
+            trace_arg(*trace),
+        ]),
+        Request::Acquire(token) => args.extend([token.clone(), fleet_lease_ms(rules).to_string()]),
+        Request::Snapshot => {}
+    }
+    args
+}
+
+/// `request` as an `EVALSHA` for a pipeline (the scripts are loaded at connection).
+fn invocation(backend: &Backend, member: &Member, request: &Request) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(backend.scripts.of(request).get_hash())
+        .arg(2)
+        .arg(&member.key)
+        .arg(&member.version_key)
+        .arg(arguments(backend, member, request));
+    cmd
+}

@@ -1,0 +1,137 @@
+//! A fleet's cost does not grow with its breakers: replicas of many shared breakers on a
+//! `redis-server` of the test's own. Idle, a replica sends Redis about one command per
+//! poll (the buckets' versions), whatever its number of breakers; an opening reaches the
+//! other replica within 200 ms, also while it reads every record again after a
+//! reconnection. (The full scale, 10 replicas × 10,000 breakers, is the `fleet_scale`
+//! example's, in BENCHMARKS.md.)
+
+use std::time::{Duration, Instant};
+
+use breaker_runtime::shared::RedisBackend;
+use breaker_runtime::{CircuitBreaker, State};
+use breaker_tests::poll_until;
+use breaker_tests::redis_server::RedisServer;
+use breaker_tests::TestError;
+
+const BREAKERS: usize = 1_000;
+
+/// One replica: a backend and its `BREAKERS` shared breakers `scale-0`, `scale-1`, ...
+struct Replica {
+    backend: RedisBackend,
+    breakers: Vec<CircuitBreaker>,
+}
+
+fn replica(server: &RedisServer, namespace: &str) -> Replica {
+    let backend = RedisBackend::builder(server.url())
+        .namespace(namespace)
+        .build()
+        .unwrap();
+    let breakers = (0..BREAKERS)
+        .map(|i| {
+            CircuitBreaker::builder(format!("scale-{i}"))
+                .fail_max(1)
+                .reset_timeout(Duration::from_secs(600))
+                .shared(&backend)
+                .unregistered()
+                .build()
+        })
+        .collect();
+    Replica { backend, breakers }
+}
+
+/// Every command the server ran (scripts' own commands included), from
+/// `INFO commandstats`.
+fn commands(server: &RedisServer) -> u64 {
+    server
+        .command(&["INFO", "commandstats"])
+        .split(['\n', ' '])
+        .filter_map(|line| line.strip_prefix("cmdstat_"))
+        .filter(|line| !line.starts_with("info:") && !line.starts_with("config|resetstat"))
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Waits until the replicas are done with their joining's work: a second with at most
+/// `quiet` commands.
+fn settle(server: &RedisServer, quiet: u64) {
+    poll_until(Duration::from_secs(30), || {
+        let before = commands(server);
+        std::thread::sleep(Duration::from_secs(1));
+        commands(server) - before <= quiet
+    })
+    .expect("the replicas settle");
+}
+
+/// The time an opening on `from` takes to reach `to`'s breaker `i`.
+fn propagation(from: &Replica, to: &Replica, i: usize) -> Duration {
+    let started = Instant::now();
+    let _ = from.breakers[i].call(|| Err::<(), _>(TestError::Down));
+    poll_until(Duration::from_secs(5), || {
+        to.breakers[i].state() == State::Open
+    })
+    .expect("the opening reaches the other replica");
+    started.elapsed()
+}
+
+#[test]
+fn an_idle_replica_costs_one_command_a_poll_and_openings_propagate_in_200_ms() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (replica(&server, "scale"), replica(&server, "scale"));
+    poll_until(Duration::from_secs(10), || {
+        a.backend.is_healthy() && b.backend.is_healthy()
+    })
+    .expect("both replicas reach Redis");
+    settle(&server, 2);
+
+    // Idle: each replica reads the buckets' versions once per 5-second poll.
+    let before = commands(&server);
+    let window = Duration::from_secs(11);
+    std::thread::sleep(window);
+    let idle = commands(&server) - before;
+    let per_replica_second = idle as f64 / 2.0 / window.as_secs_f64();
+    assert!(
+        per_replica_second <= 1.0,
+        "{idle} commands in {window:?} from 2 replicas of {BREAKERS} breakers"
+    );
+
+    // Openings at random breakers reach the other replica within 200 ms.
+    let mut slowest = Duration::ZERO;
+    for trip in 0..20 {
+        let i = (trip * 7919 + 13) % BREAKERS;
+        slowest = slowest.max(propagation(&a, &b, i));
+    }
+    assert!(
+        slowest <= Duration::from_millis(200),
+        "slowest opening took {slowest:?}"
+    );
+
+    // While B reads every record again after losing its connections, openings still
+    // reach it in time: its events and urgent work go between the chunks of reading.
+    server.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    server.command(&["CLIENT", "KILL", "TYPE", "normal"]);
+    poll_until(Duration::from_secs(10), || {
+        b.backend.is_healthy() && a.backend.is_healthy()
+    })
+    .expect("the replicas reconnect");
+    let mut slowest = Duration::ZERO;
+    for trip in 0..10 {
+        let i = (trip * 104_729 + 501) % BREAKERS;
+        if b.breakers[i].state() == State::Open {
+            continue;
+        }
+        slowest = slowest.max(propagation(&a, &b, i));
+    }
+    assert!(
+        slowest <= Duration::from_millis(200),
+        "slowest opening during a reconciliation took {slowest:?}"
+    );
+}
