@@ -60,3 +60,13 @@ pub fn channel(namespace: &str, name: &str) -> String {
         .expect("a valid namespace")
         .channel(name)
 }
+
+/// The version counter of the bucket of `name` in `namespace`, bumped by every fleet
+/// transition of its breakers (the README's "Running a fleet").
+pub fn version_key(namespace: &str, name: &str) -> String {
+    let record = record_key(namespace, name);
+    let (bucket, _) = record
+        .split_once(":r:")
+        .expect("records are brk:v2:{<namespace>:<bucket>}:r:<name>");
+    format!("{bucket}:v")
+}

@@ -58,17 +58,23 @@ impl RedisServer {
             eprintln!("skipped: install the Debian package `redis-server` to run the fleet tests");
             return None;
         }
-        let port = free_port();
         let args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
-        let child = spawn(port, &args, tls);
-        let server = RedisServer {
-            child,
-            port,
-            args,
-            tls,
-        };
-        server.await_ready();
-        Some(server)
+        // A free port can be taken by another test between our look and the server's
+        // bind: then this server exits, and another port is tried.
+        for _ in 0..10 {
+            let port = free_port();
+            let mut server = RedisServer {
+                child: spawn(port, &args, tls),
+                port,
+                args: args.clone(),
+                tls,
+            };
+            if server.await_ready() {
+                return Some(server);
+            }
+            server.kill();
+        }
+        panic!("redis-server did not start on any of 10 free ports");
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -124,25 +130,33 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         self.child = spawn(self.port, &self.args, self.tls);
-        self.await_ready();
+        assert!(
+            self.await_ready(),
+            "redis-server did not start again on port {}",
+            self.port
+        );
     }
 
-    fn await_ready(&self) {
+    /// Whether this server came up: `false` when it exited (its port was taken).
+    fn await_ready(&mut self) -> bool {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return false;
+            }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                if self.tls {
-                    return;
-                }
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() {
+                // Whoever answers may be another test's server on a port ours could not
+                // bind: ours is up only while it is still running after the answer.
+                let answered = self.tls || {
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                     let mut buf = [0u8; 64];
-                    if let Ok(n) = s.read(&mut buf) {
-                        // +PONG, or -NOAUTH from a server with a password: either way up.
-                        if n > 0 {
-                            return;
-                        }
-                    }
+                    // +PONG, or -NOAUTH from a server with a password: either way up.
+                    s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok()
+                        && s.read(&mut buf).is_ok_and(|n| n > 0)
+                };
+                if answered {
+                    std::thread::sleep(Duration::from_millis(100));
+                    return matches!(self.child.try_wait(), Ok(None));
                 }
             }
             std::thread::yield_now();

@@ -135,3 +135,49 @@ fn an_idle_replica_costs_one_command_a_poll_and_openings_propagate_in_200_ms() {
         "slowest opening during a reconciliation took {slowest:?}"
     );
 }
+
+#[test]
+fn a_missed_event_is_caught_by_the_next_poll_of_the_versions() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let name = "missed";
+    let b = breaker_tests::fleet::replica(&server.url(), "missed", name, |b| {
+        b.reset_timeout(Duration::from_secs(600))
+    });
+    breaker_tests::fleet::connected(std::slice::from_ref(&b));
+    settle(&server, 2);
+    // Another writer opens the fleet's record and bumps its bucket's version, but its
+    // event never comes (as if published while B's subscription was down).
+    server.command(&[
+        "HSET",
+        &breaker_tests::fleet::record_key("missed", name),
+        "epoch",
+        "1",
+        "gen",
+        "7",
+        "state",
+        "open",
+        "open_until",
+        "99999999999999",
+        "probe",
+        "",
+        "probe_until",
+        "0",
+        "probe_ok",
+        "0",
+        "cause",
+        "auto",
+        "trace",
+        "",
+    ]);
+    assert_eq!(
+        b.breaker.state(),
+        State::Closed,
+        "no event, nothing seen yet"
+    );
+    server.command(&["INCR", &breaker_tests::fleet::version_key("missed", name)]);
+    // The poll runs every 5 s: within one interval (and a margin), B reads the record.
+    poll_until(Duration::from_secs(7), || b.breaker.state() == State::Open)
+        .expect("the poll finds the moved version and reads the record");
+}

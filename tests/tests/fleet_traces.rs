@@ -133,7 +133,7 @@ fn a_garbage_traceparent_in_redis_is_ignored() {
     connected(std::slice::from_ref(&b));
     // Another writer opens the record with a trace that is no traceparent, and says so
     // on the fleet's channel (as the scripts publish: epoch gen state remaining cause
-    // trace name).
+    // trace version name).
     let key = breaker_tests::fleet::record_key("garbage", name);
     let garbage = "00-zzzz-not-a-trace-at-all";
     server.command(&[
@@ -161,7 +161,7 @@ fn a_garbage_traceparent_in_redis_is_ignored() {
     server.command(&[
         "PUBLISH",
         &breaker_tests::fleet::channel("garbage", name),
-        &format!("1 41 open 60000 auto {garbage} {name}"),
+        &format!("1 41 open 60000 auto {garbage} 99 {name}"),
     ]);
     let opened = poll_until(Duration::from_secs(10), || {
         let _ = b.breaker.call(|| Ok::<(), TestError>(()));

@@ -488,19 +488,26 @@ fn parse_view(fields: &[redis::Value]) -> Option<View> {
     })
 }
 
-/// A published event: `epoch gen state remaining_ms cause trace name` (`trace` is `-`
-/// for none).
-pub(super) fn parse_event(payload: &str) -> Option<(View, &str)> {
-    let mut parts = payload.splitn(7, ' ');
+/// A published event: `epoch gen state remaining_ms cause trace version name` (`trace`
+/// is `-` for none; `version` the bucket's version the transition made).
+pub(super) struct Event<'a> {
+    pub(super) view: View,
+    pub(super) version: u64,
+    pub(super) name: &'a str,
+}
+
+pub(super) fn parse_event(payload: &str) -> Option<Event<'_>> {
+    let mut parts = payload.splitn(8, ' ');
     let epoch = parts.next()?.parse().ok()?;
     let gen = parts.next()?.parse().ok()?;
     let state = parse_state(parts.next()?)?;
     let remaining = parts.next()?.parse().ok()?;
     let cause = Cause::parse(parts.next()?)?;
     let trace = TraceParent::parse(parts.next()?);
+    let version = parts.next()?.parse().ok()?;
     let name = parts.next()?;
-    Some((
-        View {
+    Some(Event {
+        view: View {
             state,
             epoch,
             gen,
@@ -508,8 +515,9 @@ pub(super) fn parse_event(payload: &str) -> Option<(View, &str)> {
             cause,
             trace,
         },
+        version,
         name,
-    ))
+    })
 }
 
 /// A `traceparent` argument: empty for none.
@@ -593,25 +601,31 @@ mod tests {
 
     #[test]
     fn events_and_views_are_parsed_strictly() {
-        let (view, name) = parse_event("1700000000000 3 open 59000 auto - user profile").unwrap();
-        assert_eq!(name, "user profile");
+        let event = parse_event("1700000000000 3 open 59000 auto - 17 user profile").unwrap();
+        let view = event.view;
+        assert_eq!((event.name, event.version), ("user profile", 17));
         assert_eq!(
             (view.state, view.gen, view.cause, view.trace),
             (State::Open, 3, Cause::Auto, None)
         );
         assert_eq!(view.open_remaining, Duration::from_secs(59));
         let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let (view, _) = parse_event(&format!("1 4 closed 0 auto {trace} n")).unwrap();
-        assert_eq!(view.trace.map(|t| t.to_string()).as_deref(), Some(trace));
-        let (view, name) = parse_event("1 4 closed 0 auto 00-garbage n").unwrap();
+        let payload = format!("1 4 closed 0 auto {trace} 5 n");
+        let event = parse_event(&payload).unwrap();
         assert_eq!(
-            (view.trace, name),
+            event.view.trace.map(|t| t.to_string()).as_deref(),
+            Some(trace)
+        );
+        let event = parse_event("1 4 closed 0 auto 00-garbage 5 n").unwrap();
+        assert_eq!(
+            (event.view.trace, event.name),
             (None, "n"),
             "a garbage trace is no trace"
         );
-        assert!(parse_event("x 3 open 1 auto - n").is_none());
-        assert!(parse_event("1 3 exploded 1 auto - n").is_none());
-        assert!(parse_event("1 3 open 1 sideways - n").is_none());
+        assert!(parse_event("x 3 open 1 auto - 5 n").is_none());
+        assert!(parse_event("1 3 exploded 1 auto - 5 n").is_none());
+        assert!(parse_event("1 3 open 1 sideways - 5 n").is_none());
+        assert!(parse_event("1 3 open 1 auto - n").is_none(), "no version");
         assert!(parse_event("1 3 open").is_none());
     }
 }

@@ -79,13 +79,15 @@ local function publish()
   -- clock, past any value it held (it lives at least as long as a record, and a value is
   -- compared only for a change), and lives as long as its longest-lived record.
   if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], now) end
-  redis.call('INCR', KEYS[2])
+  local version = redis.call('INCR', KEYS[2])
   if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
   local trace = r.trace
   if trace == '' then trace = '-' end
+  -- The event carries the version it made: a subscriber that saw every event of the
+  -- bucket knows the version without reading it, and one that sees a gap re-reads.
   redis.call('PUBLISH', channel,
     r.epoch .. ' ' .. r.gen .. ' ' .. r.state .. ' ' .. math.max(0, r.open_until - now)
-      .. ' ' .. r.cause .. ' ' .. trace .. ' ' .. name)
+      .. ' ' .. r.cause .. ' ' .. trace .. ' ' .. version .. ' ' .. name)
 end
 local function clear_votes()
   -- A foreign record first goes (HKEYS on a key of another type is an error).

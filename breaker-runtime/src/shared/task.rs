@@ -166,7 +166,7 @@ impl Task {
                     message = events.next() => match message {
                         Some(message) => {
                             if let Some(backend) = self.backend.upgrade() {
-                                apply_message(&backend, &message);
+                                self.apply(&backend, &message);
                             }
                         }
                         // The subscription dropped: reconnect and reconcile.
@@ -186,20 +186,50 @@ impl Task {
 
     /// Every event already waiting, applied (none is left behind a chunk of work).
     fn take_events(&mut self, backend: &Backend) {
-        let mut ended = false;
-        if let Some(events) = &mut self.events {
-            while let Some(message) = events.next().now_or_never() {
-                match message {
-                    Some(message) => apply_message(backend, &message),
-                    None => {
-                        ended = true;
-                        break;
-                    }
+        while let Some(events) = &mut self.events {
+            match events.next().now_or_never() {
+                Some(Some(message)) => self.apply(backend, &message),
+                Some(None) => return self.failed("the subscription ended"),
+                None => return,
+            }
+        }
+    }
+
+    /// An event from a bucket's channel, applied to the breakers it names. An event
+    /// that follows the last version known of its bucket moves it on; one after a gap
+    /// (an event missed) has the bucket's records read again.
+    fn apply(&mut self, backend: &Backend, message: &redis::Msg) {
+        let Ok(payload) = message.get_payload::<String>() else {
+            return;
+        };
+        let Some(event) = parse_event(&payload) else {
+            return; // not ours, or garbage: ignored
+        };
+        for member in backend.members_named(event.name) {
+            super::replica::apply(&member, event.view);
+        }
+        let bucket = layout::bucket(event.name);
+        // Before the first read of the versions there is nothing to compare with: that
+        // read comes next.
+        if let Some(known) = self.versions.get_mut(&bucket) {
+            match *known {
+                Some(version) if event.version <= version => {} // already seen
+                Some(version) if event.version == version + 1 => *known = Some(event.version),
+                _ => {
+                    *known = Some(event.version);
+                    self.reread(backend, bucket);
                 }
             }
         }
-        if ended {
-            self.failed("the subscription ended");
+    }
+
+    /// The records of `bucket`'s breakers to be read again.
+    fn reread(&mut self, backend: &Backend, bucket: u16) {
+        for name in backend.names_in(bucket) {
+            self.backlog.push_back(Due {
+                name,
+                revote: false,
+            });
         }
     }
 
@@ -258,12 +288,7 @@ impl Task {
             return;
         };
         for bucket in moved {
-            for name in backend.names_in(bucket) {
-                self.backlog.push_back(Due {
-                    name,
-                    revote: false,
-                });
-            }
+            self.reread(backend, bucket);
         }
     }
 
@@ -485,19 +510,6 @@ impl Task {
                 }
             }
         }
-    }
-}
-
-/// An event from a bucket's channel, applied to the breakers it names.
-fn apply_message(backend: &Backend, message: &redis::Msg) {
-    let Ok(payload) = message.get_payload::<String>() else {
-        return;
-    };
-    let Some((view, name)) = parse_event(&payload) else {
-        return; // not ours, or garbage: ignored
-    };
-    for member in backend.members_named(name) {
-        super::replica::apply(&member, view);
     }
 }
 
