@@ -403,7 +403,7 @@ fn a_backend_built_before_its_server_starts_joins_it_later() {
 }
 
 #[test]
-fn a_restart_with_empty_data_changes_nothing_local() {
+fn a_restart_with_empty_data_changes_nothing_local_and_the_replicas_restore_the_record() {
     let _turn = turn();
     let Some(mut server) = RedisServer::start() else {
         return;
@@ -434,6 +434,26 @@ fn a_restart_with_empty_data_changes_nothing_local() {
         fleet[1].breaker.call(|| Ok::<_, E>(())),
         Err(E::rejected(ErrorKind::Open, "pricing"))
     );
+    // The replicas write back the newest state they saw (as after a failover that lost
+    // the last writes): the same generation, still open, its probe not due before the
+    // replicas' own deadlines.
+    let key = record_key("restart", "pricing");
+    poll_until(Duration::from_secs(5), || {
+        server.command(&["HGET", &key, "state"]) == "open"
+    })
+    .expect("the record is restored");
+    assert_eq!(server.command(&["HGET", &key, "gen"]), "1");
+    let left: u64 = server
+        .command(&[
+            "EVAL",
+            "local t = redis.call('TIME') \
+             return redis.call('HGET', KEYS[1], 'open_until') - (t[1] * 1000 + math.floor(t[2] / 1000))",
+            "1",
+            &key,
+        ])
+        .parse()
+        .unwrap();
+    assert!(left > 50_000 && left <= 60_000, "{left} ms left");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 
+use super::replica::View;
 use crate::events::{Manual, ProbeTurn};
 use crate::sync::lock;
 use crate::traceparent::TraceParent;
@@ -81,8 +82,8 @@ pub(crate) struct Link {
     ticket: Mutex<Option<Ticket>>,
     /// The ticket of the probe running, and then its verdict, until reported.
     report: Mutex<Option<(Ticket, Option<Verdict>)>>,
-    /// The newest fleet state applied here: `(epoch, gen)` and the state.
-    applied: Mutex<((u64, u64), Option<State>)>,
+    /// The newest fleet view applied here (re-published after a failover lost it).
+    applied: Mutex<Option<View>>,
     /// A manual transition to pass on to the fleet (the latest wins).
     manual: Mutex<Option<Manual>>,
     /// Where this replica's latest opening began (its `circuit_breaker.open` span,
@@ -104,7 +105,7 @@ impl Link {
             flags: AtomicU32::new(0),
             ticket: Mutex::new(None),
             report: Mutex::new(None),
-            applied: Mutex::new(((0, 0), None)),
+            applied: Mutex::new(None),
             manual: Mutex::new(None),
             opening: Mutex::new(None),
             probe: Mutex::new(None),
@@ -226,12 +227,12 @@ impl Link {
         }
     }
 
-    /// Whether `(epoch, gen)` is newer than what was applied here; if so, `state` is
-    /// the fleet's from now on.
-    pub(crate) fn newer(&self, epoch: u64, gen: u64, state: State) -> bool {
+    /// Whether `view` is newer (by `(epoch, gen)`) than what was applied here; if so,
+    /// it is the fleet's from now on.
+    pub(crate) fn newer(&self, view: View) -> bool {
         let mut applied = lock(&self.applied);
-        if (epoch, gen) > applied.0 {
-            *applied = ((epoch, gen), Some(state));
+        if applied.map_or(true, |a| (view.epoch, view.gen) > (a.epoch, a.gen)) {
+            *applied = Some(view);
             true
         } else {
             false
@@ -240,7 +241,12 @@ impl Link {
 
     /// The fleet's state as last heard, if anything was.
     pub(crate) fn fleet_state(&self) -> Option<State> {
-        lock(&self.applied).1
+        lock(&self.applied).map(|v| v.state)
+    }
+
+    /// The newest fleet view applied here.
+    pub(crate) fn applied(&self) -> Option<View> {
+        *lock(&self.applied)
     }
 
     /// A manual transition was applied here: pass it on to the fleet.

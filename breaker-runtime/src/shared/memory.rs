@@ -170,6 +170,25 @@ impl Server {
             Request::Snapshot => {
                 return Reply::View(known.then(|| r.view(now)));
             }
+            Request::Restore(view) => {
+                if known && (r.epoch, r.gen) >= (view.epoch, view.gen) {
+                    return Reply::View(Some(r.view(now)));
+                }
+                let remaining = u64::try_from(view.open_remaining.as_millis()).unwrap_or(u64::MAX);
+                (r.epoch, r.gen, r.state, r.cause) = (view.epoch, view.gen, view.state, view.cause);
+                r.open_until = match view.state {
+                    State::Open => now + remaining,
+                    State::HalfOpen => now,
+                    State::Closed => 0,
+                };
+                r.probe.clear();
+                r.probe_until = 0;
+                r.probe_ok = 0;
+                r.trace = view.trace;
+                publish = true;
+                self.records.insert(name.to_string(), r.clone());
+                Reply::View(Some(r.view(now)))
+            }
             Request::Force(manual) => {
                 r.gen += 1;
                 r.probe.clear();

@@ -546,7 +546,9 @@ pub(super) fn parse_reply(request: &Request, values: &[redis::Value]) -> Reply {
             },
         },
         Request::Report(..) => Reply::View(parse_view(values.get(1..).unwrap_or_default())),
-        Request::Force(_) | Request::Vote(_) | Request::Snapshot => Reply::View(parse_view(values)),
+        Request::Force(_) | Request::Vote(_) | Request::Snapshot | Request::Restore(_) => {
+            Reply::View(parse_view(values))
+        }
     }
 }
 
@@ -641,7 +643,7 @@ mod scripts_agree_with_the_model {
     use crate::shared::link::Ticket;
     use crate::shared::memory::{Args, Server};
     use crate::shared::replica::{outcome, transition};
-    use crate::Verdict;
+    use crate::{State, Verdict};
 
     struct RedisProcess(std::process::Child, u16);
 
@@ -697,6 +699,9 @@ mod scripts_agree_with_the_model {
         Report(bool, Option<bool>, Option<u8>),
         Snapshot,
         Force(u8),
+        /// Write back a view: epoch older than, the same as, or newer than the record's
+        /// (0, 1, 2), a generation, a state and a cause (indices), in span m.
+        Restore(u8, u64, u8, u8, Option<u8>),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -704,10 +709,12 @@ mod scripts_agree_with_the_model {
         prop_oneof![
             3 => (0u8..3, span.clone()).prop_map(|(r, s)| Step::Vote(r, s)),
             2 => Just(Step::Acquire),
-            2 => (any::<bool>(), prop::option::of(any::<bool>()), span)
+            2 => (any::<bool>(), prop::option::of(any::<bool>()), span.clone())
                 .prop_map(|(l, v, s)| Step::Report(l, v, s)),
             1 => Just(Step::Snapshot),
             2 => (0u8..5).prop_map(Step::Force),
+            2 => (0u8..3, 0u64..6, 0u8..3, 0u8..4, span)
+                .prop_map(|(e, g, st, c, s)| Step::Restore(e, g, st, c, s)),
         ]
     }
 
@@ -807,12 +814,28 @@ mod scripts_agree_with_the_model {
             let name = format!("{case}");
             let key = layout::record_key("agree", &name);
             let version = layout::version_key("agree", layout::bucket(&name));
+            // The model's clock starts later than epoch 1, an epoch older than any.
             let mut model = Server::default();
+            model.now_ms = 1_000;
             let mut granted: Option<Ticket> = None;
             let mut seq = 0u32;
+            // The record's epoch on each side (the two clocks differ): a restore's epoch
+            // is written relative to it.
+            let (mut epoch_redis, mut epoch_model) = (1u64, 1u64);
+            let restore = |e: u8, gen: u64, st: u8, c: u8, s: Option<u8>, epoch: u64| {
+                Request::Restore(View {
+                    epoch: [1, epoch, 9_000_000_000_000_000][usize::from(e)],
+                    gen,
+                    state: [State::Closed, State::Open, State::HalfOpen][usize::from(st)],
+                    open_remaining: Duration::from_secs(30),
+                    cause: [Cause::Auto, Cause::Manual, Cause::Forced, Cause::Disabled][usize::from(c)],
+                    trace: span(s),
+                })
+            };
             for step in steps {
                 seq += 1;
                 let request = match &step {
+                    Step::Restore(e, g, st, c, s) => restore(*e, *g, *st, *c, *s, epoch_redis),
                     Step::Vote(_, s) => Request::Vote(span(*s)),
                     Step::Acquire => Request::Acquire(format!("t{seq}")),
                     Step::Report(last, verdict, s) => {
@@ -842,8 +865,17 @@ mod scripts_agree_with_the_model {
                     Request::Report(t, v, s) => vec![t.token.clone(), t.gen.to_string(), outcome(*v).into(), "1".into(), reset.to_string(), trace_arg(*s)],
                     Request::Acquire(token) => vec![token.clone(), lease.to_string()],
                     Request::Snapshot => vec![],
+                    Request::Restore(v) => vec![
+                        v.epoch.to_string(),
+                        v.gen.to_string(),
+                        crate::shared::replica::state_word(v.state).into(),
+                        v.open_remaining.as_millis().to_string(),
+                        v.cause.word().into(),
+                        trace_arg(v.trace),
+                    ],
                 };
                 let script = match &request {
+                    Request::Restore(_) => &scripts.restore,
                     Request::Force(_) => &scripts.force,
                     Request::Vote(_) => &scripts.vote,
                     Request::Report(..) => &scripts.report,
@@ -859,7 +891,11 @@ mod scripts_agree_with_the_model {
                     .block_on(invocation.invoke_async(&mut connection))
                     .unwrap();
                 let from_redis = parse_reply(&request, &values);
-                let from_model = model.handle(&name, &request, &Args {
+                let for_model = match &step {
+                    Step::Restore(e, g, st, c, s) => restore(*e, *g, *st, *c, *s, epoch_model),
+                    _ => request.clone(),
+                };
+                let from_model = model.handle(&name, &for_model, &Args {
                     rid: &rid,
                     quorum: 2,
                     reset_ms: reset,
@@ -867,6 +903,9 @@ mod scripts_agree_with_the_model {
                     success_threshold: 1,
                 });
                 prop_assert_eq!(shape(&from_redis), shape(&from_model), "{:?}", step);
+                if let (Reply::View(Some(a)), Reply::View(Some(b))) = (&from_redis, &from_model) {
+                    (epoch_redis, epoch_model) = (a.epoch, b.epoch);
+                }
                 if let (Reply::Granted { gen }, Request::Acquire(token)) = (&from_redis, &request) {
                     granted = Some(Ticket { token: token.clone(), gen: *gen });
                 }

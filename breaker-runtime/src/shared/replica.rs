@@ -41,6 +41,16 @@ pub(crate) enum Cause {
 }
 
 impl Cause {
+    /// As the fleet writes it.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Cause::Auto => "auto",
+            Cause::Manual => "manual",
+            Cause::Forced => "forced",
+            Cause::Disabled => "disabled",
+        }
+    }
+
     pub(crate) fn parse(text: &str) -> Option<Cause> {
         Some(match text {
             "auto" => Cause::Auto,
@@ -53,6 +63,15 @@ impl Cause {
 }
 
 /// `closed`, `open` or `half_open`, as the fleet writes them.
+pub(crate) fn state_word(state: State) -> &'static str {
+    match state {
+        State::Closed => "closed",
+        State::Open => "open",
+        State::HalfOpen => "half_open",
+    }
+}
+
+/// The state a [`state_word`] names.
 pub(crate) fn parse_state(text: &str) -> Option<State> {
     Some(match text {
         "closed" => State::Closed,
@@ -76,6 +95,10 @@ pub(crate) enum Request {
     Acquire(String),
     /// Reads the record.
     Snapshot,
+    /// Writes this view back, unless the record is as new or newer (by `(epoch, gen)`);
+    /// answers the record's view. After a reconnection: a failover may have lost the
+    /// newest writes, and a generation never goes backwards for a replica that saw it.
+    Restore(View),
 }
 
 /// The fleet's answer.
@@ -175,6 +198,22 @@ impl Replica {
                 .is_some_and(|b| b.state() == State::Open)
     }
 
+    /// What a reconciliation asks for `member`: its newest view written back where the
+    /// server lost it (its open time as the breaker has it left), or just the record.
+    pub(crate) fn reconcile(&self, member: &Member) -> Request {
+        let Some(mut view) = member.link.applied() else {
+            return Request::Snapshot;
+        };
+        if view.state == State::Open {
+            view.open_remaining = member
+                .breaker
+                .upgrade()
+                .and_then(|b| b.retry_after())
+                .unwrap_or(Duration::ZERO);
+        }
+        Request::Restore(view)
+    }
+
     /// What a reply to `request` does to the breaker.
     pub(crate) fn on_reply(
         &mut self,
@@ -217,7 +256,7 @@ pub(crate) fn apply(member: &Member, view: View) {
         return;
     };
     let link = &member.link;
-    if !link.newer(view.epoch, view.gen, view.state) {
+    if !link.newer(view) {
         return;
     }
     // Never trusted beyond this replica's own reset timeout.

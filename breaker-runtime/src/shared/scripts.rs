@@ -238,6 +238,33 @@ redis.call('PEXPIRE', key, ttl)
 return view()
 "#;
 
+/// `restore(epoch, gen, state, remaining_ms, cause, trace)`: a replica's newest view,
+/// written back unless the record is as new or newer by `(epoch, gen)` (after a failover
+/// that lost the last writes: a generation never goes backwards for a replica that saw
+/// it). The lease is not restored: the next probe asks for a new one. Returns the view,
+/// or an empty reply for a missing record left alone.
+const RESTORE: &str = r#"
+local epoch, gen, remaining = num(ARGV[4]), num(ARGV[5]), num(ARGV[7])
+local state, cause = ARGV[6], ARGV[8]
+local valid = epoch ~= nil and gen ~= nil and remaining ~= nil
+  and (state == 'closed' or state == 'open' or state == 'half_open')
+  and (cause == 'auto' or cause == 'manual' or cause == 'forced' or cause == 'disabled')
+if not valid or (known and (r.epoch > epoch or (r.epoch == epoch and r.gen >= gen))) then
+  if not known then return {} end
+  redis.call('PEXPIRE', key, ttl)
+  return view()
+end
+r.epoch, r.gen, r.state, r.cause = epoch, gen, state, cause
+r.open_until = 0
+if state == 'open' then r.open_until = now + remaining end
+if state == 'half_open' then r.open_until = now end
+r.probe, r.probe_until, r.probe_ok = '', 0, 0
+r.trace = trace_of(ARGV[9])
+save()
+publish()
+return view()
+"#;
+
 /// The scripts, compiled once (their SHA1 computed) per process.
 pub(super) struct Scripts {
     pub(super) vote: redis::Script,
@@ -245,13 +272,15 @@ pub(super) struct Scripts {
     pub(super) report: redis::Script,
     pub(super) snapshot: redis::Script,
     pub(super) force: redis::Script,
+    pub(super) restore: redis::Script,
     /// Each script's code, to load it into a server that lost it.
-    codes: [String; 5],
+    codes: [String; 6],
 }
 
 impl Scripts {
     pub(super) fn new() -> Self {
-        let codes = [VOTE, ACQUIRE, REPORT, SNAPSHOT, FORCE].map(|body| format!("{PRELUDE}{body}"));
+        let codes = [VOTE, ACQUIRE, REPORT, SNAPSHOT, FORCE, RESTORE]
+            .map(|body| format!("{PRELUDE}{body}"));
         let script = |i: usize| redis::Script::new(&codes[i]);
         Scripts {
             vote: script(0),
@@ -259,6 +288,7 @@ impl Scripts {
             report: script(2),
             snapshot: script(3),
             force: script(4),
+            restore: script(5),
             codes,
         }
     }
@@ -272,6 +302,7 @@ impl Scripts {
             Request::Report(..) => &self.report,
             Request::Acquire(_) => &self.acquire,
             Request::Snapshot => &self.snapshot,
+            Request::Restore(_) => &self.restore,
         }
     }
 

@@ -28,7 +28,7 @@ use super::layout;
 use super::link::Wake;
 use super::redis::{parse_event, parse_reply, trace_arg, Backend};
 use super::replica::{
-    fleet_lease_ms, millis_of, outcome, transition, ttl_ms, Member, Replica, Request,
+    fleet_lease_ms, millis_of, outcome, state_word, transition, ttl_ms, Member, Replica, Request,
 };
 use crate::Name;
 
@@ -344,7 +344,14 @@ impl Task {
         let now = self.now_ms();
         let mut requests = Vec::with_capacity(chunk.len());
         for (member, revote) in &chunk {
-            requests.push((member.clone(), Request::Snapshot));
+            // After a (re)connection, the newest view this replica applied is written
+            // back where the server lost it (a failover): it is read all the same.
+            let read = if *revote {
+                self.replica.reconcile(member)
+            } else {
+                Request::Snapshot
+            };
+            requests.push((member.clone(), read));
             if *revote && self.replica.revote(member, now) {
                 requests.push((member.clone(), Request::Vote(member.link.trace_for(None))));
             }
@@ -541,6 +548,16 @@ fn arguments(backend: &Backend, member: &Member, request: &Request) -> Vec<Strin
         ]),
         Request::Acquire(token) => args.extend([token.clone(), fleet_lease_ms(rules).to_string()]),
         Request::Snapshot => {}
+        Request::Restore(view) => args.extend([
+            view.epoch.to_string(),
+            view.gen.to_string(),
+            state_word(view.state).to_string(),
+            u64::try_from(view.open_remaining.as_millis())
+                .unwrap_or(u64::MAX)
+                .to_string(),
+            view.cause.word().to_string(),
+            trace_arg(view.trace),
+        ]),
     }
     args
 }
