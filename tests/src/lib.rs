@@ -3,6 +3,7 @@
 pub mod fleet;
 pub mod proxy;
 pub mod redis_server;
+pub mod sentinel;
 
 use std::sync::{Arc, Mutex};
 

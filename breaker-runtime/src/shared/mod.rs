@@ -60,6 +60,8 @@ mod scripts;
 #[cfg(all(test, not(loom)))]
 mod simulation;
 #[cfg(feature = "redis")]
+mod target;
+#[cfg(feature = "redis")]
 mod task;
 mod verdicts;
 

@@ -11,6 +11,7 @@ use super::layout;
 use super::link::{Link, Wake};
 use super::replica::{parse_state, Cause, Member, Reply, Request, View};
 use super::scripts::Scripts;
+use super::target::{Addresses, Credentials, Target};
 use crate::breaker::WeakBreaker;
 use crate::config::Rules;
 use crate::sync::lock;
@@ -33,8 +34,8 @@ pub struct RedisBackend {
 }
 
 pub(super) struct Backend {
-    pub(super) client: redis::Client,
-    /// The URL with any password replaced by `***`.
+    pub(super) target: Target,
+    /// The addresses with any password replaced by `***`.
     shown: String,
     pub(super) namespace: String,
     /// This replica's identity in votes and lease tokens.
@@ -119,7 +120,7 @@ impl Backend {
 /// Configures a [`RedisBackend`]; from [`RedisBackend::builder`].
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct RedisBackendBuilder {
-    url: String,
+    addresses: Addresses,
     namespace: String,
     username: Option<String>,
     password: Option<String>,
@@ -131,7 +132,7 @@ pub struct RedisBackendBuilder {
 /// Why a [`RedisBackend`] could not be built. Its messages never show a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisBackendError {
-    message: String,
+    pub(super) message: String,
 }
 
 impl fmt::Display for RedisBackendError {
@@ -146,14 +147,40 @@ impl RedisBackend {
     /// Starts configuring a backend for the Redis at `url`
     /// (`redis://[user[:password]@]host[:port][/db]`, or `redis+unix:///path`).
     pub fn builder(url: impl Into<String>) -> RedisBackendBuilder {
-        RedisBackendBuilder {
-            url: url.into(),
-            namespace: "breaker".to_string(),
-            username: None,
-            password: None,
-            #[cfg(feature = "redis-tls")]
-            tls_root: None,
-        }
+        RedisBackendBuilder::new(Addresses::Url(url.into()))
+    }
+
+    /// Starts configuring a backend for the master that Redis Sentinels name
+    /// `master_name`, given the sentinels' URLs (`redis://host:26379`, with the
+    /// sentinels' own credentials if they need any; `rediss://` for TLS, feature
+    /// `redis-tls`). The builder's [`username`](RedisBackendBuilder::username) and
+    /// [`password`](RedisBackendBuilder::password) are the master's.
+    ///
+    /// The backend follows failovers: it asks a sentinel for the master at every
+    /// (re)connection and on each `+switch-master`, reconnects in the background (no
+    /// caller waits), and writes back the fleet's newest state where the new master lost
+    /// it.
+    ///
+    /// ```
+    /// use breaker_runtime::shared::RedisBackend;
+    ///
+    /// let backend = RedisBackend::sentinel(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    ///     "mymaster",
+    /// )
+    /// .namespace("checkout")
+    /// .password("s3cret")
+    /// .build()?;
+    /// # Ok::<(), breaker_runtime::shared::RedisBackendError>(())
+    /// ```
+    pub fn sentinel<S: Into<String>>(
+        sentinels: impl IntoIterator<Item = S>,
+        master_name: impl Into<String>,
+    ) -> RedisBackendBuilder {
+        RedisBackendBuilder::new(Addresses::Sentinel {
+            sentinels: sentinels.into_iter().map(Into::into).collect(),
+            master: master_name.into(),
+        })
     }
 
     /// The namespace its breakers' keys live in.
@@ -229,6 +256,17 @@ impl RedisBackend {
 }
 
 impl RedisBackendBuilder {
+    fn new(addresses: Addresses) -> Self {
+        RedisBackendBuilder {
+            addresses,
+            namespace: "breaker".to_string(),
+            username: None,
+            password: None,
+            #[cfg(feature = "redis-tls")]
+            tls_root: None,
+        }
+    }
+
     /// The namespace of its breakers' keys (default `breaker`): two namespaces never
     /// share state, even for breakers of the same name.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -259,15 +297,6 @@ impl RedisBackendBuilder {
 
     /// Parses and validates; does no I/O, so it succeeds while Redis is down.
     pub fn build(self) -> Result<RedisBackend, RedisBackendError> {
-        let shown = redact(&self.url);
-        if self.url.starts_with("rediss://") && !cfg!(feature = "redis-tls") {
-            return Err(RedisBackendError {
-                message: format!(
-                    "{shown}: a rediss:// URL needs TLS, the `redis-tls` feature of breaker-runtime: \
-                     breaker-runtime = {{ version = \"0.1\", features = [\"redis-tls\"] }}"
-                ),
-            });
-        }
         if self.namespace.is_empty() || self.namespace.contains(['{', '}', ' ']) {
             return Err(RedisBackendError {
                 message: format!(
@@ -276,29 +305,16 @@ impl RedisBackendBuilder {
                 ),
             });
         }
-        let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(
-            |e| RedisBackendError {
-                message: format!(
-                    "{shown} is not a Redis URL ({:?}): write it like redis://127.0.0.1:6379 or redis://user:password@host:6379/0",
-                    e.kind()
-                ),
-            },
-        )?;
-        let mut settings = info.redis_settings().clone();
-        if let Some(username) = &self.username {
-            settings = settings.set_username(username);
-        }
-        if let Some(password) = &self.password {
-            settings = settings.set_password(password);
-        }
-        let info = info.set_redis_settings(settings);
-        let client = client(info, &self).map_err(|e| RedisBackendError {
-            message: format!("{shown}: {:?}", e.kind()),
+        let target = self.addresses.target(&Credentials {
+            username: self.username.as_deref(),
+            password: self.password.as_deref(),
+            #[cfg(feature = "redis-tls")]
+            tls_root: self.tls_root.as_deref(),
         })?;
         Ok(RedisBackend {
             inner: Arc::new(Backend {
-                client,
-                shown,
+                target,
+                shown: self.addresses.shown(),
                 namespace: self.namespace,
                 rid: replica_id(),
                 wake: Arc::new(Wake::new()),
@@ -313,7 +329,7 @@ impl RedisBackendBuilder {
 impl fmt::Debug for RedisBackendBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackendBuilder")
-            .field("url", &redact(&self.url))
+            .field("addresses", &self.addresses.shown())
             .field("namespace", &self.namespace)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
@@ -324,7 +340,7 @@ impl fmt::Debug for RedisBackendBuilder {
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackend")
-            .field("url", &self.inner.shown)
+            .field("addresses", &self.inner.shown)
             .field("namespace", &self.inner.namespace)
             .field("healthy", &self.is_healthy())
             .finish()
@@ -338,47 +354,6 @@ impl fmt::Display for RedisBackend {
             "{} (namespace {})",
             self.inner.shown, self.inner.namespace
         )
-    }
-}
-
-#[cfg(feature = "redis-tls")]
-fn client(
-    info: redis::ConnectionInfo,
-    builder: &RedisBackendBuilder,
-) -> redis::RedisResult<redis::Client> {
-    // rustls needs a process-wide crypto provider; ring's, unless one is installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    match &builder.tls_root {
-        Some(root) => redis::Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root.clone()),
-            },
-        ),
-        None => redis::Client::open(info),
-    }
-}
-
-#[cfg(not(feature = "redis-tls"))]
-fn client(
-    info: redis::ConnectionInfo,
-    _: &RedisBackendBuilder,
-) -> redis::RedisResult<redis::Client> {
-    redis::Client::open(info)
-}
-
-/// `url` with the password, if any, replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
     }
 }
 
@@ -555,6 +530,7 @@ pub(super) fn parse_reply(request: &Request, values: &[redis::Value]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::target::redact;
     use crate::State;
 
     #[test]
@@ -599,6 +575,36 @@ mod tests {
             .namespace("")
             .build()
             .is_err());
+        let none: [&str; 0] = [];
+        let e = RedisBackend::sentinel(none, "mymaster")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("no sentinel given"), "{e}");
+        let e = RedisBackend::sentinel(["redis://s1:26379"], "")
+            .build()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("`sentinel monitor <name> ...`"),
+            "{e}"
+        );
+        let e = RedisBackend::sentinel(["redis://:hunter2@s1:26379", "nonsense"], "m")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("nonsense is not a Redis URL"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let backend = RedisBackend::sentinel(["redis://:hunter2@s1:26379"], "m")
+            .password("swordfish")
+            .build()
+            .unwrap();
+        let shown = format!("{backend:?} {backend}");
+        assert!(
+            shown.contains("sentinel m at redis://:***@s1:26379"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
     }
 
     #[test]

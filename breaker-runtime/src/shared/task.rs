@@ -30,7 +30,9 @@ use super::redis::{parse_event, parse_reply, trace_arg, Backend};
 use super::replica::{
     fleet_lease_ms, millis_of, outcome, state_word, transition, ttl_ms, Member, Replica, Request,
 };
+use super::target::Target;
 use crate::Name;
+use redis::sentinel::SentinelClient;
 
 /// How long a command to Redis may take (on this task only: callers never wait on
 /// Redis). A pipelined chunk gets as long per breaker, up to [`CHUNK_TIMEOUT`].
@@ -68,6 +70,10 @@ pub(super) struct Task {
     label: String,
     connection: Option<ConnectionManager>,
     events: Option<redis::aio::PubSubStream>,
+    /// With Sentinels: the client that asks them for the master, and their
+    /// `+switch-master` announcements.
+    sentinel: Option<SentinelClient>,
+    switches: Option<redis::aio::PubSubStream>,
     health: Health,
     /// When to try (re)connecting next, and the backoff after that.
     retry_at: Instant,
@@ -97,6 +103,8 @@ impl Task {
             label,
             connection: None,
             events: None,
+            sentinel: None,
+            switches: None,
             health: Health::Unknown,
             retry_at: now,
             backoff: BACKOFF_MIN,
@@ -158,29 +166,46 @@ impl Task {
         }
         .min(Instant::now() + Duration::from_millis(250));
         let notified = self.wake.notify.notified();
-        match &mut self.events {
-            Some(events) => {
-                tokio::select! {
-                    biased;
-                    _ = notified => {}
-                    message = events.next() => match message {
-                        Some(message) => {
-                            if let Some(backend) = self.backend.upgrade() {
-                                self.apply(&backend, &message);
-                            }
-                        }
-                        // The subscription dropped: reconnect and reconcile.
-                        None => self.failed("the subscription ended"),
-                    },
-                    _ = tokio::time::sleep_until(deadline) => {}
+        let event = next(&mut self.events);
+        let switch = next(&mut self.switches);
+        tokio::select! {
+            biased;
+            _ = notified => {}
+            message = event => match message {
+                Some(message) => {
+                    if let Some(backend) = self.backend.upgrade() {
+                        self.apply(&backend, &message);
+                    }
                 }
-            }
-            None => {
-                tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep_until(deadline) => {}
-                }
-            }
+                // The subscription dropped: reconnect and reconcile.
+                None => self.failed("the subscription ended"),
+            },
+            message = switch => match message {
+                Some(message) => self.switched(&message),
+                None => self.switches = None,
+            },
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+
+    /// A sentinel announced a new master: if it is ours, reconnect now (to the master
+    /// the sentinels name, asked again) and reconcile there.
+    fn switched(&mut self, message: &redis::Msg) {
+        let Some(backend) = self.backend.upgrade() else {
+            return;
+        };
+        let Target::Sentinel(target) = &backend.target else {
+            return;
+        };
+        let Ok(payload) = message.get_payload::<String>() else {
+            return;
+        };
+        // `<master name> <old ip> <old port> <new ip> <new port>`
+        if payload.split(' ').next() == Some(target.master.as_str()) {
+            self.connection = None;
+            self.events = None;
+            self.retry_at = Instant::now();
+            self.backoff = BACKOFF_MIN;
         }
     }
 
@@ -236,12 +261,15 @@ impl Task {
     /// Opens the command connection (lazily) and the subscription to every bucket's
     /// channel; then reads the versions and queues every breaker's record.
     async fn connect(&mut self, backend: &Backend) {
+        let Some(client) = self.server(backend).await else {
+            return;
+        };
         if self.connection.is_none() {
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_response_timeout(Some(COMMAND_TIMEOUT))
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_number_of_retries(1);
-            match ConnectionManager::new_lazy_with_config(backend.client.clone(), config) {
+            match ConnectionManager::new_lazy_with_config(client.clone(), config) {
                 Ok(connection) => self.connection = Some(connection),
                 Err(e) => return self.failed(&format!("{:?}", e.kind())),
             }
@@ -250,7 +278,7 @@ impl Task {
             .map(|b| layout::channel(&backend.namespace, b))
             .collect();
         let subscribed = timeout(CONNECT_TIMEOUT, async {
-            let mut pubsub = backend.client.get_async_pubsub().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channels).await?;
             Ok::<_, redis::RedisError>(pubsub.into_on_message())
         })
@@ -272,6 +300,54 @@ impl Task {
         }
     }
 
+    /// The server to talk to: the URL's, or the master the sentinels name now (asked at
+    /// every connection: after a failover, the old master may still answer, as a
+    /// replica). `None` when it could not be learned.
+    async fn server(&mut self, backend: &Backend) -> Option<redis::Client> {
+        let target = match &backend.target {
+            Target::Server(client) => return Some(client.clone()),
+            Target::Sentinel(target) => target,
+        };
+        if self.sentinel.is_none() {
+            match target.client() {
+                Ok(client) => self.sentinel = Some(client),
+                Err(e) => return self.broke(&format!("{:?}", e.kind())),
+            }
+        }
+        let sentinel = self.sentinel.as_mut()?;
+        let master = match timeout(CONNECT_TIMEOUT, sentinel.async_get_client()).await {
+            Ok(Ok(master)) => master,
+            Ok(Err(e)) => return self.broke(&format!("asking the sentinels: {:?}", e.kind())),
+            Err(_) => return self.broke("asking the sentinels timed out"),
+        };
+        // A connection to another server than the master named now is dropped.
+        self.connection = None;
+        self.watch_switches().await;
+        Some(master)
+    }
+
+    /// Subscribes to the sentinels' `+switch-master` announcements, if not already: a
+    /// failover is then followed at once, not at the next failed command.
+    async fn watch_switches(&mut self) {
+        if self.switches.is_some() {
+            return;
+        }
+        let Some(sentinel) = self.sentinel.as_mut() else {
+            return;
+        };
+        let watched = timeout(CONNECT_TIMEOUT, async {
+            let client = sentinel.async_get_sentinel_client().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe("+switch-master").await?;
+            Ok::<_, redis::RedisError>(pubsub.into_on_message())
+        })
+        .await;
+        // Without it, a failover is still found: by the next command that fails.
+        if let Ok(Ok(switches)) = watched {
+            self.switches = Some(switches);
+        }
+    }
+
     /// Every breaker's record to be read again, and its recent trip voted again.
     fn reconcile(&mut self, backend: &Backend) {
         self.backlog.clear();
@@ -284,6 +360,7 @@ impl Task {
     /// `MGET`; a bucket whose version moved has its breakers' records read again.
     async fn poll(&mut self, backend: &Backend) {
         self.next_poll = Instant::now() + POLL;
+        self.watch_switches().await;
         let Some(moved) = self.read_versions(backend).await else {
             return;
         };
@@ -517,6 +594,14 @@ impl Task {
                 }
             }
         }
+    }
+}
+
+/// The next message of a stream, if there is one; pending forever if not.
+async fn next(stream: &mut Option<redis::aio::PubSubStream>) -> Option<redis::Msg> {
+    match stream {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
     }
 }
 
