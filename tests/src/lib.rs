@@ -1,9 +1,11 @@
 //! Shared helpers for the workspace's integration, behaviour and compile-fail tests.
 
+pub mod cluster;
 pub mod fleet;
 pub mod proxy;
 pub mod redis_server;
 pub mod sentinel;
+pub mod traffic;
 
 use std::sync::{Arc, Mutex};
 

@@ -45,7 +45,17 @@ impl RedisServer {
         Self::start_inner(extra, false)
     }
 
+    /// Starts a server for a cluster (`--cluster-enabled yes` among `extra`): on a port
+    /// whose cluster bus port (the port + 10000) is free too.
+    pub fn start_cluster_node(extra: &[&str]) -> Option<RedisServer> {
+        Self::start_on(extra, false, free_cluster_port)
+    }
+
     fn start_inner(extra: &[&str], tls: bool) -> Option<RedisServer> {
+        Self::start_on(extra, tls, free_port)
+    }
+
+    fn start_on(extra: &[&str], tls: bool, port: fn() -> u16) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -62,7 +72,7 @@ impl RedisServer {
         // A free port can be taken by another test between our look and the server's
         // bind: then this server exits, and another port is tried.
         for _ in 0..10 {
-            let port = free_port();
+            let port = port();
             let mut server = RedisServer {
                 child: spawn(port, &args, tls),
                 port,
@@ -124,6 +134,7 @@ impl RedisServer {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(data_dir(self.port));
     }
 
     /// Starts a new, empty server on the same port.
@@ -172,7 +183,15 @@ impl Drop for RedisServer {
     }
 }
 
+/// The server's own directory: a replica's full sync writes `dump.rdb` there, where no
+/// other server (which would load it at start) looks.
+fn data_dir(port: u16) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("breaker-redis-{}-{port}", std::process::id()))
+}
+
 fn spawn(port: u16, extra: &[String], tls: bool) -> Child {
+    let dir = data_dir(port);
+    std::fs::create_dir_all(&dir).expect("a directory for redis-server");
     let port = port.to_string();
     let ports = if tls {
         ["--port", "0", "--tls-port", &port]
@@ -183,12 +202,24 @@ fn spawn(port: u16, extra: &[String], tls: bool) -> Child {
         .args(ports)
         .args(["--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
         .args(["--daemonize", "no", "--logfile", ""])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start redis-server")
+}
+
+fn free_cluster_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn free_port() -> u16 {

@@ -5,13 +5,13 @@
 //! survives, a trip after the failover reaches every replica within 200 ms, and never
 //! do two fleet probes overlap for longer than one lease.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use breaker_runtime::shared::RedisBackend;
 use breaker_runtime::{CircuitBreaker, State};
 use breaker_tests::sentinel::{SentinelSet, DOWN_AFTER, MASTER};
+use breaker_tests::traffic::{Calls, Traffic};
 use breaker_tests::{poll_until, TestError as E};
 
 /// The tests take turns: each runs five servers and a dozen threads on two cores.
@@ -54,93 +54,6 @@ fn replica(set: &SentinelSet, namespace: &str) -> Replica {
     }
 }
 
-/// Calls through every replica's `probed` breaker, two threads each, against a dependency
-/// that stays down, recording when each probe ran (start and end); and through `held`,
-/// recording the slowest call.
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    probes: Arc<Mutex<Vec<(Instant, Instant)>>>,
-    slowest: Arc<Mutex<Duration>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Traffic {
-    fn start(fleet: &Arc<Vec<Replica>>) -> Traffic {
-        let stop = Arc::new(AtomicBool::new(false));
-        let probes = Arc::new(Mutex::new(Vec::new()));
-        let slowest = Arc::new(Mutex::new(Duration::ZERO));
-        let threads = (0..fleet.len() * 2)
-            .map(|i| {
-                let (fleet, stop, probes, slowest) =
-                    (fleet.clone(), stop.clone(), probes.clone(), slowest.clone());
-                std::thread::spawn(move || {
-                    let replica = &fleet[i / 2];
-                    while !stop.load(Ordering::SeqCst) {
-                        let _ = replica.probed.call(|| {
-                            let started = Instant::now();
-                            // The probe's work: a little while, so overlaps would show.
-                            std::thread::park_timeout(Duration::from_millis(20));
-                            probes.lock().unwrap().push((started, Instant::now()));
-                            Err::<(), _>(E::Down)
-                        });
-                        let started = Instant::now();
-                        let _ = replica.held.call(|| Ok::<_, E>(()));
-                        let took = started.elapsed();
-                        let mut slowest = slowest.lock().unwrap();
-                        *slowest = (*slowest).max(took);
-                        drop(slowest);
-                        std::thread::park_timeout(Duration::from_millis(5));
-                    }
-                })
-            })
-            .collect();
-        Traffic {
-            stop,
-            probes,
-            slowest,
-            threads,
-        }
-    }
-
-    /// Waits for three probes from now: the fleet keeps probing on the new master.
-    fn keeps_probing(&self) {
-        let now = Instant::now();
-        poll_until(Duration::from_secs(10), || {
-            self.probes
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|p| p.0 >= now)
-                .count()
-                >= 3
-        })
-        .expect("the fleet keeps probing after the failover");
-    }
-
-    /// Stops, and checks: no caller waited, and no two probes overlapped for longer
-    /// than one lease.
-    fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.threads.into_iter().for_each(|t| t.join().unwrap());
-        let slowest = *self.slowest.lock().unwrap();
-        assert!(
-            slowest < Duration::from_millis(50),
-            "a call through an open breaker took {slowest:?}: it waited on Redis"
-        );
-        let mut probes = self.probes.lock().unwrap().clone();
-        probes.sort();
-        for (i, a) in probes.iter().enumerate() {
-            for b in &probes[i + 1..] {
-                let overlap = a.1.min(b.1).saturating_duration_since(b.0);
-                assert!(
-                    overlap <= LEASE,
-                    "two fleet probes ran together for {overlap:?}"
-                );
-            }
-        }
-    }
-}
-
 /// The number of subscribers the server on `port`'s channel of `name` has.
 fn subscribers(set: &SentinelSet, namespace: &str, name: &str) -> u32 {
     let channel = breaker_tests::fleet::channel(namespace, name);
@@ -154,8 +67,8 @@ fn subscribers(set: &SentinelSet, namespace: &str, name: &str) -> u32 {
 
 /// Both replicas, connected through the sentinels, `held` open for the fleet and
 /// `probed` probing against a dependency that stays down.
-fn fleet_before_the_failover(set: &SentinelSet, namespace: &str) -> (Arc<Vec<Replica>>, Traffic) {
-    let fleet = Arc::new(vec![replica(set, namespace), replica(set, namespace)]);
+fn fleet_before_the_failover(set: &SentinelSet, namespace: &str) -> (Vec<Replica>, Traffic) {
+    let fleet = vec![replica(set, namespace), replica(set, namespace)];
     poll_until(Duration::from_secs(10), || {
         fleet.iter().all(|r| r.backend.is_healthy())
     })
@@ -166,7 +79,15 @@ fn fleet_before_the_failover(set: &SentinelSet, namespace: &str) -> (Arc<Vec<Rep
         fleet[1].held.state() == State::Open && fleet[1].probed.state() != State::Closed
     })
     .expect("the fleet opens");
-    let traffic = Traffic::start(&fleet);
+    // Two callers per replica: `probed` probing, `held` timed.
+    let calls: Vec<Calls> = fleet
+        .iter()
+        .map(|r| Calls {
+            probed: r.probed.clone(),
+            timed: vec![r.held.clone()],
+        })
+        .collect();
+    let traffic = Traffic::start(&calls);
     (fleet, traffic)
 }
 
@@ -212,7 +133,7 @@ fn a_failover_asked_of_the_sentinels_is_followed() {
     set.await_new_master(old, Duration::from_secs(15));
     check_after_the_failover(&set, "asked", &fleet);
     traffic.keeps_probing();
-    traffic.stop();
+    traffic.stop(LEASE);
 }
 
 #[test]
@@ -228,5 +149,5 @@ fn a_frozen_master_is_failed_over_and_followed() {
     set.await_new_master(old, Duration::from_secs(20));
     check_after_the_failover(&set, "frozen", &fleet);
     traffic.keeps_probing();
-    traffic.stop();
+    traffic.stop(LEASE);
 }

@@ -43,6 +43,27 @@ pub(crate) fn channel(namespace: &str, bucket: u16) -> String {
     format!("brk:v2:{{{namespace}:{bucket}}}:ev")
 }
 
+/// The Redis Cluster hash slot of `bucket`'s keys and channel: CRC16 (XMODEM) of its
+/// hash tag, modulo 16384.
+#[cfg(feature = "redis-cluster")]
+pub(crate) fn slot(namespace: &str, bucket: u16) -> u16 {
+    let tag = format!("{namespace}:{bucket}");
+    crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes()) % 16384
+}
+
+/// The bucket whose event channel in `namespace` is `channel`, if it is one.
+#[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
+pub(crate) fn bucket_of_channel(namespace: &str, channel: &str) -> Option<u16> {
+    let bucket = channel
+        .strip_prefix("brk:v2:{")?
+        .strip_prefix(namespace)?
+        .strip_prefix(':')?
+        .strip_suffix("}:ev")?
+        .parse()
+        .ok()?;
+    (bucket < BUCKETS).then_some(bucket)
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -58,6 +79,15 @@ mod tests {
         );
         assert!(version_key("checkout", b).contains(&tag));
         assert!(channel("checkout", b).contains(&tag));
+        assert_eq!(
+            bucket_of_channel("checkout", &channel("checkout", b)),
+            Some(b)
+        );
+        assert_eq!(bucket_of_channel("other", &channel("checkout", b)), None);
+        assert_eq!(
+            bucket_of_channel("checkout", "brk:v2:{checkout:64}:ev"),
+            None
+        );
         // Braces in a name come after the tag: Redis hashes the first `{...}` only.
         assert!(record_key("checkout", "odd{name}")
             .starts_with(&format!("brk:v2:{{checkout:{}}}", bucket("odd{name}"))));

@@ -46,6 +46,8 @@
 //!   its own clock when its time comes) and converges again when Redis returns.
 
 #[cfg(feature = "redis")]
+mod connection;
+#[cfg(feature = "redis")]
 mod layout;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod link;

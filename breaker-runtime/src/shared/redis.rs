@@ -255,6 +255,35 @@ impl RedisBackend {
     }
 }
 
+#[cfg(feature = "redis-cluster")]
+impl RedisBackend {
+    /// Starts configuring a backend for a Redis Cluster (feature `redis-cluster`, Redis
+    /// 7 or later), given some of its nodes' URLs (the others are discovered). The
+    /// builder's [`username`](RedisBackendBuilder::username) and
+    /// [`password`](RedisBackendBuilder::password) apply to every node.
+    ///
+    /// A bucket of breakers (records, version counter, event channel) lives in one hash
+    /// slot, so every script runs on one shard; events go by sharded publish/subscribe
+    /// (`SPUBLISH`/`SSUBSCRIBE`) to that shard's subscribers only. The backend follows
+    /// failovers and resharding: a slot that moves away is subscribed again at its new
+    /// owner and its breakers read again; no caller waits.
+    ///
+    /// ```
+    /// use breaker_runtime::shared::RedisBackend;
+    ///
+    /// let backend = RedisBackend::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+    ///     .namespace("checkout")
+    ///     .build()?;
+    /// # Ok::<(), breaker_runtime::shared::RedisBackendError>(())
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+    pub fn cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> RedisBackendBuilder {
+        RedisBackendBuilder::new(Addresses::Cluster(
+            nodes.into_iter().map(Into::into).collect(),
+        ))
+    }
+}
+
 impl RedisBackendBuilder {
     fn new(addresses: Addresses) -> Self {
         RedisBackendBuilder {
@@ -313,14 +342,18 @@ impl RedisBackendBuilder {
         })?;
         Ok(RedisBackend {
             inner: Arc::new(Backend {
-                target,
                 shown: self.addresses.shown(),
                 namespace: self.namespace,
                 rid: replica_id(),
                 wake: Arc::new(Wake::new()),
                 members: Mutex::new(Members::default()),
                 task: OnceLock::new(),
-                scripts: Scripts::new(),
+                scripts: match target {
+                    #[cfg(feature = "redis-cluster")]
+                    Target::Cluster(_) => Scripts::sharded(),
+                    _ => Scripts::new(),
+                },
+                target,
             }),
         })
     }

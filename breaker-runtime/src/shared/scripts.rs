@@ -85,7 +85,7 @@ local function publish()
   if trace == '' then trace = '-' end
   -- The event carries the version it made: a subscriber that saw every event of the
   -- bucket knows the version without reading it, and one that sees a gap re-reads.
-  redis.call('PUBLISH', channel,
+  redis.call(PUBLISH, channel,
     r.epoch .. ' ' .. r.gen .. ' ' .. r.state .. ' ' .. math.max(0, r.open_until - now)
       .. ' ' .. r.cause .. ' ' .. trace .. ' ' .. version .. ' ' .. name)
 end
@@ -278,9 +278,21 @@ pub(super) struct Scripts {
 }
 
 impl Scripts {
+    /// The scripts that announce transitions with `PUBLISH` (one server, Sentinel).
     pub(super) fn new() -> Self {
+        Self::publishing_with("PUBLISH")
+    }
+
+    /// The scripts that announce transitions with `SPUBLISH`, to the shard of the
+    /// channel's slot only (Redis Cluster).
+    #[cfg(feature = "redis-cluster")]
+    pub(super) fn sharded() -> Self {
+        Self::publishing_with("SPUBLISH")
+    }
+
+    fn publishing_with(command: &str) -> Self {
         let codes = [VOTE, ACQUIRE, REPORT, SNAPSHOT, FORCE, RESTORE]
-            .map(|body| format!("{PRELUDE}{body}"));
+            .map(|body| format!("local PUBLISH = '{command}'\n{PRELUDE}{body}"));
         let script = |i: usize| redis::Script::new(&codes[i]);
         Scripts {
             vote: script(0),

@@ -1,6 +1,7 @@
-//! Where a backend finds Redis: one server at a URL, or the master a set of Sentinels
-//! names (followed through failovers by the task). Everything here is parsed and
-//! validated when the backend is built, without I/O.
+//! Where a backend finds Redis: one server at a URL, the master a set of Sentinels names
+//! (followed through failovers by the task), or (feature `redis-cluster`) a Redis
+//! Cluster. Everything here is parsed and validated when the backend is built, without
+//! I/O.
 
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{ConnectionAddr, IntoConnectionInfo};
@@ -17,6 +18,9 @@ pub(super) enum Addresses {
         sentinels: Vec<String>,
         master: String,
     },
+    /// Some nodes of a cluster (the rest are discovered).
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Vec<String>),
 }
 
 /// The credentials and certificates of a builder.
@@ -31,6 +35,53 @@ pub(super) struct Credentials<'a> {
 pub(super) enum Target {
     Server(redis::Client),
     Sentinel(SentinelTarget),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(ClusterTarget),
+}
+
+/// A Redis Cluster: its seed nodes, with the builder's credentials.
+#[cfg(feature = "redis-cluster")]
+pub(super) struct ClusterTarget {
+    nodes: Vec<redis::ConnectionInfo>,
+    login: (Option<String>, Option<String>),
+    #[cfg(feature = "redis-tls")]
+    tls_root: Option<Vec<u8>>,
+}
+
+#[cfg(feature = "redis-cluster")]
+impl ClusterTarget {
+    /// A client whose connections speak RESP3 and push sharded messages, confirmations
+    /// and disconnections to `pushes`. Its own retries are few and its timeouts the
+    /// task's: the task decides when to give up and reconnect.
+    pub(super) fn client(
+        &self,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+        connect_timeout: std::time::Duration,
+        command_timeout: std::time::Duration,
+    ) -> redis::RedisResult<redis::cluster::ClusterClient> {
+        let mut builder = redis::cluster::ClusterClientBuilder::new(self.nodes.clone())
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes)
+            .retries(2)
+            .min_retry_wait(10)
+            .max_retry_wait(100)
+            .connection_timeout(connect_timeout)
+            .response_timeout(command_timeout);
+        if let Some(username) = &self.login.0 {
+            builder = builder.username(username);
+        }
+        if let Some(password) = &self.login.1 {
+            builder = builder.password(password);
+        }
+        #[cfg(feature = "redis-tls")]
+        if let Some(root) = &self.tls_root {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root.clone()),
+            });
+        }
+        builder.build()
+    }
 }
 
 /// A master named by Sentinels: the task asks them for it at every (re)connection and
@@ -93,6 +144,11 @@ impl Addresses {
             Addresses::Sentinel { sentinels, master } => {
                 let sentinels: Vec<String> = sentinels.iter().map(|s| redact(s)).collect();
                 format!("sentinel {master} at {}", sentinels.join(", "))
+            }
+            #[cfg(feature = "redis-cluster")]
+            Addresses::Cluster(nodes) => {
+                let nodes: Vec<String> = nodes.iter().map(|s| redact(s)).collect();
+                format!("cluster at {}", nodes.join(", "))
             }
         }
     }
@@ -190,6 +246,49 @@ impl Addresses {
                     .client()
                     .map_err(|e| error(format!("{shown}: {:?}", e.kind())))?;
                 Ok(Target::Sentinel(target))
+            }
+            #[cfg(feature = "redis-cluster")]
+            Addresses::Cluster(nodes) => {
+                if nodes.is_empty() {
+                    return Err(error(
+                        "no cluster node given: list one or more, e.g. \
+                         RedisBackend::cluster([\"redis://10.0.0.1:6379\", \"redis://10.0.0.2:6379\"])"
+                            .into(),
+                    ));
+                }
+                let infos = nodes
+                    .iter()
+                    .map(|url| parse(url))
+                    .collect::<Result<Vec<_>, _>>()?;
+                // The credentials of the builder, or of the first URL that has any.
+                let from_urls = infos
+                    .iter()
+                    .map(|i| i.redis_settings())
+                    .find(|s| s.password().is_some() || s.username().is_some());
+                let login = (
+                    credentials
+                        .username
+                        .or_else(|| from_urls.and_then(|s| s.username()))
+                        .map(str::to_string),
+                    credentials
+                        .password
+                        .or_else(|| from_urls.and_then(|s| s.password()))
+                        .map(str::to_string),
+                );
+                let target = ClusterTarget {
+                    nodes: infos,
+                    login,
+                    #[cfg(feature = "redis-tls")]
+                    tls_root: credentials.tls_root.map(<[u8]>::to_vec),
+                };
+                #[cfg(feature = "redis-tls")]
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let (pushes, _) = tokio::sync::mpsc::unbounded_channel();
+                let timeout = std::time::Duration::from_millis(500);
+                target
+                    .client(pushes, timeout, timeout)
+                    .map_err(|e| error(format!("{shown}: {:?}", e.kind())))?;
+                Ok(Target::Cluster(target))
             }
         }
     }

@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use redis::aio::ConnectionManager;
+
+use super::connection::{Commands, Events, Incoming};
 use tokio::time::{timeout, Instant};
 
 use super::layout;
@@ -68,8 +70,8 @@ pub(super) struct Task {
     /// For the events of degradation and recovery.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     label: String,
-    connection: Option<ConnectionManager>,
-    events: Option<redis::aio::PubSubStream>,
+    connection: Option<Commands>,
+    events: Option<Events>,
     /// With Sentinels: the client that asks them for the master, and their
     /// `+switch-master` announcements.
     sentinel: Option<SentinelClient>,
@@ -88,6 +90,10 @@ pub(super) struct Task {
     backlog: VecDeque<Due>,
     /// The queue's other buffer.
     queued: Vec<Name>,
+    /// On a cluster: each bucket's shard (its primary's address) as last read, to
+    /// follow slots that move (a failover does not always tell subscribers).
+    #[cfg(feature = "redis-cluster")]
+    owners: HashMap<u16, String>,
 }
 
 impl Task {
@@ -114,6 +120,8 @@ impl Task {
             versions: HashMap::new(),
             backlog: VecDeque::new(),
             queued: Vec::new(),
+            #[cfg(feature = "redis-cluster")]
+            owners: HashMap::new(),
         }
     }
 
@@ -127,7 +135,7 @@ impl Task {
             }
             self.take_joined(&backend);
             self.serve(&backend).await;
-            self.take_events(&backend);
+            self.take_events(&backend).await;
             if self.events.is_some() {
                 if Instant::now() >= self.next_poll {
                     self.poll(&backend).await;
@@ -166,15 +174,20 @@ impl Task {
         }
         .min(Instant::now() + Duration::from_millis(250));
         let notified = self.wake.notify.notified();
-        let event = next(&mut self.events);
+        let event = async {
+            match &mut self.events {
+                Some(events) => events.next().await,
+                None => std::future::pending().await,
+            }
+        };
         let switch = next(&mut self.switches);
         tokio::select! {
             biased;
             _ = notified => {}
-            message = event => match message {
-                Some(message) => {
+            incoming = event => match incoming {
+                Some(incoming) => {
                     if let Some(backend) = self.backend.upgrade() {
-                        self.apply(&backend, &message);
+                        self.incoming(&backend, incoming).await;
                     }
                 }
                 // The subscription dropped: reconnect and reconcile.
@@ -202,32 +215,56 @@ impl Task {
         };
         // `<master name> <old ip> <old port> <new ip> <new port>`
         if payload.split(' ').next() == Some(target.master.as_str()) {
-            self.connection = None;
-            self.events = None;
-            self.retry_at = Instant::now();
-            self.backoff = BACKOFF_MIN;
+            self.resync();
         }
     }
 
+    /// The deployment changed under the task (a failover, a slot that moved): start
+    /// over at once on fresh connections, which learn where everything lives now, and
+    /// reconcile there. Not a degradation: callers keep the fleet's verdicts meanwhile.
+    fn resync(&mut self) {
+        self.connection = None;
+        self.events = None;
+        self.retry_at = Instant::now();
+        self.backoff = BACKOFF_MIN;
+    }
+
     /// Every event already waiting, applied (none is left behind a chunk of work).
-    fn take_events(&mut self, backend: &Backend) {
+    async fn take_events(&mut self, backend: &Backend) {
         while let Some(events) = &mut self.events {
             match events.next().now_or_never() {
-                Some(Some(message)) => self.apply(backend, &message),
+                Some(Some(incoming)) => self.incoming(backend, incoming).await,
                 Some(None) => return self.failed("the subscription ended"),
                 None => return,
             }
         }
     }
 
+    /// What the server pushed: an event, or (on a cluster) a subscription lost.
+    async fn incoming(&mut self, backend: &Backend, incoming: Incoming) {
+        match incoming {
+            Incoming::Message(payload) => self.apply(backend, &payload),
+            // A slot of ours moved (the server dropped the subscription), or a node's
+            // connection dropped (the client's own resubscription sends one SSUBSCRIBE
+            // across slots, which the server refuses): start over where everything
+            // lives now, subscribing one slot at a time, and read what was missed.
+            Incoming::Lost(channel) => {
+                if layout::bucket_of_channel(&backend.namespace, &channel).is_some() {
+                    self.resync();
+                }
+            }
+            Incoming::Disconnected => self.resync(),
+        }
+    }
+
     /// An event from a bucket's channel, applied to the breakers it names. An event
     /// that follows the last version known of its bucket moves it on; one after a gap
     /// (an event missed) has the bucket's records read again.
-    fn apply(&mut self, backend: &Backend, message: &redis::Msg) {
-        let Ok(payload) = message.get_payload::<String>() else {
+    fn apply(&mut self, backend: &Backend, payload: &[u8]) {
+        let Ok(payload) = std::str::from_utf8(payload) else {
             return;
         };
-        let Some(event) = parse_event(&payload) else {
+        let Some(event) = parse_event(payload) else {
             return; // not ours, or garbage: ignored
         };
         for member in backend.members_named(event.name) {
@@ -261,6 +298,10 @@ impl Task {
     /// Opens the command connection (lazily) and the subscription to every bucket's
     /// channel; then reads the versions and queues every breaker's record.
     async fn connect(&mut self, backend: &Backend) {
+        #[cfg(feature = "redis-cluster")]
+        if let Target::Cluster(target) = &backend.target {
+            return self.connect_cluster(backend, target).await;
+        }
         let Some(client) = self.server(backend).await else {
             return;
         };
@@ -270,13 +311,11 @@ impl Task {
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_number_of_retries(1);
             match ConnectionManager::new_lazy_with_config(client.clone(), config) {
-                Ok(connection) => self.connection = Some(connection),
+                Ok(connection) => self.connection = Some(Commands::Server(connection)),
                 Err(e) => return self.failed(&format!("{:?}", e.kind())),
             }
         }
-        let channels: Vec<String> = (0..layout::BUCKETS)
-            .map(|b| layout::channel(&backend.namespace, b))
-            .collect();
+        let channels = channels(backend);
         let subscribed = timeout(CONNECT_TIMEOUT, async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channels).await?;
@@ -285,18 +324,108 @@ impl Task {
         .await;
         match subscribed {
             Ok(Ok(events)) => {
-                self.events = Some(events);
-                // Subscribed first, then read: a change after the subscription comes as
-                // an event, one before it is in what is read. The scripts are loaded for
-                // the pipelined reads of the reconciliation.
-                self.versions.clear();
-                if self.load_scripts(backend).await && self.read_versions(backend).await.is_some() {
-                    self.next_poll = Instant::now() + POLL;
-                    self.reconcile(backend);
-                }
+                self.events = Some(Events::Server(events));
+                self.connected(backend).await;
             }
             Ok(Err(e)) => self.failed(&format!("{:?}", e.kind())),
             Err(_) => self.failed("timed out connecting"),
+        }
+    }
+
+    /// Subscribed first, then read: a change after the subscription comes as an event,
+    /// one before it is in what is read. The scripts are loaded for the pipelined reads
+    /// of the reconciliation.
+    async fn connected(&mut self, backend: &Backend) {
+        self.versions.clear();
+        if self.load_scripts(backend).await && self.read_versions(backend).await.is_some() {
+            self.next_poll = Instant::now() + POLL;
+            self.reconcile(backend);
+        }
+    }
+
+    /// A cluster: one connection that routes each command to its slot's shard, and
+    /// sharded subscriptions to every bucket's channel, one slot at a time.
+    #[cfg(feature = "redis-cluster")]
+    async fn connect_cluster(&mut self, backend: &Backend, target: &super::target::ClusterTarget) {
+        let (pushes, events) = tokio::sync::mpsc::unbounded_channel();
+        let client = match target.client(pushes, CONNECT_TIMEOUT, COMMAND_TIMEOUT) {
+            Ok(client) => client,
+            Err(e) => return self.failed(&format!("{:?}", e.kind())),
+        };
+        match timeout(CONNECT_TIMEOUT * 2, client.get_async_connection()).await {
+            Ok(Ok(connection)) => self.connection = Some(Commands::Cluster(connection)),
+            Ok(Err(e)) => return self.failed(&format!("{:?}", e.kind())),
+            Err(_) => return self.failed("timed out connecting"),
+        }
+        self.events = Some(Events::Cluster(events));
+        self.owners.clear();
+        if self.subscribe(&channels(backend)).await {
+            self.connected(backend).await;
+            self.follow_slots(backend).await;
+        }
+    }
+
+    /// On a cluster: reads which shard owns each bucket's slot (one `CLUSTER SLOTS`);
+    /// when one changed since the last read (a failover the server did not tell
+    /// subscribers of), the task starts over where everything lives now.
+    #[cfg(feature = "redis-cluster")]
+    async fn follow_slots(&mut self, backend: &Backend) {
+        let Some(connection) = &mut self.connection else {
+            return;
+        };
+        let read = timeout(
+            COMMAND_TIMEOUT,
+            redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query_async::<redis::Value>(connection),
+        )
+        .await;
+        let Ok(Ok(redis::Value::Array(ranges))) = read else {
+            return; // the next poll tries again; commands that fail reconnect
+        };
+        let ranges: Vec<(u16, u16, String)> = ranges.iter().filter_map(slot_range).collect();
+        let mut moved = Vec::new();
+        for bucket in 0..layout::BUCKETS {
+            let slot = layout::slot(&backend.namespace, bucket);
+            let Some((_, _, owner)) = ranges.iter().find(|(a, b, _)| (*a..=*b).contains(&slot))
+            else {
+                continue;
+            };
+            if let Some(before) = self.owners.insert(bucket, owner.clone()) {
+                if before != *owner {
+                    moved.push(bucket);
+                }
+            }
+        }
+        if !moved.is_empty() {
+            // The client routes by the slots it knew: fresh connections know better.
+            self.resync();
+        }
+    }
+
+    /// Subscribes to `channels` on a cluster, one `SSUBSCRIBE` per channel (each is one
+    /// slot: a batch across slots is refused with `CROSSSLOT`), all at once; `false`
+    /// when it failed (then the task starts over).
+    #[cfg(feature = "redis-cluster")]
+    async fn subscribe(&mut self, channels: &[String]) -> bool {
+        let Some(Commands::Cluster(connection)) = &self.connection else {
+            return false;
+        };
+        let subscriptions = channels.iter().map(|channel| {
+            let mut connection = connection.clone();
+            async move { connection.ssubscribe(channel).await }
+        });
+        let subscribed = timeout(
+            CONNECT_TIMEOUT * 2,
+            futures_util::future::join_all(subscriptions),
+        )
+        .await;
+        match subscribed {
+            Ok(results) => match results.into_iter().find_map(Result::err) {
+                None => true,
+                Some(e) => self.broke::<()>(&format!("{:?}", e.kind())).is_some(),
+            },
+            Err(_) => self.broke::<()>("timed out subscribing").is_some(),
         }
     }
 
@@ -307,6 +436,8 @@ impl Task {
         let target = match &backend.target {
             Target::Server(client) => return Some(client.clone()),
             Target::Sentinel(target) => target,
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(_) => return None,
         };
         if self.sentinel.is_none() {
             match target.client() {
@@ -361,6 +492,10 @@ impl Task {
     async fn poll(&mut self, backend: &Backend) {
         self.next_poll = Instant::now() + POLL;
         self.watch_switches().await;
+        #[cfg(feature = "redis-cluster")]
+        if matches!(backend.target, Target::Cluster(_)) {
+            self.follow_slots(backend).await;
+        }
         let Some(moved) = self.read_versions(backend).await else {
             return;
         };
@@ -433,15 +568,31 @@ impl Task {
                 requests.push((member.clone(), Request::Vote(member.link.trace_for(None))));
             }
         }
-        let mut pipe = redis::pipe();
-        for (member, request) in &requests {
-            pipe.add_command(invocation(backend, member, request));
-        }
-        let Some(connection) = self.connection.as_mut() else {
+        // One pipeline per bucket (a bucket is one hash slot: on a cluster, a pipeline
+        // goes to one shard), all sent at once.
+        requests.sort_by_key(|(member, _)| member.bucket);
+        let Some(connection) = &self.connection else {
             return;
         };
+        let pipelines = requests
+            .chunk_by(|a, b| a.0.bucket == b.0.bucket)
+            .map(|run| {
+                let mut pipe = redis::pipe();
+                for (member, request) in run {
+                    pipe.add_command(invocation(backend, member, request));
+                }
+                let mut connection = connection.clone();
+                async move { pipe.query_async::<Vec<redis::Value>>(&mut connection).await }
+            });
         let budget = (COMMAND_TIMEOUT * requests.len() as u32).min(CHUNK_TIMEOUT);
-        let replies = timeout(budget, pipe.query_async::<Vec<redis::Value>>(connection)).await;
+        let replies = timeout(budget, futures_util::future::join_all(pipelines))
+            .await
+            .map(|replies| {
+                replies
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|runs| runs.into_iter().flatten().collect::<Vec<_>>())
+            });
         let replies = match replies {
             Ok(Ok(replies)) => replies,
             Ok(Err(e))
@@ -483,14 +634,24 @@ impl Task {
 
     /// Loads the scripts into the server (after it lost them); `false` when it failed.
     async fn load_scripts(&mut self, backend: &Backend) -> bool {
-        let Some(connection) = self.connection.as_mut() else {
+        let Some(connection) = &self.connection else {
             return false;
         };
-        let mut pipe = redis::pipe();
-        for code in backend.scripts.codes() {
-            pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
-        }
-        match timeout(COMMAND_TIMEOUT, pipe.query_async::<()>(connection)).await {
+        // One command each, all at once: on a cluster, each goes to every node.
+        let loads = backend.scripts.codes().iter().map(|code| {
+            let mut connection = connection.clone();
+            async move {
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(code)
+                    .exec_async(&mut connection)
+                    .await
+            }
+        });
+        let loaded = timeout(COMMAND_TIMEOUT * 2, futures_util::future::join_all(loads))
+            .await
+            .map(|results| results.into_iter().collect::<Result<(), _>>());
+        match loaded {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 self.broke::<()>(&format!("{:?}", e.kind()));
@@ -559,7 +720,12 @@ impl Task {
     }
 
     fn succeeded(&mut self) {
-        self.backoff = BACKOFF_MIN;
+        // The backoff starts again once the work of a reconnection is done: a server
+        // that answers reads but not writes (a cluster's failover pauses them) is not
+        // reconnected to ten times a second.
+        if self.backlog.is_empty() {
+            self.backoff = BACKOFF_MIN;
+        }
         if self.health != Health::Healthy {
             let was = self.health;
             self.health = Health::Healthy;
@@ -595,6 +761,33 @@ impl Task {
             }
         }
     }
+}
+
+/// One entry of `CLUSTER SLOTS`: `[start, end, [host, port, id, ...], replicas...]`, as
+/// the first slot, the last and the primary's `host:port`.
+#[cfg(feature = "redis-cluster")]
+fn slot_range(entry: &redis::Value) -> Option<(u16, u16, String)> {
+    let redis::Value::Array(fields) = entry else {
+        return None;
+    };
+    let number = |v: &redis::Value| redis::from_redis_value_ref::<u16>(v).ok();
+    let redis::Value::Array(primary) = fields.get(2)? else {
+        return None;
+    };
+    let host: String = redis::from_redis_value_ref(primary.first()?).ok()?;
+    let port = number(primary.get(1)?)?;
+    Some((
+        number(fields.first()?)?,
+        number(fields.get(1)?)?,
+        format!("{host}:{port}"),
+    ))
+}
+
+/// Every bucket's event channel.
+fn channels(backend: &Backend) -> Vec<String> {
+    (0..layout::BUCKETS)
+        .map(|b| layout::channel(&backend.namespace, b))
+        .collect()
 }
 
 /// The next message of a stream, if there is one; pending forever if not.
