@@ -22,21 +22,45 @@ struct Replica {
 }
 
 fn replica(server: &RedisServer, namespace: &str) -> Replica {
+    replica_of(server, namespace, BREAKERS)
+}
+
+/// One replica with the breakers `scale-0` to `scale-<n - 1>`.
+fn replica_of(server: &RedisServer, namespace: &str, n: usize) -> Replica {
     let backend = RedisBackend::builder(server.url())
         .namespace(namespace)
         .build()
         .unwrap();
-    let breakers = (0..BREAKERS)
-        .map(|i| {
+    let mut replica = Replica {
+        backend,
+        breakers: Vec::new(),
+    };
+    replica.join(0..n);
+    replica
+}
+
+impl Replica {
+    /// Its breakers `scale-<i>` for each `i` of `range`.
+    fn join(&mut self, range: std::ops::Range<usize>) {
+        let backend = self.backend.clone();
+        self.breakers.extend(range.map(|i| {
             CircuitBreaker::builder(format!("scale-{i}"))
                 .fail_max(1)
                 .reset_timeout(Duration::from_secs(600))
                 .shared(&backend)
                 .unregistered()
                 .build()
-        })
-        .collect();
-    Replica { backend, breakers }
+        }));
+    }
+}
+
+/// Script runs (each a record read, a vote, a lease...), from `INFO commandstats`.
+fn scripts(server: &RedisServer) -> u64 {
+    server
+        .command(&["INFO", "commandstats"])
+        .split_once("cmdstat_evalsha:calls=")
+        .and_then(|(_, rest)| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Every command the server ran (scripts' own commands included), from
@@ -134,6 +158,36 @@ fn an_idle_replica_costs_one_command_a_poll_and_openings_propagate_in_200_ms() {
         slowest <= Duration::from_millis(200),
         "slowest opening during a reconciliation took {slowest:?}"
     );
+}
+
+#[test]
+fn breakers_joining_a_connected_replica_are_read_once_and_then_cost_nothing() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut a = replica_of(&server, "joining", 1);
+    poll_until(Duration::from_secs(10), || a.backend.is_healthy()).expect("A reaches Redis");
+    settle(&server, 1);
+    // The rest join a connected replica, into buckets it has not read yet.
+    let before = scripts(&server);
+    a.join(1..BREAKERS);
+    poll_until(Duration::from_secs(10), || {
+        scripts(&server) - before >= (BREAKERS - 1) as u64
+    })
+    .expect("each joining breaker's record is read");
+    // Then nothing more than the polls of the versions: the buckets' first reads took
+    // their versions, so the next poll finds nothing to read again.
+    let read = scripts(&server);
+    let commands_before = commands(&server);
+    let window = Duration::from_secs(6);
+    std::thread::sleep(window);
+    assert_eq!(
+        scripts(&server),
+        read,
+        "the joined breakers' records were read again"
+    );
+    let idle = commands(&server) - commands_before;
+    assert!(idle <= 2, "{idle} commands in {window:?} after joining");
 }
 
 #[test]

@@ -337,7 +337,7 @@ impl Task {
     /// of the reconciliation.
     async fn connected(&mut self, backend: &Backend) {
         self.versions.clear();
-        if self.load_scripts(backend).await && self.read_versions(backend).await.is_some() {
+        if self.load_scripts(backend).await && self.read_versions(backend, true).await.is_some() {
             self.next_poll = Instant::now() + POLL;
             self.reconcile(backend);
         }
@@ -496,7 +496,7 @@ impl Task {
         if matches!(backend.target, Target::Cluster(_)) {
             self.follow_slots(backend).await;
         }
-        let Some(moved) = self.read_versions(backend).await else {
+        let Some(moved) = self.read_versions(backend, false).await else {
             return;
         };
         for bucket in moved {
@@ -505,9 +505,15 @@ impl Task {
     }
 
     /// Reads the versions of the buckets with breakers; returns the buckets whose version
-    /// differs from the last read (all of them on the first).
-    async fn read_versions(&mut self, backend: &Backend) -> Option<Vec<u16>> {
-        let buckets = backend.buckets();
+    /// differs from the last read. `all` (on connecting) takes every bucket's version as
+    /// its baseline; otherwise a bucket without one is left to its breakers' first read
+    /// (see [`work`](Self::work)): its breakers have just joined, and their reads are
+    /// still to come.
+    async fn read_versions(&mut self, backend: &Backend, all: bool) -> Option<Vec<u16>> {
+        let mut buckets = backend.buckets();
+        if !all {
+            buckets.retain(|b| self.versions.contains_key(b));
+        }
         if buckets.is_empty() {
             return Some(Vec::new());
         }
@@ -569,30 +575,36 @@ impl Task {
             }
         }
         // One pipeline per bucket (a bucket is one hash slot: on a cluster, a pipeline
-        // goes to one shard), all sent at once.
+        // goes to one shard), all sent at once. A bucket read for the first time since
+        // the connection (its breakers just joined) has its version read first, in the
+        // same pipeline: every later transition comes as an event after that version,
+        // so the poll need not read the bucket's records a second time.
         requests.sort_by_key(|(member, _)| member.bucket);
         let Some(connection) = &self.connection else {
             return;
         };
+        let mut baselines = Vec::new();
         let pipelines = requests
             .chunk_by(|a, b| a.0.bucket == b.0.bucket)
             .map(|run| {
+                let bucket = run[0].0.bucket;
                 let mut pipe = redis::pipe();
+                let baseline = !self.versions.contains_key(&bucket);
+                if baseline {
+                    pipe.cmd("GET").arg(&run[0].0.version_key);
+                }
+                baselines.push((bucket, baseline));
                 for (member, request) in run {
                     pipe.add_command(invocation(backend, member, request));
                 }
                 let mut connection = connection.clone();
                 async move { pipe.query_async::<Vec<redis::Value>>(&mut connection).await }
-            });
+            })
+            .collect::<Vec<_>>();
         let budget = (COMMAND_TIMEOUT * requests.len() as u32).min(CHUNK_TIMEOUT);
         let replies = timeout(budget, futures_util::future::join_all(pipelines))
             .await
-            .map(|replies| {
-                replies
-                    .into_iter()
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|runs| runs.into_iter().flatten().collect::<Vec<_>>())
-            });
+            .map(|replies| replies.into_iter().collect::<Result<Vec<_>, _>>());
         let replies = match replies {
             Ok(Ok(replies)) => replies,
             Ok(Err(e))
@@ -614,8 +626,21 @@ impl Task {
             Err(_) => return self.fail_chunk(&chunk, "a command timed out"),
         };
         self.succeeded();
+        let mut values_of_runs = Vec::with_capacity(requests.len());
+        for ((bucket, baseline), run) in baselines.into_iter().zip(replies) {
+            let mut run = run.into_iter();
+            if baseline {
+                let version = match run.next() {
+                    Some(redis::Value::Nil) => None,
+                    Some(value) => redis::from_redis_value::<u64>(value).ok(),
+                    None => None,
+                };
+                self.versions.entry(bucket).or_insert(version);
+            }
+            values_of_runs.extend(run);
+        }
         let now = self.now_ms();
-        for ((member, request), values) in requests.iter().zip(replies) {
+        for ((member, request), values) in requests.iter().zip(values_of_runs) {
             let values = match values {
                 redis::Value::Array(values) => values,
                 redis::Value::Nil => Vec::new(),
