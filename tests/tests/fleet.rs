@@ -592,6 +592,40 @@ fn a_killed_subscription_is_reconnected_and_reconciled() {
 }
 
 #[test]
+fn killed_connections_are_made_again_at_once_and_an_opening_still_spreads_in_200_ms() {
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let fleet = replicas(
+        &server,
+        "killed",
+        "orders",
+        2,
+        1,
+        Duration::from_secs(60),
+        1,
+    );
+    // A proxy's idle timeout, a server restart: every connection goes at once. A
+    // replica that was working reconnects without backing off first.
+    server.commands(&[
+        &["CLIENT", "KILL", "TYPE", "normal"],
+        &["CLIENT", "KILL", "TYPE", "pubsub"],
+    ]);
+    let started = std::time::Instant::now();
+    let _ = fleet[0].breaker.call(|| Err::<(), _>(E::Down));
+    poll_until(Duration::from_secs(5), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("the opening reaches the other replica");
+    let took = started.elapsed();
+    assert!(
+        took <= Duration::from_millis(200),
+        "an opening right after the connections were killed took {took:?}"
+    );
+}
+
+#[test]
 fn a_flushed_record_reads_as_closed_and_local_opens_keep_their_deadlines() {
     let _turn = turn();
     let Some(server) = RedisServer::start() else {

@@ -5,7 +5,11 @@
 //!
 //! - **Urgent first.** A call that needs the fleet (a vote, a probe request, a report, a
 //!   manual transition, a refresh) queues its breaker's link; each turn of the loop
-//!   serves the queue before anything else, one script per request.
+//!   serves the queue before any I/O of its own, one script per request (only the events
+//!   already received are applied before it: one may say the connection is gone).
+//! - **Reconnecting.** A backend that was working and loses its connection (a killed
+//!   connection, a restarted server) reconnects at once; failures after that back off,
+//!   from 100 ms to 5 s.
 //! - **Events** on the buckets' channels are applied as they come; between two pieces of
 //!   background work the task takes every event already waiting.
 //! - **Background work** comes in chunks of [`CHUNK`] breakers, one pipelined round trip
@@ -134,8 +138,14 @@ impl Task {
                 self.connect(&backend).await;
             }
             self.take_joined(&backend);
-            self.serve(&backend).await;
+            // Events waiting are applied first (no I/O): among them may be the news that
+            // the connection was lost, and then a request would wait for a dead
+            // connection's timeout before reconnecting.
             self.take_events(&backend).await;
+            if self.events.is_none() && Instant::now() >= self.retry_at {
+                self.connect(&backend).await;
+            }
+            self.serve(&backend).await;
             if self.events.is_some() {
                 if Instant::now() >= self.next_poll {
                     self.poll(&backend).await;
@@ -767,7 +777,18 @@ impl Task {
     fn failed(&mut self, _why: &str) {
         // Drop the subscription too: it reconnects with the next attempt, then reconciles.
         self.events = None;
-        self.retry_at = Instant::now() + self.backoff;
+        if self.health == Health::Healthy && self.backoff == BACKOFF_MIN {
+            // A backend that was working and done with its last reconnection's work lost
+            // its connection (a server restarted, a connection killed or timed out):
+            // both connections are made again at once, so that the fleet's events are
+            // not held up. A failure again backs off, and so does one that comes before
+            // the work of a reconnection is done (a server that takes reads but refuses
+            // writes is not reconnected to in a loop).
+            self.connection = None;
+            self.retry_at = Instant::now();
+        } else {
+            self.retry_at = Instant::now() + self.backoff;
+        }
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         if self.health == Health::Degraded {
             return;
