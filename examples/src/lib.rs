@@ -8,6 +8,8 @@
 //! - `registry_control`: inspecting breakers and forcing one open for maintenance;
 //! - `observability`: an axum service exposing `/metrics` and `/breakers`;
 //! - `fleet`: three replicas sharing one breaker through Redis;
+//! - `fleet_scale`: the Redis load, propagation times and memory of fleets of 2 and 10
+//!   replicas × 100 to 10,000 shared breakers (`--release`);
 //! - `tower_client`: the tower layer on a hyper client, reading HTTP statuses;
 //! - `per_host`: a reqwest client with a breaker per host, one host down;
 //! - `traced_services`: three services traced with OpenTelemetry, a breaker opening
