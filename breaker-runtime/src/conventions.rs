@@ -18,6 +18,11 @@
 //! | [`events::FLEET_DEGRADED`] | INFO | the fleet backend cannot be reached: breakers carry on locally |
 //! | [`events::FLEET_RECOVERED`] | INFO | the fleet backend answers again |
 
+use crate::outcome::Trigger;
+use crate::policy::Policy;
+use crate::state::{State, Word};
+use crate::CircuitBreaker;
+
 /// Event names: the `tracing` callsite name and message of each event, and the name of
 /// the span event OpenTelemetry exports.
 pub mod events {
@@ -142,4 +147,48 @@ pub mod values {
     pub const LINK_FAILURE: &str = "failure";
     /// A link to where the fleet's transition began.
     pub const LINK_ORIGIN: &str = "origin";
+}
+
+// What a transition's trigger is called, for `tracing` and the admin router's feed alike.
+
+/// `call`, `manual` or `fleet`.
+#[cfg_attr(not(any(feature = "tracing", feature = "axum")), allow(dead_code))]
+pub(crate) fn origin(trigger: Trigger<'_>) -> &'static str {
+    match trigger {
+        Trigger::Call(_) | Trigger::ProbeTimedOut => values::CALL,
+        Trigger::Manual => values::MANUAL,
+        Trigger::Fleet(_) => values::FLEET,
+    }
+}
+
+/// Why a breaker that was `from` opened.
+#[cfg_attr(not(any(feature = "tracing", feature = "axum")), allow(dead_code))]
+pub(crate) fn open_reason(
+    breaker: &CircuitBreaker,
+    from: Word,
+    trigger: Trigger<'_>,
+) -> &'static str {
+    match trigger {
+        Trigger::Manual => values::MANUAL,
+        Trigger::Fleet(_) => values::FLEET,
+        Trigger::ProbeTimedOut => values::PROBE_TIMED_OUT,
+        Trigger::Call(_) if from.state() == State::HalfOpen => values::PROBE_FAILED,
+        Trigger::Call(_) => match breaker.config().policy() {
+            Policy::Consecutive => values::CONSECUTIVE_FAILURES,
+            Policy::Within => values::FAILURES_WITHIN,
+            Policy::Rate => {
+                let config = breaker.config();
+                let failed = breaker
+                    .window()
+                    .and_then(|w| w.failure_rate)
+                    .zip(config.failure_rate)
+                    .is_some_and(|(rate, threshold)| rate >= threshold.as_f64());
+                if failed || config.slow_call.is_none() {
+                    values::FAILURE_RATE
+                } else {
+                    values::SLOW_CALL_RATE
+                }
+            }
+        },
+    }
 }

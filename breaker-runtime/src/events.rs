@@ -211,6 +211,10 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
     // Before the vote is asked for: an opening's span is where the fleet's opening began.
     #[cfg(feature = "tracing")]
     crate::telemetry::transition(breaker, from, to, trigger);
+    #[cfg(feature = "axum")]
+    if from.phase() != to.phase() {
+        crate::admin::feed::transition(breaker, from, to, trigger);
+    }
     if let (Some(link), true) = (breaker.sinks().fleet.get(), tripped_here) {
         link.tripped();
     }

@@ -524,7 +524,7 @@ fn seconds(nanos: u64) -> u32 {
 /// The key of a breaker a keyed set holds, as its name `<set>[<key>]` spells it (the
 /// attribute's `per` and the reqwest middleware name their breakers so); `None` for any
 /// other breaker, the overflow breaker included.
-#[cfg(feature = "tracing")]
+#[cfg(any(feature = "tracing", feature = "axum"))]
 pub(crate) fn key_of(breaker: &CircuitBreaker) -> Option<&str> {
     if breaker.sinks().set_refs().live.load(Acquire) == 0 {
         return None;

@@ -97,6 +97,9 @@
 
 #[doc(hidden)]
 pub mod __private;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod admin;
 mod backoff;
 #[cfg(any(
     feature = "tower",

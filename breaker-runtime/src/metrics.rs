@@ -8,6 +8,7 @@
 //! | `circuit_breaker_transitions_total` | counter, one series per transition that can happen (six: no `closed` → `closed`) | `breaker`, `from`, `to` (`closed`, `open`, `half-open`) |
 //! | `circuit_breaker_failure_rate` | gauge: percent of the window's calls that failed; -1 below `min_calls` (rate policies only) | `breaker` |
 //! | `circuit_breaker_slow_call_rate` | gauge: percent of the window's calls that were slow; -1 below `min_calls` (rate policies only) | `breaker` |
+//! | `circuit_breaker_fleet_healthy` | gauge: 1 while a shared breaker reaches its fleet backend, 0 while it runs locally (degraded, or no backend installed) (shared breakers only) | `breaker` |
 //!
 //! Counting must not bring back the cross-core write that the closed path avoids, so
 //! each thread counts in a block of its own for each breaker (a plain load and store, no
@@ -92,16 +93,21 @@ struct Handles {
     transitions: [metrics::Counter; 6],
     /// A rate policy's failure and slow-call rates.
     rates: Option<[metrics::Gauge; 2]>,
+    /// A shared breaker's link to its fleet: healthy or not.
+    fleet: Option<metrics::Gauge>,
 }
 
 impl Handles {
-    fn register(name: &Name, rate: bool) -> Self {
+    fn register(name: &Name, rate: bool, shared: bool) -> Self {
         // A label is a `&'static str` as it is, a run-time name copied once.
         let name: metrics::SharedString = match name.as_static() {
             Some(name) => name.into(),
             None => name.to_string().into(),
         };
         Handles {
+            fleet: shared.then(|| {
+                metrics::gauge!("circuit_breaker_fleet_healthy", "breaker" => name.clone())
+            }),
             rates: rate.then(|| {
                 [
                     metrics::gauge!("circuit_breaker_failure_rate", "breaker" => name.clone()),
@@ -198,6 +204,10 @@ fn describe(recorder: usize) {
         "circuit_breaker_slow_call_rate",
         "Percent of the calls in a rate breaker's window that were slow (-1 below min_calls)"
     );
+    metrics::describe_gauge!(
+        "circuit_breaker_fleet_healthy",
+        "1 while a shared circuit breaker reaches its fleet backend, 0 while it runs locally"
+    );
 }
 
 pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
@@ -215,6 +225,10 @@ pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
         // Resilience4j's convention: -1 until the window holds `min_calls` calls.
         failure.set(window.failure_rate.unwrap_or(-1.0));
         slow.set(window.slow_rate.unwrap_or(-1.0));
+    }
+    if let (Some(gauge), Some(fleet)) = (&handles.fleet, breaker.sinks().fleet_info()) {
+        let healthy = fleet.backend == crate::shared::BackendHealth::Healthy;
+        gauge.set(if healthy { 1.0 } else { 0.0 });
     }
 }
 
@@ -240,14 +254,14 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
 }
 
 impl Counters {
-    fn handles(&self, name: &Name, rate: bool) -> Arc<Handles> {
+    fn handles(&self, name: &Name, rate: bool, shared: bool) -> Arc<Handles> {
         let recorder = current_recorder();
         let mut bound = lock(&self.handles);
         match &*bound {
             Some((to, handles)) if *to == recorder => Arc::clone(handles),
             _ => {
                 describe(recorder);
-                let handles = Arc::new(Handles::register(name, rate));
+                let handles = Arc::new(Handles::register(name, rate, shared));
                 *bound = Some((recorder, Arc::clone(&handles)));
                 handles
             }
@@ -258,10 +272,11 @@ impl Counters {
 /// The breaker's handles, bound to the recorder in place now.
 fn handles(breaker: &CircuitBreaker) -> Arc<Handles> {
     let rate = breaker.config().is_rate();
+    let shared = breaker.sinks().fleet_info().is_some();
     breaker
         .sinks()
         .counters()
-        .handles(breaker.name_handle(), rate)
+        .handles(breaker.name_handle(), rate, shared)
 }
 
 /// How often the background publisher hands counts to the recorder, unless changed with

@@ -66,7 +66,7 @@ pub(crate) enum Phase {
 impl Phase {
     /// `closed`, `open`, `half_open`, `forced_open` or `disabled`: the values of the
     /// `circuit_breaker.state` attribute.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tracing", feature = "axum")), allow(dead_code))]
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Phase::Closed => "closed",

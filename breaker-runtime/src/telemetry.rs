@@ -12,51 +12,10 @@ pub(crate) mod otel;
 
 use tracing::Level;
 
-use crate::conventions::{self, values};
+use crate::conventions::{self, open_reason, origin, values};
 use crate::outcome::Trigger;
-use crate::policy::Policy;
-use crate::state::{Phase, State, Word};
+use crate::state::{Phase, Word};
 use crate::{CircuitBreaker, CircuitBreakerError};
-
-/// `call`, `manual` or `fleet`.
-pub(crate) fn origin(trigger: Trigger<'_>) -> &'static str {
-    match trigger {
-        Trigger::Call(_) | Trigger::ProbeTimedOut => values::CALL,
-        Trigger::Manual => values::MANUAL,
-        Trigger::Fleet(_) => values::FLEET,
-    }
-}
-
-/// Why a breaker that was `from` opened.
-pub(crate) fn open_reason(
-    breaker: &CircuitBreaker,
-    from: Word,
-    trigger: Trigger<'_>,
-) -> &'static str {
-    match trigger {
-        Trigger::Manual => values::MANUAL,
-        Trigger::Fleet(_) => values::FLEET,
-        Trigger::ProbeTimedOut => values::PROBE_TIMED_OUT,
-        Trigger::Call(_) if from.state() == State::HalfOpen => values::PROBE_FAILED,
-        Trigger::Call(_) => match breaker.config().policy() {
-            Policy::Consecutive => values::CONSECUTIVE_FAILURES,
-            Policy::Within => values::FAILURES_WITHIN,
-            Policy::Rate => {
-                let config = breaker.config();
-                let failed = breaker
-                    .window()
-                    .and_then(|w| w.failure_rate)
-                    .zip(config.failure_rate)
-                    .is_some_and(|(rate, threshold)| rate >= threshold.as_f64());
-                if failed || config.slow_call.is_none() {
-                    values::FAILURE_RATE
-                } else {
-                    values::SLOW_CALL_RATE
-                }
-            }
-        },
-    }
-}
 
 /// What tripped an opening by a call: the failures and `fail_max`, or the window's
 /// rates, their thresholds and its calls.

@@ -49,7 +49,14 @@ const AROUND: &[&str] = &[
     "telemetry",
     "conventions",
 ];
-const INTEGRATIONS: &[&str] = &["tower", "reqwest", "grpc", "server_errors", "boundary"];
+const INTEGRATIONS: &[&str] = &[
+    "tower",
+    "reqwest",
+    "grpc",
+    "server_errors",
+    "boundary",
+    "admin",
+];
 const GLUE: &[&str] = &["__private"];
 
 fn floor(module: &str) -> Option<u8> {

@@ -109,3 +109,47 @@ fn breakers_evicted_from_a_keyed_set_are_not_published() {
         );
     }
 }
+
+#[test]
+fn a_shared_breaker_exports_whether_it_reaches_its_fleet_and_a_local_one_does_not() {
+    let Some(mut server) = breaker_tests::redis_server::RedisServer::start() else {
+        return;
+    };
+    let backend = breaker_runtime::shared::RedisBackend::builder(server.url())
+        .namespace("series")
+        .build()
+        .unwrap();
+    let shared = CircuitBreaker::builder("series-fleet")
+        .shared(&backend)
+        .build();
+    let local = CircuitBreaker::builder("series-local").build();
+    breaker_tests::poll_until(Duration::from_secs(10), || backend.is_healthy())
+        .expect("the backend connects");
+    // One recorder for both scrapes (handles stay bound to the recorder they met).
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let scrape = || {
+        metrics::with_local_recorder(&recorder, breaker_metrics::publish);
+        handle.render()
+    };
+    let text = scrape();
+    assert_eq!(
+        series(&text, "circuit_breaker_fleet_healthy", "series-fleet\""),
+        [r#"circuit_breaker_fleet_healthy{breaker="series-fleet"} 1"#],
+        "{text}"
+    );
+    assert!(series(&text, "circuit_breaker_fleet_healthy", "series-local\"").is_empty());
+
+    server.kill();
+    // A call that needs the fleet (a trip) finds the backend gone.
+    let _ = shared.call(|| Err::<(), _>(breaker_tests::TestError::Down));
+    breaker_tests::poll_until(Duration::from_secs(10), || !backend.is_healthy())
+        .expect("the backend notices");
+    let text = scrape();
+    assert_eq!(
+        series(&text, "circuit_breaker_fleet_healthy", "series-fleet\""),
+        [r#"circuit_breaker_fleet_healthy{breaker="series-fleet"} 0"#],
+        "{text}"
+    );
+    drop(local);
+}
