@@ -327,3 +327,28 @@ impl LoopbackService {
         }
     }
 }
+
+/// Whether the command `tool` is installed (`--version` runs). Outside CI a test that
+/// needs it is skipped without it; in CI, where `.ci/run` installs it from Debian's
+/// `package`, its absence is a failure.
+pub fn installed(tool: &str, package: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "{tool} is not installed (Debian package `{package}`)"
+    );
+    found
+}
+
+/// The workspace's target directory (for files tests leave behind, and for the
+/// examples' binaries).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
