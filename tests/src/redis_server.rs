@@ -157,7 +157,7 @@ impl RedisServer {
             }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 // Whoever answers may be another test's server on a port ours could not
-                // bind: ours is up only while it is still running after the answer.
+                // bind: ours is up only if the server answering is our process.
                 let answered = self.tls || {
                     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                     let mut buf = [0u8; 64];
@@ -166,13 +166,49 @@ impl RedisServer {
                         && s.read(&mut buf).is_ok_and(|n| n > 0)
                 };
                 if answered {
-                    std::thread::sleep(Duration::from_millis(100));
-                    return matches!(self.child.try_wait(), Ok(None));
+                    return self.answered_by_ours();
                 }
             }
             std::thread::yield_now();
         }
         panic!("redis-server did not start on port {}", self.port);
+    }
+}
+
+impl RedisServer {
+    /// Whether the server on our port is our process: its `INFO server` names our PID.
+    /// (A server with a password refuses `INFO` before `AUTH`, and a TLS one does not
+    /// speak plain text: for those, ours is up if it is still running.)
+    fn answered_by_ours(&mut self) -> bool {
+        let running = matches!(self.child.try_wait(), Ok(None));
+        if self.tls || !running {
+            return running;
+        }
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if stream
+            .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut reply = String::new();
+        let mut reader = BufReader::new(stream);
+        while reader.read_line(&mut reply).is_ok_and(|n| n > 0) {
+            if reply.starts_with('-') {
+                return running; // NOAUTH: a password; ours if still running
+            }
+            if let Some(pid) = reply
+                .lines()
+                .find_map(|l| l.strip_prefix("process_id:"))
+                .filter(|_| reply.ends_with('\n'))
+            {
+                return pid.trim() == self.child.id().to_string();
+            }
+        }
+        false
     }
 }
 

@@ -330,6 +330,16 @@ async fn a_write_to_one_replicas_router_reaches_the_other_replica() {
     let other = replica(&server.url(), "admin", "admin-fleet", |b| {
         b.reset_timeout(Duration::from_secs(60))
     });
+    // A second shared breaker on each replica's backend: what a replica's backend sends
+    // reaches the other's in order, so once this one's opening has arrived, anything
+    // sent before it has too.
+    let marker = |backend: &breaker_runtime::shared::RedisBackend| {
+        CircuitBreaker::builder("admin-fleet-marker")
+            .reset_timeout(Duration::from_secs(60))
+            .shared(backend)
+    };
+    let _marker_here = marker(&backend).build();
+    let marker_there = marker(&other.backend).unregistered().build();
     connected(std::slice::from_ref(&other));
     poll_until(Duration::from_secs(10), || backend.is_healthy()).expect("this replica joins");
     let base = serve(Access::bearer("fleet-token")).await;
@@ -339,7 +349,20 @@ async fn a_write_to_one_replicas_router_reaches_the_other_replica() {
     let body = r#"{"state": "forced_open", "scope": "replica"}"#;
     let (status, now) = post(&url, Some("fleet-token"), body).await;
     assert_eq!((status, now["phase"].as_str()), (200, Some("forced_open")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let marked = post(
+        &format!("{base}/breakers/admin-fleet-marker/state"),
+        Some("fleet-token"),
+        r#"{"state": "open"}"#,
+    )
+    .await;
+    assert_eq!(marked.0, 200);
+    let there = marker_there.clone();
+    tokio::task::spawn_blocking(move || {
+        poll_until(Duration::from_secs(5), || there.state() == State::Open)
+    })
+    .await
+    .unwrap()
+    .expect("the marker's opening reaches the other replica");
     assert_eq!(other.breaker.state(), State::Closed);
     let (status, _) = post(
         &url,

@@ -5,14 +5,13 @@
 //!
 //! Chromium's `--dump-dom` waits (with `--virtual-time-budget`) until no request is
 //! pending, and the page's event stream is one that never ends: so the test serves the
-//! page from a runtime of its own and shuts it down, closing the stream, one second
-//! after the write. The page can only have learnt of the write from the stream, within
-//! that second.
+//! page from a runtime of its own and shuts it down, closing the stream, once the page
+//! has shown the write: on a transition the page sets the row's state, then asks for the
+//! breaker's counts, and that request is what the test waits for (at most a second).
 
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -21,18 +20,18 @@ use breaker_runtime::admin::{self, Access};
 use breaker_runtime::CircuitBreaker;
 use breaker_tests::{installed, poll_until, target_dir};
 
-/// The admin router on a runtime of its own; counts the event streams opened.
+/// The admin router on a runtime of its own; records the paths the page asks for.
 struct Page {
     url: String,
-    streams: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Page {
     fn serve() -> Page {
-        let streams = Arc::new(AtomicUsize::new(0));
-        let counted = streams.clone();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let recorded = requests.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let (address, addressed) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -45,9 +44,10 @@ impl Page {
                 let app = Router::new()
                     .nest("/admin", admin::router(Access::unauthenticated_writes()))
                     .layer(middleware::from_fn(move |request: Request, next: Next| {
-                        if request.uri().path().ends_with("/breakers/events") {
-                            counted.fetch_add(1, Ordering::SeqCst);
-                        }
+                        recorded
+                            .lock()
+                            .unwrap()
+                            .push(request.uri().path().to_string());
                         next.run(request)
                     }));
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -61,16 +61,22 @@ impl Page {
         let addr = addressed.recv().unwrap();
         Page {
             url: format!("http://{addr}/admin"),
-            streams,
+            requests,
             stop: Some(stop),
             thread: Some(thread),
         }
     }
 
-    /// Waits for the page's event stream, at most 30 s.
+    /// How many requests for a path ending with `tail` the page has made.
+    fn asked(&self, tail: &str) -> usize {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().filter(|p| p.ends_with(tail)).count()
+    }
+
+    /// Waits for the page's event stream (opened once the table is drawn), at most 30 s.
     fn streaming(&self) {
         poll_until(Duration::from_secs(30), || {
-            self.streams.load(Ordering::SeqCst) > 0
+            self.asked("/breakers/events") > 0
         })
         .expect("the page opens its event stream");
     }
@@ -136,7 +142,6 @@ fn a_breaker_forced_open_through_the_api_shows_on_the_page_within_a_second() {
     let browser = chromium(&page.url, &["--dump-dom".to_string()]);
     page.streaming();
 
-    let written = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -152,7 +157,10 @@ fn a_breaker_forced_open_through_the_api_shows_on_the_page_within_a_second() {
             .status()
     });
     assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_secs(1).saturating_sub(written.elapsed()));
+    poll_until(Duration::from_secs(1), || {
+        page.asked("/breakers/page-target") > 0
+    })
+    .expect("within a second the page hears of the write and asks for the breaker");
     page.stop();
 
     let dom = String::from_utf8(browser.join().unwrap().stdout).unwrap();
@@ -186,7 +194,6 @@ fn a_screenshot_of_the_page_goes_under_target() {
         ],
     );
     page.streaming();
-    std::thread::sleep(Duration::from_millis(500));
     page.stop();
     assert!(browser.join().unwrap().status.success());
     let png = std::fs::read(&file).expect("the screenshot is written");

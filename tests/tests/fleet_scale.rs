@@ -54,43 +54,55 @@ impl Replica {
     }
 }
 
-/// Script runs (each a record read, a vote, a lease...), from `INFO commandstats`.
-fn scripts(server: &RedisServer) -> u64 {
-    server
-        .command(&["INFO", "commandstats"])
-        .split_once("cmdstat_evalsha:calls=")
-        .and_then(|(_, rest)| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Every command the server ran (scripts' own commands included), from
-/// `INFO commandstats`.
-fn commands(server: &RedisServer) -> u64 {
+/// Calls of each command the server ran (scripts' own commands included), from
+/// `INFO commandstats`; this test's own `INFO` and `CONFIG` left out.
+fn stats(server: &RedisServer) -> Vec<(String, u64)> {
     server
         .command(&["INFO", "commandstats"])
         .split(['\n', ' '])
         .filter_map(|line| line.strip_prefix("cmdstat_"))
-        .filter(|line| !line.starts_with("info:") && !line.starts_with("config|resetstat"))
+        .filter(|line| !line.starts_with("info:") && !line.starts_with("config|"))
         .filter_map(|line| {
-            line.split("calls=")
-                .nth(1)?
+            let (name, rest) = line.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
                 .split(',')
                 .next()?
-                .parse::<u64>()
-                .ok()
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
         })
+        .collect()
+}
+
+/// Calls of `command` (`evalsha`: script runs, each a record read, a vote, a lease...).
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    stats(server)
+        .into_iter()
+        .filter(|(name, _)| name == command)
+        .map(|(_, n)| n)
         .sum()
 }
 
-/// Waits until the replicas are done with their joining's work: a second with at most
-/// `quiet` commands.
-fn settle(server: &RedisServer, quiet: u64) {
-    poll_until(Duration::from_secs(30), || {
-        let before = commands(server);
-        std::thread::sleep(Duration::from_secs(1));
-        commands(server) - before <= quiet
+/// Every command the replicas made the server run, and how many were polls (`MGET`),
+/// read at one moment.
+fn commands(server: &RedisServer) -> (u64, u64) {
+    let stats = stats(server);
+    let polls = stats
+        .iter()
+        .filter(|(name, _)| name == "mget")
+        .map(|(_, n)| n)
+        .sum();
+    (stats.iter().map(|(_, n)| n).sum(), polls)
+}
+
+/// Waits for `n` more polls of the buckets' versions (an `MGET` each) than `before`;
+/// a poll comes every 5 s per replica. Returns how long they took.
+fn polls(server: &RedisServer, before: u64, n: u64) -> Duration {
+    poll_until(Duration::from_secs(20), || {
+        calls(server, "mget") >= before + n
     })
-    .expect("the replicas settle");
+    .expect("the replicas poll")
 }
 
 /// The time an opening on `from` takes to reach `to`'s breaker `i`.
@@ -114,17 +126,29 @@ fn an_idle_replica_costs_one_command_a_poll_and_openings_propagate_in_200_ms() {
         a.backend.is_healthy() && b.backend.is_healthy()
     })
     .expect("both replicas reach Redis");
-    settle(&server, 2);
+    // Joined: every breaker's record read once.
+    poll_until(Duration::from_secs(30), || {
+        calls(&server, "evalsha") >= 2 * BREAKERS as u64
+    })
+    .expect("the replicas read their records");
+    // And a poll of each after it (5 s later: long after any read still queued).
+    polls(&server, calls(&server, "mget"), 2);
 
-    // Idle: each replica reads the buckets' versions once per 5-second poll.
-    let before = commands(&server);
-    let window = Duration::from_secs(11);
-    std::thread::sleep(window);
-    let idle = commands(&server) - before;
-    let per_replica_second = idle as f64 / 2.0 / window.as_secs_f64();
+    // Idle: over two polls of each replica, nothing but the polls, each one command.
+    let (before, mgets) = commands(&server);
+    let took = polls(&server, mgets, 4);
+    let (after, mgets_after) = commands(&server);
+    let idle = after - before;
+    assert_eq!(
+        idle,
+        mgets_after - mgets,
+        "only the polls: {:?}",
+        stats(&server)
+    );
+    let per_replica_second = idle as f64 / 2.0 / took.as_secs_f64();
     assert!(
         per_replica_second <= 1.0,
-        "{idle} commands in {window:?} from 2 replicas of {BREAKERS} breakers"
+        "{idle} commands in {took:?} from 2 replicas of {BREAKERS} breakers"
     );
 
     // Openings at random breakers reach the other replica within 200 ms.
@@ -166,28 +190,35 @@ fn breakers_joining_a_connected_replica_are_read_once_and_then_cost_nothing() {
         return;
     };
     let mut a = replica_of(&server, "joining", 1);
-    poll_until(Duration::from_secs(10), || a.backend.is_healthy()).expect("A reaches Redis");
-    settle(&server, 1);
+    poll_until(Duration::from_secs(10), || {
+        a.backend.is_healthy() && calls(&server, "evalsha") >= 1
+    })
+    .expect("A reaches Redis and reads its breaker's record");
     // The rest join a connected replica, into buckets it has not read yet.
-    let before = scripts(&server);
+    let before = calls(&server, "evalsha");
     a.join(1..BREAKERS);
     poll_until(Duration::from_secs(10), || {
-        scripts(&server) - before >= (BREAKERS - 1) as u64
+        calls(&server, "evalsha") - before >= (BREAKERS - 1) as u64
     })
     .expect("each joining breaker's record is read");
     // Then nothing more than the polls of the versions: the buckets' first reads took
-    // their versions, so the next poll finds nothing to read again.
-    let read = scripts(&server);
-    let commands_before = commands(&server);
-    let window = Duration::from_secs(6);
-    std::thread::sleep(window);
+    // their versions, so the next polls find nothing to read again (a second poll
+    // comes 5 s after the first, long after anything the first would have queued).
+    let read = calls(&server, "evalsha");
+    let (before, mgets) = commands(&server);
+    polls(&server, mgets, 2);
     assert_eq!(
-        scripts(&server),
+        calls(&server, "evalsha"),
         read,
         "the joined breakers' records were read again"
     );
-    let idle = commands(&server) - commands_before;
-    assert!(idle <= 2, "{idle} commands in {window:?} after joining");
+    let (after, mgets_after) = commands(&server);
+    assert_eq!(
+        after - before,
+        mgets_after - mgets,
+        "only the polls after joining: {:?}",
+        stats(&server)
+    );
 }
 
 #[test]
@@ -200,7 +231,8 @@ fn a_missed_event_is_caught_by_the_next_poll_of_the_versions() {
         b.reset_timeout(Duration::from_secs(600))
     });
     breaker_tests::fleet::connected(std::slice::from_ref(&b));
-    settle(&server, 2);
+    poll_until(Duration::from_secs(10), || calls(&server, "evalsha") >= 1)
+        .expect("B reads its breaker's record");
     // Another writer opens the fleet's record and bumps its bucket's version, but its
     // event never comes (as if published while B's subscription was down).
     server.command(&[

@@ -113,6 +113,22 @@ async fn change(client: &reqwest::Client, addr: &str, breaker: &str, body: &str)
     assert_eq!(response.status(), 200, "{breaker}: {body}");
 }
 
+/// Checks `check` at each 50 ms tick until it holds (`true`) or `limit` has passed
+/// (`false`): the async `poll_until`, for states only a request can read.
+async fn until(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        ticks.tick().await;
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+    }
+}
+
 /// A GET of Prometheus's HTTP API at `path`, with `params`.
 async fn api(
     client: &reqwest::Client,
@@ -206,32 +222,26 @@ async fn prometheus_scraping_the_example_answers_every_dashboard_query_and_alert
     );
     let client = reqwest::Client::new();
 
-    // Every target scraped before anything happens, so that counters have a baseline.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let up = match client
+    // Every target scraped twice before anything happens, so that counters have a
+    // baseline.
+    let scraped = until(Duration::from_secs(60), async || {
+        let twice = "count(count_over_time(up[1m]) >= 2) == 3";
+        match client
             .get(format!("http://{prometheus}/api/v1/query"))
-            .query(&[("query", "sum(up)")])
+            .query(&[("query", twice)])
             .send()
             .await
         {
-            Ok(response) => response.json::<Value>().await.ok(),
-            Err(_) => None,
-        };
-        let all = up
-            .as_ref()
-            .and_then(|v| v["data"]["result"][0]["value"][1].as_str())
-            == Some("3");
-        if all {
-            break;
+            Ok(response) => response.json::<Value>().await.is_ok_and(|v| {
+                v["data"]["result"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            }),
+            Err(_) => false, // not listening yet
         }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus scrapes the three processes"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    })
+    .await;
+    assert!(scraped, "prometheus scrapes the three processes");
 
     // One replica forced open on its own (the replicas disagree); `warehouse` opened
     // five times (it flaps) and left open.
@@ -259,21 +269,18 @@ async fn prometheus_scraping_the_example_answers_every_dashboard_query_and_alert
     assert_eq!(alerts.len(), 4, "prometheus loaded the shipped rules");
 
     let mut waiting: Vec<String> = dashboard_queries().into_iter().chain(alerts).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !waiting.is_empty() {
+    let answered = until(Duration::from_secs(60), async || {
         let mut still = Vec::new();
-        for promql in waiting {
+        for promql in std::mem::take(&mut waiting) {
             if query(&client, &prometheus, &promql).await.is_empty() {
                 still.push(promql);
             }
         }
         waiting = still;
-        assert!(
-            Instant::now() < deadline || waiting.is_empty(),
-            "no data for: {waiting:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        waiting.is_empty()
+    })
+    .await;
+    assert!(answered, "no data for: {waiting:#?}");
     let breakers = api(&client, &prometheus, "label/breaker/values", &[]).await;
     assert!(
         breakers["data"]
