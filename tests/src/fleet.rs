@@ -7,6 +7,7 @@ use breaker_runtime::shared::RedisBackend;
 use breaker_runtime::{Builder, CircuitBreaker};
 
 use crate::poll_until;
+use crate::redis_server::RedisServer;
 
 /// One replica: a backend of its own, and its breaker for the fleet breaker of its name.
 pub struct Replica {
@@ -69,4 +70,33 @@ pub fn version_key(namespace: &str, name: &str) -> String {
         .split_once(":r:")
         .expect("records are brk:v2:{<namespace>:<bucket>}:r:<name>");
     format!("{bucket}:v")
+}
+
+/// Writes `name`'s record in `namespace` as another writer would: open for the fleet
+/// until far in the future, at generation `gen`, with `trace` (the scripts' hash
+/// layout; no event is published and no version bumped).
+pub fn write_open_record(server: &RedisServer, namespace: &str, name: &str, gen: u64, trace: &str) {
+    let gen = gen.to_string();
+    server.command(&[
+        "HSET",
+        &record_key(namespace, name),
+        "epoch",
+        "1",
+        "gen",
+        &gen,
+        "state",
+        "open",
+        "open_until",
+        "99999999999999",
+        "probe",
+        "",
+        "probe_until",
+        "0",
+        "probe_ok",
+        "0",
+        "cause",
+        "auto",
+        "trace",
+        trace,
+    ]);
 }

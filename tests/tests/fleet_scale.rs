@@ -235,28 +235,7 @@ fn a_missed_event_is_caught_by_the_next_poll_of_the_versions() {
         .expect("B reads its breaker's record");
     // Another writer opens the fleet's record and bumps its bucket's version, but its
     // event never comes (as if published while B's subscription was down).
-    server.command(&[
-        "HSET",
-        &breaker_tests::fleet::record_key("missed", name),
-        "epoch",
-        "1",
-        "gen",
-        "7",
-        "state",
-        "open",
-        "open_until",
-        "99999999999999",
-        "probe",
-        "",
-        "probe_until",
-        "0",
-        "probe_ok",
-        "0",
-        "cause",
-        "auto",
-        "trace",
-        "",
-    ]);
+    breaker_tests::fleet::write_open_record(&server, "missed", name, 7, "");
     assert_eq!(
         b.breaker.state(),
         State::Closed,

@@ -134,30 +134,8 @@ fn a_garbage_traceparent_in_redis_is_ignored() {
     // Another writer opens the record with a trace that is no traceparent, and says so
     // on the fleet's channel (as the scripts publish: epoch gen state remaining cause
     // trace version name).
-    let key = breaker_tests::fleet::record_key("garbage", name);
     let garbage = "00-zzzz-not-a-trace-at-all";
-    server.command(&[
-        "HSET",
-        &key,
-        "epoch",
-        "1",
-        "gen",
-        "41",
-        "state",
-        "open",
-        "open_until",
-        "99999999999999",
-        "probe",
-        "",
-        "probe_until",
-        "0",
-        "probe_ok",
-        "0",
-        "cause",
-        "auto",
-        "trace",
-        garbage,
-    ]);
+    breaker_tests::fleet::write_open_record(&server, "garbage", name, 41, garbage);
     server.command(&[
         "PUBLISH",
         &breaker_tests::fleet::channel("garbage", name),

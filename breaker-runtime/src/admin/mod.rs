@@ -106,23 +106,9 @@ async fn dashboard(State(admin): State<Arc<Admin>>) -> Response {
 fn view(breaker: &CircuitBreaker) -> Value {
     let mut value = serde_json::to_value(BreakerInfo::of(breaker)).unwrap_or(Value::Null);
     if let Value::Object(fields) = &mut value {
-        fields.insert("phase".into(), phase(breaker).into());
+        fields.insert("phase".into(), breaker.word().phase().as_str().into());
     }
     value
-}
-
-fn phase(breaker: &CircuitBreaker) -> &'static str {
-    if breaker.is_disabled() {
-        "disabled"
-    } else if breaker.is_forced_open() {
-        "forced_open"
-    } else {
-        match breaker.state() {
-            crate::State::Closed => "closed",
-            crate::State::Open => "open",
-            crate::State::HalfOpen => "half_open",
-        }
-    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

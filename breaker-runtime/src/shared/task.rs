@@ -134,10 +134,6 @@ impl Task {
             let Some(backend) = self.backend.upgrade() else {
                 return; // every handle is gone
             };
-            if self.events.is_none() && Instant::now() >= self.retry_at {
-                self.connect(&backend).await;
-            }
-            self.take_joined(&backend);
             // Events waiting are applied first (no I/O): among them may be the news that
             // the connection was lost, and then a request would wait for a dead
             // connection's timeout before reconnecting.
@@ -145,6 +141,7 @@ impl Task {
             if self.events.is_none() && Instant::now() >= self.retry_at {
                 self.connect(&backend).await;
             }
+            self.take_joined(&backend);
             self.serve(&backend).await;
             if self.events.is_some() {
                 if Instant::now() >= self.next_poll {
