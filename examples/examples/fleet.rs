@@ -7,7 +7,6 @@
 //! `redis-server`), or uses the one at `REDIS_URL`.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use breaker_examples::own_redis::OwnRedis;
 use breaker_runtime::shared::RedisBackend;
 use breaker_runtime::{CircuitBreaker, CircuitBreakerError, State};
 
@@ -102,33 +102,6 @@ impl Replica {
     }
 }
 
-/// A `redis-server` of the example's own, on a free port with persistence off.
-fn start_redis() -> (String, Option<Child>) {
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        return (url, None);
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (Debian package `redis-server`), or set REDIS_URL");
-    (format!("redis://127.0.0.1:{port}"), Some(child))
-}
-
 async fn wait_for(what: &str, limit: Duration, condition: impl Fn() -> bool) {
     let start = Instant::now();
     while !condition() {
@@ -143,7 +116,12 @@ fn phase(title: &str) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let (redis_url, mut redis) = start_redis();
+    // `REDIS_URL`, or a redis-server of the example's own.
+    let mut redis = std::env::var("REDIS_URL").is_err().then(OwnRedis::start);
+    let redis_url = redis.as_ref().map_or_else(
+        || std::env::var("REDIS_URL").unwrap(),
+        |own| own.url().to_string(),
+    );
     let (addr, inventory) = start_inventory().await;
     let url = format!("http://{addr}/stock");
     let client = reqwest::Client::new();
@@ -213,9 +191,8 @@ async fn main() {
     println!("   the fleet closed after {probes} request(s) reached inventory: one probe, for three replicas");
 
     phase("4. Redis goes away: every replica carries on as a local breaker");
-    if let Some(child) = redis.as_mut() {
-        let _ = child.kill();
-        let _ = child.wait();
+    if let Some(own) = redis.as_mut() {
+        own.stop();
     }
     wait_for("the backends to notice", Duration::from_secs(10), || {
         replicas.iter().all(|r| !r.backend.is_healthy())

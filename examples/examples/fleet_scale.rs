@@ -20,10 +20,11 @@
 //! run).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use breaker_examples::own_redis::OwnRedis;
 use breaker_runtime::shared::RedisBackend;
 use breaker_runtime::{CircuitBreaker, State};
 
@@ -75,33 +76,19 @@ fn quiet_heap() -> isize {
     last
 }
 
-/// A `redis-server` of the example's own: loopback, a free port, no persistence, its
-/// own directory; killed when dropped.
+/// The server the rows run against, and a plain connection to it for its counts.
 struct Redis {
-    /// The server and its directory, when this process started it.
-    server: Option<(Child, std::path::PathBuf)>,
+    /// The server, when this process started it.
+    server: Option<OwnRedis>,
     url: String,
     connection: redis::Connection,
 }
 
 impl Redis {
     fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("fleet-scale-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package `redis-server`) on the PATH");
-        let mut redis = Redis::connect(format!("redis://127.0.0.1:{port}"));
-        redis.server = Some((child, dir));
+        let own = OwnRedis::start();
+        let mut redis = Redis::connect(own.url().to_string());
+        redis.server = Some(own);
         redis
     }
 
@@ -168,16 +155,6 @@ impl Redis {
             .filter(|(name, _)| name == "evalsha")
             .map(|(_, calls)| calls)
             .sum()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some((child, dir)) = &mut self.server {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 

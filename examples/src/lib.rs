@@ -16,6 +16,7 @@
 //!   between two of them, and the traces printed as trees.
 
 pub mod observability;
+pub mod own_redis;
 pub mod timeline;
 pub mod traced_services;
 pub mod user_profile;
