@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `rejected`, `ignored` |
 //! | `circuit_breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` |
-//! | `circuit_breaker_transitions_total` | counter, one series per transition that can happen (six: no `closed` → `closed`) | `breaker`, `from`, `to` (`closed`, `open`, `half-open`) |
+//! | `circuit_breaker_transitions_total` | counter, one series per transition that can happen (six: no `closed` → `closed`) | `breaker`, `from`, `to` (`closed`, `open`, `half_open`) |
 //! | `circuit_breaker_failure_rate` | gauge: percent of the window's calls that failed; -1 below `min_calls` (rate policies only) | `breaker` |
 //! | `circuit_breaker_slow_call_rate` | gauge: percent of the window's calls that were slow; -1 below `min_calls` (rate policies only) | `breaker` |
 //! | `circuit_breaker_fleet_healthy` | gauge: 1 while a shared breaker reaches its fleet backend, 0 while it runs locally (degraded, or no backend installed) (shared breakers only) | `breaker` |

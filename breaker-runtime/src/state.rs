@@ -18,8 +18,9 @@ use std::fmt;
 ///     └─────────────────────────────────── HalfOpen
 /// ```
 ///
-/// `Display` writes the lower-case names used in logs and metrics: `closed`, `open`,
-/// `half-open`.
+/// `Display` writes the names used in logs, metrics, the admin JSON and the fleet's
+/// records alike: `closed`, `open`, `half_open` (one spelling everywhere, as
+/// Resilience4j's `half_open` and the `tracing` attributes have it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Calls flow; consecutive failures are counted.
@@ -42,12 +43,12 @@ impl State {
         }
     }
 
-    /// The name used in logs, metrics and `Display`: `closed`, `open` or `half-open`.
+    /// The name used in logs, metrics and `Display`: `closed`, `open` or `half_open`.
     pub const fn as_str(self) -> &'static str {
         match self {
             State::Closed => "closed",
             State::Open => "open",
-            State::HalfOpen => "half-open",
+            State::HalfOpen => "half_open",
         }
     }
 }
@@ -489,6 +490,6 @@ mod tests {
     fn display_names() {
         assert_eq!(State::Closed.to_string(), "closed");
         assert_eq!(State::Open.to_string(), "open");
-        assert_eq!(State::HalfOpen.to_string(), "half-open");
+        assert_eq!(State::HalfOpen.to_string(), "half_open");
     }
 }

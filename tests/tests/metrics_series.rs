@@ -49,11 +49,11 @@ fn a_breaker_exports_the_six_transitions_that_can_happen_and_no_other() {
         .collect();
     let expected: BTreeSet<(&str, &str)> = [
         ("closed", "open"),
-        ("closed", "half-open"),
+        ("closed", "half_open"),
         ("open", "closed"),
-        ("open", "half-open"),
-        ("half-open", "closed"),
-        ("half-open", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+        ("half_open", "open"),
     ]
     .into();
     assert_eq!(pairs, expected, "{text}");

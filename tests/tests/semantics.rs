@@ -327,7 +327,7 @@ fn a_hung_probe_fails_at_its_half_open_timeout() {
     );
     assert_eq!(
         rec.transitions(),
-        ["closed->open", "open->half-open", "half-open->open"]
+        ["closed->open", "open->half_open", "half_open->open"]
     );
     // Its late result is discarded.
     hung.success();
@@ -427,10 +427,10 @@ fn each_transition_is_reported_once_in_order() {
             "failure",
             "closed->open", // the tripping call
             "rejected",     // while open
-            "open->half-open",
+            "open->half_open",
             "before",
             "success",
-            "half-open->closed", // the probe
+            "half_open->closed", // the probe
         ]
     );
 }
