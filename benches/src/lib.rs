@@ -27,6 +27,12 @@ impl From<CircuitBreakerError> for E {
     }
 }
 
+impl std::fmt::Display for E {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the dependency failed")
+    }
+}
+
 /// The dependency: as cheap as a call gets, so the breaker's cost is what shows.
 #[inline(never)]
 pub fn bare(x: u64) -> Result<u64, E> {

@@ -9,10 +9,11 @@ impl CircuitBreaker {
     /// Runs `f` through the breaker: rejected without running while open, otherwise
     /// run and its `Ok`/`Err` counted as a success/failure. A rejection comes back in
     /// `f`'s own error type, so `E` must implement `From<CircuitBreakerError>`
-    /// (`Box<dyn Error + Send + Sync>` and `anyhow::Error` do already), and `Debug`, the
-    /// form in which [listeners](crate::Listener::on_outcome) see the error (the
-    /// attribute shows them an error type's `std::error::Error` side). A panic in `f`
-    /// counts as a failure and keeps unwinding.
+    /// (`Box<dyn Error + Send + Sync>`, `anyhow::Error` and `io::Error` do already), and
+    /// `Display` and `Debug`, the forms in which [listeners](crate::Listener::on_outcome)
+    /// and `tracing` see the error (`exception.message` is its `Display` form; the
+    /// attribute also shows them an error type's `std::error::Error` side). A panic in
+    /// `f` counts as a failure and keeps unwinding.
     ///
     /// ```
     /// use breaker_runtime::{CircuitBreaker, State};
@@ -32,7 +33,7 @@ impl CircuitBreaker {
     pub fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce() -> Result<T, E>,
-        E: From<CircuitBreakerError> + fmt::Debug,
+        E: From<CircuitBreakerError> + fmt::Debug + fmt::Display,
     {
         let permit = self.try_acquire()?;
         let result = f();
@@ -67,7 +68,7 @@ impl CircuitBreaker {
     pub async fn call_async<T, E, F>(&self, future: F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
-        E: From<CircuitBreakerError> + fmt::Debug,
+        E: From<CircuitBreakerError> + fmt::Debug + fmt::Display,
     {
         let permit = self.try_acquire()?;
         let result = future.await;

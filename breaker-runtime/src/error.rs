@@ -46,6 +46,15 @@ pub enum ErrorKind {
 ///     }
 /// }
 ///
+/// impl std::fmt::Display for ProfileError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         match self {
+///             ProfileError::Unavailable(e) => write!(f, "profiles unavailable: {e}"),
+///             ProfileError::NotFound => f.write_str("no such profile"),
+///         }
+///     }
+/// }
+///
 /// let clock = breaker_runtime::ManualClock::new();
 /// let breaker = CircuitBreaker::builder("user-profile").clock(clock).build();
 /// breaker.open();

@@ -268,7 +268,7 @@ where
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
         K: Borrow<Q>,
         F: FnOnce() -> Result<T, E>,
-        E: From<CircuitBreakerError> + fmt::Debug,
+        E: From<CircuitBreakerError> + fmt::Debug + fmt::Display,
     {
         self.with_breaker(key, |breaker| breaker.call(f))
     }
@@ -281,7 +281,7 @@ where
         Q: Hash + Eq + ToOwned<Owned = K> + Sync + ?Sized,
         K: Borrow<Q>,
         F: Future<Output = Result<T, E>>,
-        E: From<CircuitBreakerError> + fmt::Debug,
+        E: From<CircuitBreakerError> + fmt::Debug + fmt::Display,
     {
         let permit = self.try_acquire(key)?;
         let result = future.await;

@@ -108,7 +108,7 @@ pub trait Listener: Send + Sync + 'static {
     ///     clock.advance(std::time::Duration::from_millis(250));
     ///     Err::<(), Box<dyn std::error::Error + Send + Sync>>("connection reset".into())
     /// });
-    /// assert_eq!(*failures.0.lock().unwrap(), ["\"connection reset\" after 250ms"]);
+    /// assert_eq!(*failures.0.lock().unwrap(), ["connection reset after 250ms"]);
     /// ```
     fn on_outcome(&self, breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
         match outcome.verdict() {

@@ -71,24 +71,38 @@ impl<'a> CallOutcome<'a> {
 
 /// The error a call returned, as a listener sees it.
 ///
-/// `Display` shows the error's message when it is a [`std::error::Error`], its `Debug`
-/// form otherwise.
+/// `Display` shows the error's message (its own `Display`) when the code that saw it
+/// knew one, its `Debug` form otherwise.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum CallError<'a> {
     /// The error type implements [`std::error::Error`] and is `'static`, or dereferences
     /// to such an error (`Box<dyn Error + Send + Sync>`, `anyhow::Error`): its
-    /// `source()` chain is there, and `downcast_ref` works.
+    /// `source()` chain is there, and `downcast_ref` works. What `#[circuit_breaker]`
+    /// functions and the tower layer show.
     Error(&'a (dyn std::error::Error + 'static)),
-    /// Any other error type, through its `Debug` form.
+    /// An error type seen through its `Display` and `Debug` forms, without its
+    /// `std::error::Error` side: what generic code such as
+    /// [`CircuitBreaker::call`](crate::CircuitBreaker::call) and
+    /// [`Permit::record`](crate::Permit::record) can show of any error type.
+    Display(&'a (dyn DisplayDebug + 'a)),
+    /// Any other error type, through its `Debug` form (a `#[circuit_breaker]` function
+    /// whose error type implements `Debug` alone).
     Debug(&'a (dyn fmt::Debug + 'a)),
 }
+
+/// `Display` and `Debug` together, for [`CallError::Display`]: implemented for every
+/// type that has both.
+pub trait DisplayDebug: fmt::Display + fmt::Debug {}
+
+impl<T: fmt::Display + fmt::Debug + ?Sized> DisplayDebug for T {}
 
 impl<'a> CallError<'a> {
     /// The error as a [`std::error::Error`], when it is one.
     pub fn as_error(&self) -> Option<&'a (dyn std::error::Error + 'static)> {
         match *self {
             CallError::Error(error) => Some(error),
-            CallError::Debug(_) => None,
+            CallError::Display(_) | CallError::Debug(_) => None,
         }
     }
 }
@@ -97,6 +111,7 @@ impl fmt::Display for CallError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Error(error) => fmt::Display::fmt(error, f),
+            CallError::Display(error) => fmt::Display::fmt(error, f),
             CallError::Debug(error) => fmt::Debug::fmt(error, f),
         }
     }
@@ -106,6 +121,7 @@ impl fmt::Debug for CallError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Error(error) => fmt::Debug::fmt(error, f),
+            CallError::Display(error) => fmt::Debug::fmt(error, f),
             CallError::Debug(error) => fmt::Debug::fmt(error, f),
         }
     }
@@ -140,22 +156,16 @@ impl<'a> Seen<'a> {
         Some((self.type_name)()).filter(|name| !name.contains("dyn "))
     }
 
-    /// A low-cardinality name for the error: its type and, for an enum, the variant
-    /// (the identifier its `Debug` form starts with; an `io::Error` by its kind), never
-    /// its message. `_OTHER` when neither is known (OpenTelemetry's fallback).
+    /// A low-cardinality name for the error, never its message: an `io::Error` by its
+    /// kind (`ConnectionRefused`) however it is wrapped (bare, in a `Box<dyn Error>`, in
+    /// an `anyhow::Error`); any other error by its type and, for an enum, the variant
+    /// (the identifier its `Debug` form starts with). `_OTHER` when neither is known
+    /// (OpenTelemetry's fallback).
     pub(crate) fn error_type(&self) -> String {
-        let debug = format!("{:?}", self.error);
-        let variant = match self
-            .error
-            .as_error()
-            .and_then(|e| e.downcast_ref::<std::io::Error>())
-        {
-            Some(io) => Some(format!("{:?}", io.kind())),
-            None if self.type_name() == Some(std::any::type_name::<std::io::Error>()) => {
-                io_kind(&debug)
-            }
-            None => leading_identifier(&debug),
-        };
+        if let Some(kind) = self.io_kind() {
+            return kind;
+        }
+        let variant = leading_identifier(&format!("{:?}", self.error));
         match (self.type_name(), variant) {
             (Some(ty), Some(v)) if !ty.rsplit("::").next().is_some_and(|last| last == v) => {
                 format!("{ty}::{v}")
@@ -166,9 +176,25 @@ impl<'a> Seen<'a> {
         }
     }
 
-    /// The error's message: its `Display`, or for an error seen only through `Debug` its
-    /// `Debug` form, without the quotes of a bare string (a `Box<dyn Error>` made from
-    /// one).
+    /// The kind of an `io::Error`: found by downcasting where the error is seen as a
+    /// `std::error::Error`, and otherwise (an `io::Error`, or a type-erased box, seen
+    /// through its `Debug` form) read from the `Debug` form `io::Error` writes.
+    fn io_kind(&self) -> Option<String> {
+        if let Some(error) = self.error.as_error() {
+            return error
+                .downcast_ref::<std::io::Error>()
+                .map(|io| format!("{:?}", io.kind()));
+        }
+        let erased = self
+            .type_name()
+            .map_or(true, |name| name == std::any::type_name::<std::io::Error>());
+        erased
+            .then(|| io_kind(&format!("{:?}", self.error)))
+            .flatten()
+    }
+
+    /// The error's message: its `Display` where it has one, otherwise (an error type
+    /// that is only `Debug`) its `Debug` form, without the quotes of a bare string.
     pub(crate) fn message(&self) -> String {
         let text = self.error.to_string();
         match (
@@ -182,33 +208,39 @@ impl<'a> Seen<'a> {
 }
 
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-/// An `io::Error`'s kind from its `Debug` form, for an error seen only through `Debug`:
-/// `Kind(ConnectionReset)`, or `Os { code: 111, kind: ConnectionRefused, .. }`.
+/// An `io::Error`'s kind from the `Debug` form `io::Error` writes for each of its
+/// representations: `Kind(ConnectionReset)`, `Os { code: 111, kind: ConnectionRefused,
+/// .. }`, `Custom { kind: Other, .. }`, `Error { kind: InvalidData, message: .. }`.
+/// Nothing for any other form, so another error's message is never read as a kind.
 fn io_kind(debug: &str) -> Option<String> {
-    let after = debug
-        .strip_prefix("Kind(")
-        .or_else(|| debug.find("kind: ").map(|at| &debug[at + "kind: ".len()..]))?;
+    let after = match debug.strip_prefix("Kind(") {
+        Some(after) => after,
+        None => ["Os { code: ", "Custom { kind: ", "Error { kind: "]
+            .iter()
+            .find(|shape| debug.starts_with(**shape))
+            .and_then(|_| debug.find("kind: ").map(|at| &debug[at + "kind: ".len()..]))?,
+    };
     let kind: String = after
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_')
         .collect();
-    (!kind.is_empty()).then_some(kind)
+    let well_formed = kind.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+    well_formed.then_some(kind)
 }
 
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 /// The identifier a `Debug` form starts with, if it is a variant's or a type's name
-/// (`Timeout`, `Refused { .. }`, `Kind(Other)`), not a quoted message or a number.
+/// (`Timeout`, `Refused { .. }`, `Kind(Other)`): capitalised, and alone or followed by
+/// its fields. Never a message (`Connection refused`, `"refused"`, `refused`) nor a
+/// number.
 fn leading_identifier(debug: &str) -> Option<String> {
     let ident: String = debug
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_')
         .collect();
     let rest = &debug[ident.len()..];
-    let starts_well = ident
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_');
-    let ends_well = rest.is_empty() || rest.starts_with(['(', ' ', '{']);
+    let starts_well = ident.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+    let ends_well = rest.is_empty() || rest.starts_with('(') || rest.starts_with(" {");
     (starts_well && ends_well).then_some(ident)
 }
 

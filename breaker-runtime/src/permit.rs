@@ -137,17 +137,19 @@ impl<'a> Permit<'a> {
         self.finish(Verdict::Ignore);
     }
 
-    /// Reports `Ok` as a success and `Err` as a failure; listeners see the error in its
-    /// `Debug` form (see [`CallOutcome::error`](crate::listener::CallOutcome::error)).
+    /// Reports `Ok` as a success and `Err` as a failure; listeners see the error through
+    /// its `Display` and `Debug` forms (see
+    /// [`CallOutcome::error`](crate::listener::CallOutcome::error)), and `tracing` gives
+    /// its `Display` form as `exception.message`.
     // Always inlined: a closed success must stay two loads at the call site, and the
     // compiler's own estimate sometimes leaves this out of line.
     #[inline(always)]
-    pub fn record<T, E: fmt::Debug>(self, result: &Result<T, E>) {
+    pub fn record<T, E: fmt::Debug + fmt::Display>(self, result: &Result<T, E>) {
         match result {
             Ok(_) => self.finish(Verdict::Success),
             Err(error) => self.finish_with(
                 Verdict::Failure,
-                Some(Seen::of::<E>(CallError::Debug(error))),
+                Some(Seen::of::<E>(CallError::Display(error))),
             ),
         }
     }
@@ -247,13 +249,13 @@ macro_rules! verdicts {
 
         /// Reports `Ok` as a success and `Err` as a failure (see
         /// [`Permit::record`](crate::Permit::record)).
-        pub fn record<T, E: ::std::fmt::Debug>(self, result: &Result<T, E>) {
+        pub fn record<T, E: ::std::fmt::Debug + ::std::fmt::Display>(self, result: &Result<T, E>) {
             match result {
                 Ok(_) => self.finish($crate::Verdict::Success, None),
                 Err(error) => self.finish(
                     $crate::Verdict::Failure,
                     Some($crate::outcome::Seen::of::<E>(
-                        $crate::outcome::CallError::Debug(error),
+                        $crate::outcome::CallError::Display(error),
                     )),
                 ),
             }

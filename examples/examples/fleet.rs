@@ -61,6 +61,16 @@ impl From<CircuitBreakerError> for StockError {
     }
 }
 
+impl std::fmt::Display for StockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StockError::Unavailable(code) => write!(f, "inventory answered {code}"),
+            StockError::Transport => f.write_str("inventory could not be reached"),
+            StockError::Rejected(e) => e.fmt(f),
+        }
+    }
+}
+
 /// One replica: its own connection to the fleet, and its breaker for "inventory".
 struct Replica {
     name: &'static str,

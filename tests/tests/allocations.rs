@@ -51,6 +51,12 @@ impl From<CircuitBreakerError> for E {
     }
 }
 
+impl std::fmt::Display for E {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
 #[circuit_breaker(name = "alloc-sync", fail_max = 3)]
 fn annotated(fail: bool) -> Result<u32, E> {
     if fail {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use breaker_runtime::listener::CallOutcome;
+use breaker_runtime::listener::{CallError, CallOutcome};
 use breaker_runtime::{
     circuit_breaker, CircuitBreaker, CircuitBreakerError, Listener, ManualClock, Verdict,
 };
@@ -19,7 +19,8 @@ impl Listener for Outcomes {
     fn on_outcome(&self, _: &CircuitBreaker, outcome: &CallOutcome<'_>) {
         let error = match outcome.error() {
             None => "-".to_string(),
-            Some(e) if e.as_error().is_some() => format!("error:{e}"),
+            Some(e @ CallError::Error(_)) => format!("error:{e}"),
+            Some(e @ CallError::Display(_)) => format!("display:{e} ({e:?})"),
             Some(e) => format!("debug:{e}"),
         };
         let elapsed = outcome
@@ -145,7 +146,8 @@ fn an_error_type_is_seen_as_an_error_with_the_calls_duration() {
         .listener_arc(sources.clone())
         .build();
     let _ = b.call(|| Err::<(), _>(FetchError::Timeout(std::io::ErrorKind::TimedOut.into())));
-    // `call` is generic over the error type, so it hands listeners the `Debug` form.
+    // `call` is generic over the error type, so it hands listeners its `Display` and
+    // `Debug` forms, not its `std::error::Error` side.
     assert!(sources.0.lock().unwrap().is_empty());
     #[circuit_breaker(breaker = b)]
     fn sourced(b: &CircuitBreaker) -> Result<(), FetchError> {
@@ -228,10 +230,12 @@ async fn boxed_and_anyhow_errors_are_seen_as_errors_others_by_debug_or_not_at_al
     let call = Watched::new("outcomes-call");
     assert_eq!(
         call.during(|| {
-            let _ = call.breaker.call(|| Err::<(), _>(Code(500)));
+            let _ = call
+                .breaker
+                .call(|| Err::<(), _>(std::io::Error::other("disk full")));
         }),
-        ["Failure debug:Code(500) 0ns"],
-        "CircuitBreaker::call shows the Debug form"
+        [r#"Failure display:disk full (Custom { kind: Other, error: "disk full" }) 0ns"#],
+        "CircuitBreaker::call shows the Display form, and the Debug form beside it"
     );
 }
 

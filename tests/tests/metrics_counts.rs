@@ -14,6 +14,12 @@ impl From<CircuitBreakerError> for E {
     }
 }
 
+impl std::fmt::Display for E {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
 #[test]
 fn counts_from_many_threads_add_up_exactly() {
     let b = CircuitBreaker::builder("metrics-threads")

@@ -241,33 +241,131 @@ fn an_opening_says_why_with_the_counts_that_tripped_it() {
     assert_eq!(hung[1].field(key::ERROR_TYPE), None, "no error caused it");
 }
 
-#[breaker_runtime::circuit_breaker(name = "traced-io-attribute", fail_max = 1)]
-fn reset() -> Result<(), std::io::Error> {
-    Err(std::io::ErrorKind::ConnectionReset.into())
+#[breaker_runtime::circuit_breaker(name = "traced-io-bare", fail_max = 1)]
+fn bare() -> Result<(), std::io::Error> {
+    Err(std::io::Error::from_raw_os_error(104))
+}
+
+#[breaker_runtime::circuit_breaker(name = "traced-io-boxed", fail_max = 1)]
+fn boxed() -> Result<(), BoxError> {
+    Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer").into())
+}
+
+#[breaker_runtime::circuit_breaker(name = "traced-io-anyhow", fail_max = 1)]
+async fn with_anyhow() -> anyhow::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into())
+}
+
+/// `(error.type, exception.message)` of the opening of the breaker called `name`.
+fn opening_of<'a>(opened: &[&'a CapturedEvent], name: &str) -> (Option<&'a str>, Option<&'a str>) {
+    let event = opened
+        .iter()
+        .find(|e| e.field(key::NAME) == Some(name))
+        .unwrap_or_else(|| panic!("{name} opened"));
+    (
+        event.field(key::ERROR_TYPE),
+        event.field(key::EXCEPTION_MESSAGE),
+    )
 }
 
 #[test]
-fn an_io_error_is_typed_by_its_kind() {
+fn an_io_error_is_typed_by_its_kind_however_it_is_wrapped() {
+    let reset = Some("ConnectionReset");
+    // Each of `io::Error`'s representations: an OS error, a kind alone, a kind with a
+    // message of its own (`Custom`).
+    let os = || std::io::Error::from_raw_os_error(104);
+    let simple = || std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    let custom = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+    let os_message = os().to_string();
     let all = capture_events(|| {
-        // `call` sees errors through `Debug`; the attribute through `std::error::Error`.
-        let b = CircuitBreaker::builder("traced-io").fail_max(1).build();
-        let _ = b.call(|| Err::<(), std::io::Error>(std::io::ErrorKind::ConnectionReset.into()));
-        let _ = reset();
+        // The attribute sees the error's `std::error::Error` side, through a box or an
+        // `anyhow::Error` too.
+        let _ = bare();
+        let _ = boxed();
+        let _ = futures_util::FutureExt::now_or_never(with_anyhow());
+        // `call` sees any error type through its `Display` and `Debug` forms.
+        let call = |name: &str, error: &dyn Fn() -> std::io::Error, boxed: bool| {
+            let b = CircuitBreaker::builder(name.to_string())
+                .fail_max(1)
+                .build();
+            if boxed {
+                let _ = b.call(|| Err::<(), BoxError>(error().into()));
+            } else {
+                let _ = b.call(|| Err::<(), std::io::Error>(error()));
+            }
+        };
+        call("traced-io-call-os", &os, false);
+        call("traced-io-call-simple", &simple, false);
+        call("traced-io-call-custom", &custom, false);
+        call("traced-io-call-boxed-os", &os, true);
+        call("traced-io-call-boxed-simple", &simple, true);
+        call("traced-io-call-boxed-custom", &custom, true);
+        // The tower layer and the reqwest middleware box their errors; so does a set.
+        let hosts: Breakers<String> = Breakers::builder(|host: &String| {
+            CircuitBreaker::builder(format!("traced-io-set[{host}]")).fail_max(1)
+        })
+        .build();
+        let _ = hosts.call("a", || Err::<(), BoxError>(custom().into()));
     });
     let opened = named(&all, events::OPENED);
-    for event in &opened {
-        assert_eq!(
-            event.field(key::ERROR_TYPE),
-            Some("std::io::error::Error::ConnectionReset")
-        );
-    }
     assert_eq!(
-        opened[0].field(key::EXCEPTION_MESSAGE),
-        Some("Kind(ConnectionReset)")
+        opening_of(&opened, "traced-io-bare"),
+        (reset, Some(&*os_message))
     );
     assert_eq!(
-        opened[1].field(key::EXCEPTION_MESSAGE),
-        Some("connection reset")
+        opening_of(&opened, "traced-io-boxed"),
+        (reset, Some("reset by peer"))
+    );
+    assert_eq!(
+        opening_of(&opened, "traced-io-anyhow"),
+        (reset, Some("connection reset"))
+    );
+    for (name, message) in [
+        ("os", &*os_message),
+        ("simple", "connection reset"),
+        ("custom", "reset by peer"),
+    ] {
+        for wrapping in ["traced-io-call", "traced-io-call-boxed"] {
+            assert_eq!(
+                opening_of(&opened, &format!("{wrapping}-{name}")),
+                (reset, Some(message)),
+                "{wrapping}-{name}: the kind, and the Display form, never the Debug form"
+            );
+        }
+    }
+    assert_eq!(
+        opening_of(&opened, "traced-io-set[a]"),
+        (reset, Some("reset by peer"))
+    );
+}
+
+#[test]
+fn a_message_is_never_taken_for_a_variant() {
+    let all = capture_events(|| {
+        for (name, message) in [
+            ("traced-text-lower", "refused"),
+            ("traced-text-upper", "Connection refused"),
+        ] {
+            let b = CircuitBreaker::builder(name).fail_max(1).build();
+            let _ = b.call(|| Err::<(), BoxError>(message.into()));
+        }
+        let b = CircuitBreaker::builder("traced-text-anyhow")
+            .fail_max(1)
+            .build();
+        let _ = b.call(|| Err::<(), anyhow::Error>(anyhow::anyhow!("Refused by upstream")));
+    });
+    let opened = named(&all, events::OPENED);
+    assert_eq!(
+        opening_of(&opened, "traced-text-lower"),
+        (Some("_OTHER"), Some("refused"))
+    );
+    assert_eq!(
+        opening_of(&opened, "traced-text-upper"),
+        (Some("_OTHER"), Some("Connection refused"))
+    );
+    assert_eq!(
+        opening_of(&opened, "traced-text-anyhow"),
+        (Some("anyhow::Error"), Some("Refused by upstream"))
     );
 }
 
