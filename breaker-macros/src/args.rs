@@ -36,6 +36,14 @@ pub(crate) enum Key {
     Window,
     /// `backoff = 2.0`.
     Backoff,
+    /// A flag: the key alone, no `= value`.
+    Flag(FlagKey),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlagKey {
+    /// `metrics_per_key`: `per = ...`'s breakers publish series per key.
+    MetricsPerKey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +90,7 @@ pub(crate) enum ExprKey {
 
 impl Key {
     /// In the order the documentation lists them.
-    pub(crate) const ALL: [Key; 27] = [
+    pub(crate) const ALL: [Key; 28] = [
         Key::Count(CountKey::FailMax),
         Key::Duration(DurationKey::ResetTimeout),
         Key::Count(CountKey::SuccessThreshold),
@@ -100,6 +108,7 @@ impl Key {
         Key::Duration(DurationKey::Within),
         Key::Expr(ExprKey::Per),
         Key::Count(CountKey::MaxKeys),
+        Key::Flag(FlagKey::MetricsPerKey),
         Key::Duration(DurationKey::CallTimeout),
         Key::Patterns(PatternKey::Exclude),
         Key::Patterns(PatternKey::Ignore),
@@ -141,6 +150,7 @@ impl Key {
             Key::Name => "name",
             Key::Crate => "crate",
             Key::Shared => "shared",
+            Key::Flag(FlagKey::MetricsPerKey) => "metrics_per_key",
         }
     }
 
@@ -217,6 +227,8 @@ pub(crate) struct Args {
     /// `per = expr`: a breaker per distinct value of `expr`.
     pub(crate) per: Option<Expr>,
     pub(crate) max_keys: Option<Spanned<u32>>,
+    /// `metrics_per_key`: the token it was written as.
+    pub(crate) metrics_per_key: Option<Ident>,
     pub(crate) krate: Option<Path>,
     /// `shared`: the breaker joins the fleet through the installed backend, with this
     /// quorum.
@@ -279,6 +291,7 @@ enum Raw {
     Percent(PercentKey, Ident, Value),
     Window(Ident, Value),
     Backoff(Ident, Value),
+    Flag(FlagKey, Ident),
 }
 
 /// Pass 1: the shape `key = value, ...`, with each key known.
@@ -316,6 +329,10 @@ impl Parse for RawArgs {
                     Raw::Crate(input.parse()?)
                 }
                 Key::Shared => Raw::Shared(ident.clone(), shared_options(&ident, input)?),
+                Key::Flag(k) => {
+                    no_value(&ident, input)?;
+                    Raw::Flag(k, ident.clone())
+                }
                 Key::Percent(k) => {
                     equals(&ident, input)?;
                     Raw::Percent(k, ident.clone(), input.parse()?)
@@ -348,6 +365,18 @@ fn equals(key: &Ident, input: ParseStream) -> syn::Result<()> {
         ));
     }
     input.parse::<Token![=]>().map(drop)
+}
+
+/// A flag is its key alone.
+fn no_value(key: &Ident, input: ParseStream) -> syn::Result<()> {
+    if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+        let rest: proc_macro2::TokenTree = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            rest,
+            format!("`{key}` is a flag and takes no value: write `{key}` alone, or remove it"),
+        ));
+    }
+    Ok(())
 }
 
 /// `shared` alone, or `shared(quorum = N)`.
@@ -450,6 +479,14 @@ impl Parse for Args {
                 "`max_keys` caps the breakers of `per = ...`: add `per = <the key>`, e.g. `per = host`, or remove `max_keys`",
             ));
         }
+        if let (Some(per_key), true) = (ident_of(Key::Flag(FlagKey::MetricsPerKey)), lone_max_keys)
+        {
+            errors.push(syn::Error::new_spanned(
+                per_key,
+                "`metrics_per_key` makes each breaker of `per = ...` publish its own series: add `per = <the key>`, \
+                 e.g. `per = host`, or remove `metrics_per_key` (a breaker of its own publishes its series already)",
+            ));
+        }
         let deciding: Vec<&Ident> = seen
             .iter()
             .filter(|(k, _)| {
@@ -540,6 +577,7 @@ impl Args {
                 let meaning = "keys that get a breaker of their own";
                 self.max_keys = Some(count(&ident, value, MAX_MAX_KEYS, meaning)?);
             }
+            Raw::Flag(FlagKey::MetricsPerKey, ident) => self.metrics_per_key = Some(ident),
             Raw::Name(value) => self.name = Some(name_value(value)?),
             Raw::Crate(value) => self.krate = Some(crate_path(value)?),
             Raw::Shared(key, None) => {

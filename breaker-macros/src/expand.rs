@@ -228,8 +228,10 @@ fn admission(plan: &Plan, private: &TokenStream) -> Admission {
         let n = n as usize;
         quote!(#n)
     }));
+    let metrics_per_key = per.metrics_per_key;
     let set = quote! {
-        static __CB_PER: #private::PerKey = #private::PerKey::new(#config, #name, #shared, #max_keys);
+        static __CB_PER: #private::PerKey =
+            #private::PerKey::new(#config, #name, #shared, #max_keys, #metrics_per_key);
         #locate
     };
     // The key and its label, resolved on the expression's tokens: a value that cannot be

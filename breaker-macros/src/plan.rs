@@ -39,10 +39,12 @@ pub(crate) enum BreakerSource {
     Shared(Expr),
 }
 
-/// `per = expr, max_keys = N`.
+/// `per = expr, max_keys = N, metrics_per_key`.
 pub(crate) struct Per {
     pub(crate) key: Expr,
     pub(crate) max_keys: Option<u32>,
+    /// Each key publishes series of its own, not the set as a whole.
+    pub(crate) metrics_per_key: bool,
 }
 
 /// One field of the runtime's `Config`, and the expression of its value (paths in it
@@ -219,6 +221,7 @@ impl Plan {
                 per: args.per.map(|key| Per {
                     key,
                     max_keys: args.max_keys.map(|n| n.value),
+                    metrics_per_key: args.metrics_per_key.is_some(),
                 }),
             },
         };

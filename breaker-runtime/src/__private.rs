@@ -68,11 +68,28 @@ impl StaticBreaker {
     fn init(&'static self, locate: fn() -> &'static str) -> &'static CircuitBreaker {
         self.cell.get_or_init(|| {
             let name = self.name.unwrap_or_else(locate);
-            // The macro validated every value at compile time.
-            let builder = CircuitBreaker::builder(name).config(self.config);
-            match self.shared {
-                Some(quorum) => builder.shared_installed().quorum(quorum).build(),
-                None => builder.build(),
+            // The macro validated every value at compile time, and the function owns its
+            // name (the registry builds it before any other breaker of that name), so
+            // only another annotated function given the same `name` with other settings
+            // can have taken it. Its calls must not fail for that: this one then runs on
+            // a breaker of its own, outside the registry, and says so.
+            let builder = || {
+                let builder = CircuitBreaker::builder(name).config(self.config);
+                match self.shared {
+                    Some(quorum) => builder.shared_installed().quorum(quorum),
+                    None => builder,
+                }
+            };
+            match builder().owned_by(crate::registry::owner(self)).try_build() {
+                Ok(breaker) => breaker,
+                Err(_taken) => {
+                    let function = locate();
+                    crate::registry::runs_privately(
+                        name,
+                        format_args!("the #[circuit_breaker] function `{function}`"),
+                    );
+                    builder().unregistered().build()
+                }
             }
         })
     }
@@ -100,6 +117,10 @@ pub use crate::registry::Registration;
 impl crate::registry::BuildOnRead for StaticBreaker {
     fn build(&'static self, locate: fn() -> &'static str) {
         self.get(locate);
+    }
+
+    fn name(&'static self, locate: fn() -> &'static str) -> &'static str {
+        self.name.unwrap_or_else(locate)
     }
 }
 

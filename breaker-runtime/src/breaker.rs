@@ -90,7 +90,9 @@ pub struct CircuitBreaker {
 #[repr(C)]
 struct Inner {
     name: Name,
-    config: Config,
+    /// Read only on cold paths, and the same for every breaker of a keyed set (which
+    /// then share one): a keyed breaker costs a pointer for it, not its 152 bytes.
+    config: Arc<Config>,
     rules: Rules,
     /// Seeds the jitter of open durations.
     seed: u64,
@@ -125,13 +127,38 @@ impl WeakBreaker {
     pub(crate) fn is_alive(&self) -> bool {
         self.0.strong_count() > 0
     }
+
+    /// Whether the two point to one breaker.
+    pub(crate) fn same(&self, other: &WeakBreaker) -> bool {
+        Weak::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Reads the breaker's reference counts (and so brings them to this core's cache),
+    /// without taking a handle.
+    #[inline]
+    pub(crate) fn touch(&self) {
+        std::hint::black_box(self.0.strong_count());
+    }
+
+    /// Whether this is a handle on `breaker`.
+    pub(crate) fn points_to(&self, breaker: &CircuitBreaker) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&breaker.inner))
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle went: the registry forgets the breaker now, not at some later
+    /// sweep, so that its entry (and the memory the entry keeps) goes with it.
+    fn drop(&mut self) {
+        crate::events::dropped(&self.name, self as *const Inner as usize);
+    }
 }
 
 impl CircuitBreaker {
     /// A breaker as the builder describes it, closed. Whether global listeners are
     /// attached is for the registry to tell it ([`listen`](Self::listen)) when it is
     /// enrolled.
-    pub(crate) fn new(name: Name, config: Config, clock: ClockCell, sinks: Sinks) -> Self {
+    pub(crate) fn new(name: Name, config: Arc<Config>, clock: ClockCell, sinks: Sinks) -> Self {
         let tally = Tally::new(&config);
         let word = Word::initial(tally.counts_every_call(), config.slow_call.is_some())
             .with_listening(sinks.has_own_listeners());
@@ -145,13 +172,19 @@ impl CircuitBreaker {
                 attempt: AtomicU64::new(0),
                 seed: backoff::seed(),
                 name,
-                rules: Rules::from(&config),
+                rules: Rules::from(&*config),
                 config,
                 tally,
                 clock,
                 sinks,
             }),
         }
+    }
+
+    /// Where the breaker lives: an identity for as long as any handle, weak or not, is
+    /// alive.
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     pub(crate) fn downgrade(&self) -> WeakBreaker {
@@ -175,6 +208,11 @@ impl CircuitBreaker {
 
     /// The settings it was built with.
     pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Its settings, to share with another breaker of the same ones.
+    pub(crate) fn shared_config(&self) -> &Arc<Config> {
         &self.inner.config
     }
 
@@ -974,10 +1012,12 @@ mod footprint {
     /// policy's window is a separate one, so it costs nothing where it is not used.
     #[test]
     fn memory_per_breaker_stays_as_documented() {
-        // 392 bytes (592 with `metrics`) with the events' sinks, which `events` holds to
-        // their own size: 48 bytes (248).
+        // 248 bytes (264 with `metrics`) with the events' sinks, which `events` holds to
+        // their own size: 48 bytes (64); and its settings, behind a pointer, which the
+        // breakers of a keyed set share (152 bytes).
         let sinks = std::mem::size_of::<crate::events::Sinks>();
-        assert!(std::mem::size_of::<super::Inner>() <= 344 + sinks);
+        assert!(std::mem::size_of::<super::Inner>() <= 200 + sinks);
+        assert!(std::mem::size_of::<crate::Config>() <= 152);
         assert!(std::mem::size_of::<crate::lanes::Lanes>() <= 176);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
         assert!(std::mem::size_of::<crate::window::Rate>() <= 256);

@@ -58,6 +58,15 @@ pub struct Builder {
     listed: bool,
     sharing: Option<Sharing>,
     quorum: u32,
+    /// The annotated function whose static breaker this is (see
+    /// [`registry::owner`]): it owns its name.
+    owner: Option<usize>,
+    /// A key of a keyed set that publishes per set: its set's counters.
+    #[cfg(feature = "metrics")]
+    counted_in: Option<Arc<crate::metrics::Counters>>,
+    /// Settings another breaker holds (its keyed set's first key's), to share if they
+    /// are these.
+    like: Option<Arc<Config>>,
 }
 
 impl Builder {
@@ -71,7 +80,32 @@ impl Builder {
             listed: true,
             sharing: None,
             quorum: 1,
+            owner: None,
+            #[cfg(feature = "metrics")]
+            counted_in: None,
+            like: None,
         }
+    }
+
+    /// Shares `config` (another breaker's) if the settings come out the same: the keys
+    /// of a set then hold one copy of them.
+    pub(crate) fn config_like(mut self, config: &Arc<Config>) -> Self {
+        self.like = Some(Arc::clone(config));
+        self
+    }
+
+    /// A key of a keyed set that publishes per set: it counts in `counters`, its set's.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn counted_in(mut self, counters: Arc<crate::metrics::Counters>) -> Self {
+        self.counted_in = Some(counters);
+        self
+    }
+
+    /// This is the breaker of the annotated function whose static breaker is `owner`
+    /// (see [`registry::owner`]), which owns its name.
+    pub(crate) fn owned_by(mut self, owner: usize) -> Self {
+        self.owner = Some(owner);
+        self
     }
 
     /// The same settings under another name (a keyed set's overflow breaker).
@@ -294,8 +328,17 @@ impl Builder {
     #[track_caller]
     pub fn build(self) -> CircuitBreaker {
         let name = self.name.clone();
-        self.try_build()
-            .unwrap_or_else(|e| panic!("invalid configuration for circuit breaker '{name}': {e}"))
+        match self.try_build() {
+            Ok(breaker) => breaker,
+            Err(e @ ConfigError::NameTaken) => match registry::function_owning(&name) {
+                Some(function) => panic!(
+                    "invalid configuration for circuit breaker '{name}': {e}; '{name}' is the \
+                     breaker of the #[circuit_breaker] function `{function}`"
+                ),
+                None => panic!("invalid configuration for circuit breaker '{name}': {e}"),
+            },
+            Err(e) => panic!("invalid configuration for circuit breaker '{name}': {e}"),
+        }
     }
 
     /// Builds the breaker (or hands back the live one of its name: see
@@ -309,16 +352,27 @@ impl Builder {
         if self.quorum == 0 {
             return Err(ConfigError::ZeroQuorum);
         }
+        let config = match self.like {
+            Some(like) if *like == self.config => like,
+            _ => Arc::new(self.config),
+        };
         let built = CircuitBreaker::new(
             self.name,
-            self.config,
+            config,
             ClockCell::new(self.clock),
             Sinks::new(
                 self.listeners,
-                self.sharing.as_ref().and(NonZeroU32::new(self.quorum)),
+                self.sharing
+                    .as_ref()
+                    .zip(NonZeroU32::new(self.quorum))
+                    .map(|(sharing, quorum)| sharing.membership(quorum)),
+                // A key counts in its set's counters only if it is registered: an
+                // unregistered breaker publishes nothing, through its set neither.
+                #[cfg(feature = "metrics")]
+                self.counted_in.filter(|_| self.listed),
             ),
         );
-        match registry::enroll(built, self.listed)? {
+        match registry::enroll(built, self.listed, self.owner)? {
             Enrolled::Existing(breaker) => Ok(breaker),
             Enrolled::New(breaker) => {
                 if let Some(sharing) = self.sharing {

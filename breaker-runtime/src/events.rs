@@ -4,13 +4,12 @@
 //! nothing of features; this is the one module that does. A new consumer of events
 //! (the fleet backend, say) plugs in here.
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 
 use crate::keyed::SetRefs;
 use crate::listener::{self, CallOutcome, Listener};
 use crate::outcome::{Seen, Trigger};
-use crate::shared::Link;
+use crate::shared::{Link, Membership};
 use crate::state::Word;
 use crate::{CircuitBreaker, CircuitBreakerError, State, Verdict};
 
@@ -21,19 +20,29 @@ pub(crate) struct Sinks {
     /// For a shared breaker: its link to the fleet, once it joined (at build, or when a
     /// backend is installed later).
     fleet: OnceLock<Arc<Link>>,
-    /// It asked to be shared, with this quorum.
-    shared: Option<NonZeroU32>,
+    /// It asked to be shared: with which quorum, through which backend.
+    shared: Option<Membership>,
     /// The keyed sets' entries that hold it (see [`SetRefs`]).
     set_refs: SetRefs,
     /// The span contexts of the latest failures that count toward an opening.
     #[cfg(feature = "opentelemetry")]
     pub(crate) failures: crate::telemetry::otel::Failures,
+    /// Its counts: its own, or its keyed set's (which then publishes for it).
     #[cfg(feature = "metrics")]
-    counters: crate::metrics::Counters,
+    counters: Arc<crate::metrics::Counters>,
+    /// For a key counted in its set: the state its set counts it in.
+    #[cfg(feature = "metrics")]
+    tallied: crate::metrics::Tallied,
 }
 
 impl Sinks {
-    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>, shared: Option<NonZeroU32>) -> Self {
+    /// A breaker's sinks; with `metrics`, its calls counted in `counters` (a keyed
+    /// set's), or in counters of its own.
+    pub(crate) fn new(
+        listeners: Vec<Arc<dyn Listener>>,
+        shared: Option<Membership>,
+        #[cfg(feature = "metrics")] counters: Option<Arc<crate::metrics::Counters>>,
+    ) -> Self {
         Sinks {
             listeners: listeners.into_boxed_slice(),
             fleet: OnceLock::new(),
@@ -42,7 +51,9 @@ impl Sinks {
             #[cfg(feature = "opentelemetry")]
             failures: crate::telemetry::otel::Failures::default(),
             #[cfg(feature = "metrics")]
-            counters: crate::metrics::Counters::new(),
+            counters: counters.unwrap_or_else(crate::metrics::Counters::new),
+            #[cfg(feature = "metrics")]
+            tallied: crate::metrics::Tallied::new(),
         }
     }
 
@@ -53,8 +64,8 @@ impl Sinks {
     }
 
     /// Whether two breakers' events reach the same places: the same listeners (the same
-    /// objects, in the same order) and the same fleet membership (shared or not, and
-    /// with which quorum).
+    /// objects, in the same order) and the same fleet membership (shared or not, with
+    /// which quorum, through which backend).
     pub(crate) fn same_as(&self, other: &Sinks) -> bool {
         self.shared == other.shared
             && self.listeners.len() == other.listeners.len()
@@ -89,6 +100,11 @@ impl Sinks {
     #[cfg(feature = "metrics")]
     pub(crate) fn counters(&self) -> &crate::metrics::Counters {
         &self.counters
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn tallied(&self) -> &crate::metrics::Tallied {
+        &self.tallied
     }
 }
 
@@ -205,8 +221,8 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
         && from.state() == State::Closed
         && !to.defers_to_fleet();
     #[cfg(feature = "metrics")]
-    if moved {
-        crate::metrics::transition(breaker, from.state(), to.state());
+    if from.phase() != to.phase() {
+        crate::metrics::transition(breaker, from, to);
     }
     // Before the vote is asked for: an opening's span is where the fleet's opening began.
     #[cfg(feature = "tracing")]
@@ -259,6 +275,13 @@ pub(crate) fn manual(breaker: &CircuitBreaker, transition: Manual) {
     if let Some(link) = breaker.sinks().fleet.get() {
         link.manual(transition);
     }
+}
+
+/// A breaker's last handle went (from its drop, `address` being where it lived): the
+/// registry forgets it.
+#[cold]
+pub(crate) fn dropped(name: &str, address: usize) {
+    crate::registry::dropped(name, address);
 }
 
 /// Whether a caller of a fleet-held breaker may probe.
@@ -333,12 +356,12 @@ fn contain(f: impl FnOnce()) {
 #[cfg(all(test, not(loom)))]
 mod footprint {
     /// A breaker's sinks: its listeners, fleet link and keyed-set counts (48 bytes),
-    /// and with `metrics` its per-thread counters: their lanes by thread slot (176
-    /// bytes) and the facade handles. Part of the memory per breaker BENCHMARKS.md
-    /// reports (see `breaker.rs`).
+    /// and with `metrics` a handle on its counters (its own, or its keyed set's: a key
+    /// counted per set costs no counters of its own) and its place in its set's tally.
+    /// Part of the memory per breaker BENCHMARKS.md reports (see `breaker.rs`).
     #[test]
     fn the_sinks_stay_as_documented() {
-        let metrics = if cfg!(feature = "metrics") { 200 } else { 0 };
+        let metrics = if cfg!(feature = "metrics") { 16 } else { 0 };
         // With `opentelemetry`, the latest failures' span contexts (none kept inline).
         let otel = if cfg!(feature = "opentelemetry") {
             48

@@ -20,12 +20,18 @@
 //!   the published metrics) at once and is freed as soon as no thread is still reading
 //!   it; the key's next call makes a fresh breaker under the same name.
 //!
-//! Breakers are built with [`Builder::build`], so a name stands for one breaker: two sets
-//! made from one template (two clients of one factory) share each key's breaker, while
-//! each set has an overflow breaker of its own unless you give two sets one
-//! [`name`](BreakersBuilder::name). A template that names a key's breaker like a live
-//! breaker of other settings is refused when the key is first used
-//! ([`ConfigError::NameTaken`]: a panic, as for any setting the template gets wrong).
+//! Breakers are built as [`Builder::build`] builds them, so a name stands for one
+//! breaker: two sets made from one template (two clients of one factory) share each
+//! key's breaker, while each set has an overflow breaker of its own unless you give two
+//! sets one [`name`](BreakersBuilder::name). A key whose breaker the template names like
+//! a live breaker of other settings ([`ConfigError::NameTaken`]) is no reason for a call
+//! to fail, since keys may come from whoever sends the requests: that key gets a breaker
+//! of its own, outside the registry, and a `tracing` error says so. A setting the
+//! template gets wrong panics when the key is first used, as `build` does.
+//!
+//! With the `metrics` feature a set publishes its keys together, under its name (see
+//! [`metrics_per_key`](BreakersBuilder::metrics_per_key)): the number of series does not
+//! grow with the keys.
 //!
 //! Reads of a key that has a breaker never block and write no shared memory on a
 //! closed success, beyond the key's last-used time, stored at most once a second. The
@@ -100,6 +106,12 @@ pub(crate) struct Set<K> {
     pub(crate) map: papaya::HashMap<K, Entry>,
     template: Box<Template<K>>,
     name: Name,
+    /// The counters its keys share, unless each key publishes its own.
+    #[cfg(feature = "metrics")]
+    counters: Option<Arc<crate::metrics::Counters>>,
+    /// The settings of its first key's breaker, which the others share when the
+    /// template gives them the same.
+    config: OnceLock<Arc<crate::Config>>,
     max_keys: usize,
     idle_ttl: u64,
     /// Keys with a breaker of their own, counted before they are inserted so that the
@@ -167,6 +179,7 @@ pub struct BreakersBuilder<K> {
     max_keys: usize,
     idle_ttl: Duration,
     clock: ClockSource,
+    metrics_per_key: bool,
 }
 
 impl<K> BreakersBuilder<K>
@@ -196,6 +209,23 @@ where
         self
     }
 
+    /// Feature `metrics`: publish series per key (`true`) instead of per set (`false`,
+    /// the default).
+    ///
+    /// By default the set's keys publish together, under the set's
+    /// [`name`](Self::name): their calls and transitions summed, and
+    /// `circuit_breaker_keys{name, state}`, how many keys are in each state; 15 series
+    /// whatever the number of keys, and no counters of their own (each key's
+    /// [`calls`](CircuitBreaker::calls) are then the set's). With `true`, each key is
+    /// published as a breaker of its own: 11 series per key in every scrape, and about
+    /// 1 KB more memory per key that a thread has used, so only for sets whose keys are
+    /// few and not chosen by whoever sends the requests (a handful of upstream hosts,
+    /// say). See [`metrics`](crate::metrics).
+    pub fn metrics_per_key(mut self, per_key: bool) -> Self {
+        self.metrics_per_key = per_key;
+        self
+    }
+
     /// The clock idle times are measured with (default: the monotonic clock); a
     /// [`ManualClock`](crate::ManualClock) in tests. The breakers keep the clocks their
     /// template gives them.
@@ -209,11 +239,18 @@ where
         if self.max_keys == 0 {
             return Err(ConfigError::ZeroMaxKeys);
         }
+        let name = self.name.unwrap_or_else(|| numbered("keyed"));
+        #[cfg(not(feature = "metrics"))]
+        let _ = self.metrics_per_key;
         Ok(Breakers {
             set: Arc::new(Set {
                 map: papaya::HashMap::new(),
                 template: self.template,
-                name: self.name.unwrap_or_else(|| numbered("keyed")),
+                #[cfg(feature = "metrics")]
+                counters: (!self.metrics_per_key)
+                    .then(|| crate::metrics::Counters::for_set(name.clone())),
+                config: OnceLock::new(),
+                name,
                 max_keys: self.max_keys,
                 idle_ttl: duration_to_nanos(self.idle_ttl),
                 keys: AtomicUsize::new(0),
@@ -258,6 +295,7 @@ where
             max_keys: DEFAULT_MAX_KEYS,
             idle_ttl: DEFAULT_IDLE_TTL,
             clock: ClockSource::Monotonic,
+            metrics_per_key: false,
         }
     }
 
@@ -453,7 +491,7 @@ where
         let id = self.next_id.fetch_add(1, Relaxed);
         // A live breaker of the same name (another set's, made from the same template)
         // is handed back by `build`: one name, one breaker.
-        let entry = Entry::new((self.template)(&owned).build(), id, now);
+        let entry = Entry::new(self.build(&owned, None), id, now);
         match self.map.try_insert(owned, entry, guard) {
             Ok(entry) => (&entry.breaker, Some(entry.id)),
             Err(occupied) => {
@@ -482,11 +520,47 @@ where
     }
 
     fn overflow(&self, key: &K) -> &CircuitBreaker {
-        self.overflow.get_or_init(|| {
-            (self.template)(key)
-                .renamed(overflow_name(&self.name))
-                .build()
-        })
+        self.overflow
+            .get_or_init(|| self.build(key, Some(overflow_name(&self.name))))
+    }
+
+    /// The breaker the template makes for `key` (named `name` instead, for the overflow
+    /// breaker). A name the template gives like a live breaker of other settings is no
+    /// reason for a call to fail (keys may come from whoever sends the requests): the
+    /// key then gets a breaker of its own, outside the registry, and says so. A setting
+    /// the template gets wrong panics, as [`Builder::build`] does.
+    fn build(&self, key: &K, name: Option<Name>) -> CircuitBreaker {
+        let builder = || {
+            let builder = (self.template)(key);
+            let builder = match &name {
+                Some(name) => builder.renamed(name.clone()),
+                None => builder,
+            };
+            #[cfg(feature = "metrics")]
+            let builder = match (&self.counters, &name) {
+                (Some(counters), None) => builder.counted_in(Arc::clone(counters)),
+                _ => builder,
+            };
+            match self.config.get() {
+                Some(config) => builder.config_like(config),
+                None => builder,
+            }
+        };
+        match builder().try_build() {
+            Ok(breaker) => {
+                let _ = self.config.set(Arc::clone(breaker.shared_config()));
+                breaker
+            }
+            Err(ConfigError::NameTaken) => {
+                let breaker = builder().unregistered().build();
+                crate::registry::runs_privately(
+                    breaker.name(),
+                    format_args!("a key of the keyed set '{}'", self.name),
+                );
+                breaker
+            }
+            Err(_) => builder().build(),
+        }
     }
 
     fn sweep(&self, now: u64) -> usize {
@@ -548,7 +622,13 @@ fn overflow_name(set: &Name) -> Name {
 
 impl Entry {
     fn new(breaker: CircuitBreaker, id: u64, now: u64) -> Self {
-        breaker.sinks().set_refs().live.fetch_add(1, AcqRel);
+        let first = breaker.sinks().set_refs().live.fetch_add(1, AcqRel) == 0;
+        #[cfg(feature = "metrics")]
+        if first {
+            crate::metrics::key_joined(&breaker);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = first;
         Entry {
             breaker,
             id,
@@ -563,7 +643,16 @@ impl Entry {
         self.removed.store(true, Relaxed);
         let refs = self.breaker.sinks().set_refs();
         refs.removed.fetch_add(1, AcqRel);
-        refs.live.fetch_sub(1, AcqRel);
+        if refs.live.fetch_sub(1, AcqRel) == 1 {
+            self.left();
+            crate::registry::withdraw(&self.breaker);
+        }
+    }
+
+    /// No set's map holds the breaker any more: its set no longer counts it.
+    fn left(&self) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::key_left(&self.breaker);
     }
 
     /// Notes a use at `now`: a store only when the second has changed.
@@ -593,8 +682,8 @@ impl Drop for Entry {
         let refs = self.breaker.sinks().set_refs();
         if *self.removed.get_mut() {
             refs.removed.fetch_sub(1, AcqRel);
-        } else {
-            refs.live.fetch_sub(1, AcqRel);
+        } else if refs.live.fetch_sub(1, AcqRel) == 1 {
+            self.left();
         }
     }
 }

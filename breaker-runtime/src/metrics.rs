@@ -4,11 +4,26 @@
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `rejected`, `ignored` |
-//! | `circuit_breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` |
+//! | `circuit_breaker_state` | gauge: 0 closed, 1 open, 2 half_open | `breaker` |
 //! | `circuit_breaker_transitions_total` | counter, one series per transition that can happen (six: no `closed` → `closed`) | `breaker`, `from`, `to` (`closed`, `open`, `half_open`) |
 //! | `circuit_breaker_failure_rate` | gauge: percent of the window's calls that failed; -1 below `min_calls` (rate policies only) | `breaker` |
 //! | `circuit_breaker_slow_call_rate` | gauge: percent of the window's calls that were slow; -1 below `min_calls` (rate policies only) | `breaker` |
 //! | `circuit_breaker_fleet_healthy` | gauge: 1 while a shared breaker reaches its fleet backend, 0 while it runs locally (degraded, or no backend installed) (shared breakers only) | `breaker` |
+//! | `circuit_breaker_keys` | gauge: how many keys of a [keyed set](crate::keyed) are in each state (keyed sets only) | `name` (the set's), `state` = `closed`, `open`, `half_open`, `forced_open`, `disabled` |
+//!
+//! **Keyed sets publish per set.** A [`Breakers`](crate::keyed::Breakers) set, and the
+//! attribute's `per = ...`, make a breaker per host or tenant, possibly chosen by
+//! whoever sends the requests: a series per key would make the exporter's memory and
+//! every scrape grow with them (Prometheus' own advice is to keep label values
+//! bounded; Envoy keeps per-host figures out of its stats). So by default a set's keys
+//! count together: `circuit_breaker_calls_total` and `circuit_breaker_transitions_total`
+//! of all its keys summed under `breaker` = the set's name, and `circuit_breaker_keys`,
+//! the keys in each state: the same 15 series for ten keys or a million. Per-key series
+//! only when asked for, with
+//! [`BreakersBuilder::metrics_per_key`](crate::keyed::BreakersBuilder::metrics_per_key)
+//! (the attribute's `metrics_per_key`): 11 series per key, each key's calls counted in
+//! per-thread blocks of its own (about 1 KB more per key used by a thread). A set's
+//! overflow breaker is published as a breaker of its own.
 //!
 //! Counting must not bring back the cross-core write that the closed path avoids, so
 //! each thread counts in a block of its own for each breaker (a plain load and store, no
@@ -25,9 +40,10 @@
 //! another one is installed, so a recorder installed after the first breaker was built
 //! (or after the publisher first ran) still receives everything.
 //!
-//! Only breakers in the [`registry`] are published: one evicted from a
-//! [keyed set](crate::keyed) is not published again. An exporter keeps the series it was
-//! once given, though, so breakers that come and go (per host, per tenant) need the
+//! Only breakers in the [`registry`] are published: one built
+//! [`unregistered`](crate::Builder::unregistered) publishes nothing, and one evicted from
+//! a [keyed set](crate::keyed) with per-key metrics is not published again. An exporter
+//! keeps the series it was once given, though, so breakers that come and go need the
 //! exporter to forget series nobody updates; `metrics-exporter-prometheus` does with
 //! `PrometheusBuilder::idle_timeout(MetricKindMask::ALL, Some(Duration::from_secs(300)))`
 //! (live breakers are published every 500 ms, so only departed ones go idle).
@@ -41,19 +57,26 @@
 //! metrics::publish(); // optional: the background publisher does it within 500 ms
 //! ```
 
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::breaker::WeakBreaker;
 use crate::events::Counted;
 use crate::lanes::Lanes;
+use crate::state::{Phase, Word};
 use crate::sync::lock;
 use crate::{registry, CircuitBreaker, Name, State};
 
 impl CircuitBreaker {
     /// Calls through this breaker since it was built, by outcome (feature `metrics`).
+    ///
+    /// A breaker of a [keyed set](crate::keyed) that publishes per set (the default)
+    /// counts with the other keys of its set: this is then the set's calls, all keys
+    /// together (see
+    /// [`metrics_per_key`](crate::keyed::BreakersBuilder::metrics_per_key)).
     pub fn calls(&self) -> Calls {
         self.sinks().counters().totals()
     }
@@ -74,35 +97,76 @@ pub struct Calls {
     pub ignored: u64,
 }
 
-/// A breaker's counting state.
+/// A breaker's counting state, or a keyed set's, which its keys share.
 pub(crate) struct Counters {
     /// Each thread's counts, one cell per [`Counted`] kind, written only by that thread.
     lanes: Lanes,
-    /// The facade's handles for this breaker and the recorder they are bound to,
-    /// registered on first use so that publishing does not build (and allocate) metric
-    /// keys every time, and again when another recorder is installed.
+    /// The facade's handles for this breaker (or set) and the recorder they are bound
+    /// to, registered on first use so that publishing does not build (and allocate)
+    /// metric keys every time, and again when another recorder is installed.
     handles: Mutex<Option<(usize, Arc<Handles>)>>,
+    /// A breaker's: it is in the registry, so it publishes.
+    listed: AtomicBool,
+    /// A keyed set's: what its keys add up to beyond their calls.
+    set: Option<Box<SetTally>>,
 }
 
-/// Registered metric handles of one breaker, bound to one recorder.
+/// What a keyed set publishes beyond its keys' calls.
+struct SetTally {
+    /// The set's name: the `breaker` and `name` label of its series.
+    name: Name,
+    /// Its keys in each [`Phase`], in the order of [`Phase::ALL`]. Signed: two keys'
+    /// moves may land in either order.
+    keys: [AtomicI64; 5],
+    /// Its keys' transitions, in the order of [`TRANSITIONS`].
+    transitions: [AtomicU64; 6],
+}
+
+/// A key's place in its set's tally: the phase it is counted in, plus one; 0 while it
+/// is not counted (not yet in the set, or out of it).
+pub(crate) struct Tallied(AtomicU8);
+
+const UNTALLIED: u8 = 0;
+
+impl Tallied {
+    pub(crate) const fn new() -> Self {
+        Tallied(AtomicU8::new(UNTALLIED))
+    }
+}
+
+/// Registered metric handles of one breaker or set, bound to one recorder.
 struct Handles {
     calls: [metrics::Counter; 4],
-    state: metrics::Gauge,
     /// The six transitions that can happen (a state never changes to itself), in the
     /// order of [`TRANSITIONS`].
     transitions: [metrics::Counter; 6],
+    /// A breaker's state.
+    state: Option<metrics::Gauge>,
     /// A rate policy's failure and slow-call rates.
     rates: Option<[metrics::Gauge; 2]>,
     /// A shared breaker's link to its fleet: healthy or not.
     fleet: Option<metrics::Gauge>,
+    /// A set's keys in each phase, in the order of [`Phase::ALL`].
+    keys: Option<[metrics::Gauge; 5]>,
+}
+
+/// What a set of handles is for.
+#[derive(Clone, Copy)]
+enum Publishes {
+    Breaker { rate: bool, shared: bool },
+    Set,
 }
 
 impl Handles {
-    fn register(name: &Name, rate: bool, shared: bool) -> Self {
+    fn register(name: &Name, publishes: Publishes) -> Self {
         // A label is a `&'static str` as it is, a run-time name copied once.
         let name: metrics::SharedString = match name.as_static() {
             Some(name) => name.into(),
             None => name.to_string().into(),
+        };
+        let (rate, shared, set) = match publishes {
+            Publishes::Breaker { rate, shared } => (rate, shared, false),
+            Publishes::Set => (false, false, true),
         };
         Handles {
             fleet: shared.then(|| {
@@ -114,10 +178,16 @@ impl Handles {
                     metrics::gauge!("circuit_breaker_slow_call_rate", "breaker" => name.clone()),
                 ]
             }),
+            keys: set.then(|| {
+                Phase::ALL.map(|phase| {
+                    metrics::gauge!("circuit_breaker_keys", "name" => name.clone(), "state" => phase.as_str())
+                })
+            }),
             calls: OUTCOMES.map(|outcome| {
                 metrics::counter!("circuit_breaker_calls_total", "breaker" => name.clone(), "outcome" => outcome)
             }),
-            state: metrics::gauge!("circuit_breaker_state", "breaker" => name.clone()),
+            state: (!set)
+                .then(|| metrics::gauge!("circuit_breaker_state", "breaker" => name.clone())),
             transitions: TRANSITIONS.map(|(from, to)| {
                 metrics::counter!(
                     "circuit_breaker_transitions_total",
@@ -129,12 +199,35 @@ impl Handles {
 }
 
 impl Counters {
-    pub(crate) fn new() -> Self {
+    /// A breaker's own counters.
+    pub(crate) fn new() -> Arc<Self> {
+        Self::with(None)
+    }
+
+    /// The counters a keyed set's keys share, published under the set's `name` from now
+    /// on, for as long as the set lives.
+    pub(crate) fn for_set(name: Name) -> Arc<Self> {
+        let counters = Self::with(Some(Box::new(SetTally {
+            name,
+            keys: Default::default(),
+            transitions: Default::default(),
+        })));
+        let mut sets = lock(&SETS);
+        if sets.len().is_power_of_two() {
+            sets.retain(|set| set.strong_count() > 0);
+        }
+        sets.push(Arc::downgrade(&counters));
+        counters
+    }
+
+    fn with(set: Option<Box<SetTally>>) -> Arc<Self> {
         start_publisher();
-        Counters {
+        Arc::new(Counters {
             lanes: Lanes::new(OUTCOMES.len()),
             handles: Mutex::new(None),
-        }
+            listed: AtomicBool::new(false),
+            set,
+        })
     }
 
     /// Counts one call on this thread's lane.
@@ -157,17 +250,112 @@ impl Counters {
             ignored: n[3],
         }
     }
+
+    /// Where these counters live: the key of [`PUBLISHED`].
+    fn address(&self) -> usize {
+        self as *const Counters as usize
+    }
+}
+
+impl Drop for Counters {
+    fn drop(&mut self) {
+        if *self.listed.get_mut() {
+            let _ = PUBLISHED.pin().remove(&self.address());
+        }
+    }
+}
+
+/// The breakers that publish series of their own: registered, and not counted in a
+/// keyed set. By the address of their counters, so that the counters' drop finds the
+/// entry. A key counted in its set is not here: the publisher's work does not grow
+/// with keys.
+static PUBLISHED: LazyLock<papaya::HashMap<usize, WeakBreaker>> =
+    LazyLock::new(papaya::HashMap::new);
+
+/// The keyed sets that publish per set.
+static SETS: Mutex<Vec<Weak<Counters>>> = Mutex::new(Vec::new());
+
+/// A breaker entered the registry: unless its set counts for it, it publishes.
+pub(crate) fn enrolled(breaker: &CircuitBreaker) {
+    let counters = breaker.sinks().counters();
+    if counters.set.is_none() {
+        counters.listed.store(true, Relaxed);
+        PUBLISHED
+            .pin()
+            .insert(counters.address(), breaker.downgrade());
+    }
+}
+
+/// A breaker left the registry (evicted from a keyed set): it publishes no more.
+pub(crate) fn withdrawn(breaker: &CircuitBreaker) {
+    let counters = breaker.sinks().counters();
+    if counters.set.is_none() {
+        counters.listed.store(false, Relaxed);
+        let _ = PUBLISHED.pin().remove(&counters.address());
+    }
+}
+
+/// A key joined its set (its first entry in a set's map): its set counts it, in the
+/// phase it is in.
+pub(crate) fn key_joined(breaker: &CircuitBreaker) {
+    if let Some(set) = &breaker.sinks().counters().set {
+        let phase = breaker.word().phase();
+        let tallied = &breaker.sinks().tallied().0;
+        if tallied
+            .compare_exchange(UNTALLIED, phase as u8 + 1, AcqRel, Acquire)
+            .is_ok()
+        {
+            set.keys[phase as usize].fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// A key left its set (evicted, or the set dropped): its set no longer counts it.
+pub(crate) fn key_left(breaker: &CircuitBreaker) {
+    if let Some(set) = &breaker.sinks().counters().set {
+        let was = breaker.sinks().tallied().0.swap(UNTALLIED, AcqRel);
+        if was != UNTALLIED {
+            set.keys[usize::from(was - 1)].fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// A key changed phase: it moves to the phase it is in now (not the one the
+/// transition named, so that two transitions told in the other order leave it right).
+fn retally(breaker: &CircuitBreaker, set: &SetTally) {
+    let tallied = &breaker.sinks().tallied().0;
+    loop {
+        let was = tallied.load(Acquire);
+        let now = breaker.word().phase() as u8 + 1;
+        if was == UNTALLIED || was == now {
+            return;
+        }
+        if tallied.compare_exchange(was, now, AcqRel, Acquire).is_ok() {
+            set.keys[usize::from(was - 1)].fetch_sub(1, Relaxed);
+            set.keys[usize::from(now - 1)].fetch_add(1, Relaxed);
+            return;
+        }
+    }
 }
 
 /// The `outcome` label of each [`Counted`], in its order.
 const OUTCOMES: [&str; 4] = ["success", "failure", "rejected", "ignored"];
 
-/// Hands the current counts and states of every registered breaker to the `metrics`
-/// facade now. The background publisher does this every 500 ms; call it where an export
-/// must be exact to the moment, e.g. at the top of your own `/metrics` handler.
+/// Hands the current counts and states of every registered breaker, and of every keyed
+/// set, to the `metrics` facade now. The background publisher does this every 500 ms;
+/// call it where an export must be exact to the moment, e.g. at the top of your own
+/// `/metrics` handler. Its work grows with the breakers that publish series of their
+/// own, not with the keys of sets that publish per set.
 pub fn publish() {
-    for breaker in registry::all() {
-        publish_breaker(&breaker);
+    registry::build_annotated();
+    for weak in PUBLISHED.pin().values() {
+        if let Some(breaker) = weak.upgrade() {
+            publish_breaker(&breaker);
+        }
+    }
+    let sets: Vec<Arc<Counters>> = lock(&SETS).iter().filter_map(Weak::upgrade).collect();
+    for set in sets {
+        publish_set(&set);
     }
 }
 
@@ -186,15 +374,15 @@ fn describe(recorder: usize) {
     }
     metrics::describe_counter!(
         "circuit_breaker_calls_total",
-        "Calls through a circuit breaker, by outcome"
+        "Calls through a circuit breaker (or all keys of a keyed set), by outcome"
     );
     metrics::describe_gauge!(
         "circuit_breaker_state",
-        "Circuit breaker state: 0 closed, 1 open, 2 half-open"
+        "Circuit breaker state: 0 closed, 1 open, 2 half_open"
     );
     metrics::describe_counter!(
         "circuit_breaker_transitions_total",
-        "Circuit breaker state changes"
+        "Circuit breaker state changes (of all keys of a keyed set)"
     );
     metrics::describe_gauge!(
         "circuit_breaker_failure_rate",
@@ -208,11 +396,14 @@ fn describe(recorder: usize) {
         "circuit_breaker_fleet_healthy",
         "1 while a shared circuit breaker reaches its fleet backend, 0 while it runs locally"
     );
+    metrics::describe_gauge!(
+        "circuit_breaker_keys",
+        "Keys of a keyed circuit breaker set in each state"
+    );
 }
 
-pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
-    let handles = handles(breaker);
-    let c = breaker.calls();
+fn publish_calls(handles: &Handles, counters: &Counters) {
+    let c = counters.totals();
     for (counter, n) in handles
         .calls
         .iter()
@@ -220,7 +411,15 @@ pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
     {
         counter.absolute(n);
     }
-    handles.state.set(breaker.state().number() as f64);
+}
+
+pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
+    let counters = breaker.sinks().counters();
+    let handles = handles(breaker);
+    publish_calls(&handles, counters);
+    if let Some(state) = &handles.state {
+        state.set(breaker.state().number() as f64);
+    }
     if let (Some([failure, slow]), Some(window)) = (&handles.rates, breaker.window()) {
         // Resilience4j's convention: -1 until the window holds `min_calls` calls.
         failure.set(window.failure_rate.unwrap_or(-1.0));
@@ -229,6 +428,27 @@ pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
     if let (Some(gauge), Some(fleet)) = (&handles.fleet, breaker.sinks().fleet_info()) {
         let healthy = fleet.backend == crate::shared::BackendHealth::Healthy;
         gauge.set(if healthy { 1.0 } else { 0.0 });
+    }
+}
+
+/// A keyed set's series: its keys' calls, transitions and states.
+fn publish_set(counters: &Counters) {
+    if let Some(set) = &counters.set {
+        publish_calls(&set_handles(counters, set), counters);
+        publish_set_states(counters, set);
+    }
+}
+
+/// A keyed set's transitions and keys by state, as they are now.
+fn publish_set_states(counters: &Counters, set: &SetTally) {
+    let handles = set_handles(counters, set);
+    for (counter, n) in handles.transitions.iter().zip(&set.transitions) {
+        counter.absolute(n.load(Relaxed));
+    }
+    if let Some(keys) = &handles.keys {
+        for (gauge, n) in keys.iter().zip(&set.keys) {
+            gauge.set(n.load(Relaxed).max(0) as f64);
+        }
     }
 }
 
@@ -244,24 +464,41 @@ const TRANSITIONS: [(State, State); 6] = [
     (State::HalfOpen, State::Open),
 ];
 
-/// A transition, published as it happens.
-pub(crate) fn transition(breaker: &CircuitBreaker, from: State, to: State) {
-    let handles = handles(breaker);
-    if let Some(i) = TRANSITIONS.iter().position(|&pair| pair == (from, to)) {
-        handles.transitions[i].increment(1);
+/// A change of phase (of state, or of sticky mode alone), published as it happens: by
+/// the breaker if it publishes, by its set if it counts in one.
+pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word) {
+    let counters = breaker.sinks().counters();
+    let moved = TRANSITIONS
+        .iter()
+        .position(|&pair| pair == (from.state(), to.state()));
+    match &counters.set {
+        Some(set) => {
+            if let Some(i) = moved {
+                set.transitions[i].fetch_add(1, Relaxed);
+            }
+            retally(breaker, set);
+            publish_set_states(counters, set);
+        }
+        None if counters.listed.load(Relaxed) => {
+            let handles = handles(breaker);
+            if let Some(i) = moved {
+                handles.transitions[i].increment(1);
+            }
+            publish_breaker(breaker);
+        }
+        None => {}
     }
-    publish_breaker(breaker);
 }
 
 impl Counters {
-    fn handles(&self, name: &Name, rate: bool, shared: bool) -> Arc<Handles> {
+    fn handles(&self, name: &Name, publishes: Publishes) -> Arc<Handles> {
         let recorder = current_recorder();
         let mut bound = lock(&self.handles);
         match &*bound {
             Some((to, handles)) if *to == recorder => Arc::clone(handles),
             _ => {
                 describe(recorder);
-                let handles = Arc::new(Handles::register(name, rate, shared));
+                let handles = Arc::new(Handles::register(name, publishes));
                 *bound = Some((recorder, Arc::clone(&handles)));
                 handles
             }
@@ -271,12 +508,20 @@ impl Counters {
 
 /// The breaker's handles, bound to the recorder in place now.
 fn handles(breaker: &CircuitBreaker) -> Arc<Handles> {
-    let rate = breaker.config().is_rate();
-    let shared = breaker.sinks().fleet_info().is_some();
+    let publishes = Publishes::Breaker {
+        rate: breaker.config().is_rate(),
+        shared: breaker.sinks().fleet_info().is_some(),
+    };
     breaker
         .sinks()
         .counters()
-        .handles(breaker.name_handle(), rate, shared)
+        .handles(breaker.name_handle(), publishes)
+}
+
+/// The handles of a set (`set` being what `counters` add up), bound to the recorder in
+/// place now.
+fn set_handles(counters: &Counters, set: &SetTally) -> Arc<Handles> {
+    counters.handles(&set.name, Publishes::Set)
 }
 
 /// How often the background publisher hands counts to the recorder, unless changed with

@@ -22,76 +22,97 @@
 //! let info = registry::list().into_iter().find(|b| b.name == "registry-doc").unwrap();
 //! assert_eq!(info.state, State::Open);
 //! ```
+//!
+//! # Cost
+//!
+//! Keyed sets put a breaker per host or tenant here, and their keys may be chosen by
+//! whoever sends the requests, so nothing here grows with the number of breakers:
+//! building a breaker, looking one up by name, evicting one from a keyed set and
+//! dropping one are each a few operations on a lock-free hash table
+//! ([papaya](https://docs.rs/papaya); amortised: the insertion that finds it full copies
+//! it to a table twice its size); no lock is held across the table, so [`all`] and
+//! [`snapshot`], which read every entry, never make a build wait.
 
-use std::fmt;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+mod annotated;
+mod snapshot;
+
+use std::sync::atomic::{fence, Ordering::SeqCst};
+use std::sync::{LazyLock, Mutex};
+
+use std::hash::{Hash, Hasher};
 
 use crate::breaker::WeakBreaker;
-use crate::shared::FleetInfo;
 use crate::sync::lock;
-use crate::{listener, CircuitBreaker, Config, ConfigError, Name, Policy, State, WindowSnapshot};
-
-/// Every breaker in the process, registered or not, by weak handle. Names sit beside
-/// the handles, so a lookup by name upgrades only the breakers it returns; `listed` is
-/// false for breakers built [`unregistered`](crate::Builder::unregistered), which are
-/// here only so that global listeners reach them.
-struct Entry {
-    name: Name,
-    breaker: WeakBreaker,
-    listed: bool,
-}
-
-static BREAKERS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-/// The number of entries after the last sweep of dropped breakers.
-static SWEPT: Mutex<usize> = Mutex::new(0);
-
-fn breakers() -> MutexGuard<'static, Vec<Entry>> {
-    lock(&BREAKERS)
-}
+use crate::{listener, CircuitBreaker, ConfigError, Name};
 
 // For the expansion of `#[circuit_breaker]`, through `__private`.
+pub(crate) use annotated::{function_owning, owner};
 #[doc(hidden)]
 pub use annotated::{BuildOnRead, Registration};
+pub use snapshot::{list, snapshot, BreakerInfo, Snapshot};
 
-/// The breakers of `#[circuit_breaker]` functions, listed from program start: each
-/// expansion submits its function's breaker to [`inventory`](https://docs.rs/inventory),
-/// and the registry builds them all on its first read. The registry knows them only as
-/// something to build, so it depends on nothing of the macro's glue.
-mod annotated {
-    /// Something to build when the registry is first read: an annotated function's
-    /// static breaker.
-    pub trait BuildOnRead: Sync {
-        /// Builds (and so registers) the breaker; `locate` gives its default name.
-        fn build(&'static self, locate: fn() -> &'static str);
-    }
+/// Every breaker in the process, by weak handle: the registered ones by name, the ones
+/// built [`unregistered`](crate::Builder::unregistered) by address, only so that global
+/// listeners reach them. An entry leaves when its breaker is dropped (or evicted from a
+/// keyed set), so the tables hold live breakers only.
+struct Registry {
+    listed: papaya::HashMap<Listed, ()>,
+    unlisted: papaya::HashMap<usize, WeakBreaker>,
+}
 
-    /// An annotated function's breaker, as its expansion submits it.
-    pub struct Registration {
-        breaker: &'static dyn BuildOnRead,
-        locate: fn() -> &'static str,
-    }
+/// A registered breaker: its name, which the table is keyed by, and a weak handle on
+/// it. Both in the key, so that a lookup sees the handle while it compares names.
+#[derive(Clone)]
+struct Listed {
+    name: Name,
+    breaker: WeakBreaker,
+}
 
-    impl Registration {
-        /// The breaker of one annotated function, and how to find its default name.
-        pub const fn new(breaker: &'static dyn BuildOnRead, locate: fn() -> &'static str) -> Self {
-            Registration { breaker, locate }
-        }
-    }
-
-    inventory::collect!(Registration);
-
-    /// Builds the breaker of every annotated function linked into the program, once.
-    /// A breaker built this way is closed with no calls counted.
-    pub(super) fn build() {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            for registration in inventory::iter::<Registration> {
-                registration.breaker.build(registration.locate);
-            }
-        });
+impl Hash for Listed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.as_str().hash(state);
     }
 }
+
+impl PartialEq for Listed {
+    fn eq(&self, other: &Listed) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Listed {}
+
+/// A name to look up in the table of listed breakers.
+struct Lookup<'a>(&'a str);
+
+impl Hash for Lookup<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl papaya::Equivalent<Listed> for Lookup<'_> {
+    /// Asks for the entry's breaker before comparing names: the breaker and the name's
+    /// bytes live in two allocations, and a lookup that finds its name goes on to the
+    /// breaker (to take a handle), so reading both at once saves a trip to memory
+    /// (with a million breakers, a lookup is a few cache misses in a row).
+    fn equivalent(&self, listed: &Listed) -> bool {
+        listed.breaker.touch();
+        listed.name.as_str() == self.0
+    }
+}
+
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
+    listed: papaya::HashMap::builder().resize_mode(RESIZE).build(),
+    unlisted: papaya::HashMap::builder().resize_mode(RESIZE).build(),
+});
+
+/// The tables grow at once: the insertion that finds a table full copies it to one
+/// twice its size, other writers helping (amortised, a step per entry). Copying a few
+/// entries at each insertion instead would leave a resize half done between bursts of
+/// new keys, every lookup meanwhile searching both tables (at 1,000,000 breakers,
+/// `get` took 92 ns instead of 73).
+const RESIZE: papaya::ResizeMode = papaya::ResizeMode::Blocking;
 
 /// A breaker just built, or the live one that already bore its name.
 pub(crate) enum Enrolled {
@@ -101,66 +122,144 @@ pub(crate) enum Enrolled {
 
 /// Adds a newly built breaker, or, when a live listed breaker already bears its name,
 /// hands that one back if `built` would not differ from it in anything
-/// ([`ConfigError::NameTaken`] otherwise): a name stands for one breaker. Under the
-/// same lock as [`relisten`], so that a global listener added at the same moment
-/// reaches it either way, and as every other lookup, so that two threads building one
-/// name get one breaker.
-pub(crate) fn enroll(built: CircuitBreaker, listed: bool) -> Result<Enrolled, ConfigError> {
-    let mut all = breakers();
+/// ([`ConfigError::NameTaken`] otherwise): a name stands for one breaker. The check and
+/// the insertion are one step on the name's entry, so two threads building one name get
+/// one breaker. An annotated function's breaker owns its name: unless `owner` says this
+/// is that breaker, it is built first.
+pub(crate) fn enroll(
+    built: CircuitBreaker,
+    listed: bool,
+    owner: Option<usize>,
+) -> Result<Enrolled, ConfigError> {
     if listed {
-        let name = built.name();
-        let existing = all
-            .iter()
-            .filter(|entry| entry.listed && *entry.name == *name)
-            .filter_map(|entry| entry.breaker.upgrade())
-            .find(CircuitBreaker::is_held);
-        if let Some(existing) = existing {
-            return if crate::builder::same_settings(&built, &existing) {
-                Ok(Enrolled::Existing(existing))
-            } else {
-                Err(ConfigError::NameTaken)
+        annotated::claim(built.name(), owner);
+        let name = Lookup(built.name());
+        let listed = Listed {
+            name: built.name_handle().clone(),
+            breaker: built.downgrade(),
+        };
+        let table = REGISTRY.listed.pin();
+        // The name's entry, taken if it is free. (Not `compute`: papaya's `compute`
+        // neither reuses the slots removals leave nor helps a resize along, and the
+        // table then fills up: lookups at 1,000 breakers took 120 ns instead of 30.)
+        while table.try_insert(listed.clone(), ()).is_err() {
+            visited(1);
+            let Some((current, _)) = table.get_key_value(&name) else {
+                continue; // dropped meanwhile: the name is free again
             };
+            match current.breaker.upgrade().filter(CircuitBreaker::is_held) {
+                Some(existing) => {
+                    return if crate::builder::same_settings(&built, &existing) {
+                        Ok(Enrolled::Existing(existing))
+                    } else {
+                        Err(ConfigError::NameTaken)
+                    };
+                }
+                // Held by a breaker on its way out (dropped, or evicted from a keyed
+                // set and waiting to be freed): the name is this one's.
+                None => {
+                    let gone = &current.breaker;
+                    let _ = table.remove_if(&name, |listed, _| listed.breaker.same(gone));
+                }
+            }
         }
+        visited(1);
+        #[cfg(feature = "metrics")]
+        crate::metrics::enrolled(&built);
+    } else {
+        visited(1);
+        REGISTRY
+            .unlisted
+            .pin()
+            .insert(built.address(), built.downgrade());
     }
-    // Dropped breakers are swept once the list has doubled since the last sweep:
-    // keyed breakers come and go by the thousand, and a sweep at every enrolment
-    // would make building n of them take n² steps.
-    let mut swept = lock(&SWEPT);
-    if all.len() >= (2 * *swept).max(64) {
-        all.retain(|entry| entry.breaker.is_alive());
-        *swept = all.len();
-    }
-    drop(swept);
-    built.listen(listener::any_global());
-    all.push(Entry {
-        name: built.name_handle().clone(),
-        breaker: built.downgrade(),
-        listed,
-    });
+    hear_globals(&built);
     Ok(Enrolled::New(built))
 }
 
-/// Global listeners came or went: every live breaker is told whether any remain.
+/// Tells a breaker just enrolled whether global listeners are attached, so that it
+/// agrees with them whatever [`relisten`] does meanwhile: either `relisten` finds it in
+/// the table (the fences order its insertion before the listeners' count is read), or
+/// this reads the count `relisten` was called for; and should `relisten`'s word land
+/// between this read and this write, the count read again tells.
+fn hear_globals(breaker: &CircuitBreaker) {
+    loop {
+        fence(SeqCst);
+        let global = listener::any_global();
+        breaker.listen(global);
+        fence(SeqCst);
+        if listener::any_global() == global {
+            return;
+        }
+    }
+}
+
+/// Global listeners came or went: every live breaker is told whether any remain. One
+/// call at a time (listeners change rarely), each with the count as of its turn.
 pub(crate) fn relisten() {
+    static TURN: Mutex<()> = Mutex::new(());
+    let _turn = lock(&TURN);
+    fence(SeqCst);
     let global = listener::any_global();
-    for entry in breakers().iter() {
-        if let Some(breaker) = entry.breaker.upgrade() {
+    let (listed, unlisted) = (REGISTRY.listed.pin(), REGISTRY.unlisted.pin());
+    let listed = listed.keys().map(|listed| &listed.breaker);
+    for weak in listed.chain(unlisted.values()) {
+        if let Some(breaker) = weak.upgrade() {
             breaker.listen(global);
         }
     }
 }
 
-/// The listed breakers whose names pass `filter` and that something holds: a breaker
-/// evicted from a keyed set is not listed from that moment, though the set's memory
-/// reclamation may free it a little later.
-fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
-    annotated::build();
-    breakers()
-        .iter()
-        .filter(|entry| entry.listed && filter(&entry.name))
-        .filter_map(|entry| entry.breaker.upgrade())
-        .filter(CircuitBreaker::is_held)
-        .collect()
+/// A breaker evicted from a keyed set leaves the registry at once (it may live a little
+/// longer, until no thread reads it), so that its name is free for the key's next one.
+pub(crate) fn withdraw(breaker: &CircuitBreaker) {
+    visited(1);
+    let _ = REGISTRY
+        .listed
+        .pin()
+        .remove_if(&Lookup(breaker.name()), |listed, _| {
+            listed.breaker.points_to(breaker)
+        });
+    #[cfg(feature = "metrics")]
+    crate::metrics::withdrawn(breaker);
+}
+
+/// A breaker is being dropped (its last handle went): its entry goes, unless its name
+/// already stands for a newer breaker.
+pub(crate) fn dropped(name: &str, address: usize) {
+    visited(1);
+    let _ = REGISTRY
+        .listed
+        .pin()
+        .remove_if(&Lookup(name), |listed, _| !listed.breaker.is_alive());
+    let _ = REGISTRY.unlisted.pin().remove(&address);
+}
+
+/// A breaker could not have its name, a live breaker of other settings holding it, and
+/// so runs as a private one (built `unregistered`): said where it can be seen, since
+/// neither its calls nor the process may fail for a name. `whose` says whose breaker it
+/// is.
+#[cold]
+pub(crate) fn runs_privately(_name: &str, _whose: std::fmt::Arguments<'_>) {
+    #[cfg(feature = "tracing")]
+    tracing::error!(
+        circuit_breaker.name = _name,
+        "a live breaker of other settings is named '{_name}': {_whose} runs on a breaker of \
+         its own, outside the registry; give it a name of its own"
+    );
+}
+
+/// Builds the breakers of every annotated function linked into the program, if nothing
+/// did yet: each read of the registry (and each export of metrics) starts here.
+pub(crate) fn build_annotated() {
+    annotated::build_all();
+}
+
+/// The listed breaker `weak` points to, if it is alive. (A breaker evicted from a keyed
+/// set, which the set's memory reclamation may free a little later, is withdrawn from
+/// the table as it is evicted: what the table holds is listed.)
+fn held(weak: &WeakBreaker) -> Option<CircuitBreaker> {
+    weak.upgrade()
 }
 
 /// The breaker registered under `name`, if a live one bears it.
@@ -170,251 +269,49 @@ fn live(filter: impl Fn(&str) -> bool) -> Vec<CircuitBreaker> {
 /// the builder asks for nothing different, and is refused with
 /// [`ConfigError::NameTaken`] otherwise. So two live registered breakers never share a
 /// name, and a name a live registered breaker bears always finds it. (Names from
-/// `#[circuit_breaker]` include the module and type path, so they do not collide.)
+/// `#[circuit_breaker]` include the module and type path, so they do not collide; and
+/// an annotated function's breaker owns its name: another breaker built under it meets
+/// that one, whichever was built first.)
 pub fn get(name: &str) -> Option<CircuitBreaker> {
-    live(|each| each == name).into_iter().next()
+    build_annotated();
+    visited(1);
+    REGISTRY
+        .listed
+        .pin()
+        .get_key_value(&Lookup(name))
+        .and_then(|(listed, _)| held(&listed.breaker))
 }
 
-/// Every live registered breaker, in registration order.
+/// Every live registered breaker, in name order.
 pub fn all() -> Vec<CircuitBreaker> {
-    live(|_| true)
+    let mut all = Vec::new();
+    each(|breaker| all.push(breaker));
+    all.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+    all
 }
 
-/// A point-in-time view of one breaker, from [`list`] or [`snapshot`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct BreakerInfo {
-    /// The breaker's name.
-    pub name: Name,
-    /// Its state.
-    pub state: State,
-    /// The rule it trips on.
-    pub policy: Policy,
-    /// Failures counted (see [`CircuitBreaker::fail_counter`]).
-    pub fail_counter: u32,
-    /// Successful probes in the current half-open period.
-    pub success_counter: u32,
-    /// Time until a probe is allowed (see [`CircuitBreaker::retry_after`]); zero when
-    /// the next call would be let through as a probe (the table says `probe due`).
-    pub retry_after: Option<Duration>,
-    /// Time since its last state change.
-    pub since_last_change: Duration,
-    /// Its settings.
-    pub config: Config,
-    /// For a rate policy: the calls, failures and slow calls in its window, and the
-    /// rates (none below `min_calls`).
-    pub window: Option<WindowSnapshot>,
-    /// Calls through it by outcome (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-    pub calls: crate::metrics::Calls,
-    /// For a shared breaker: the fleet's state and the backend's health (its `state`
-    /// above is this replica's).
-    pub fleet: Option<FleetInfo>,
-}
-
-impl BreakerInfo {
-    /// Reads `breaker` now.
-    pub fn of(breaker: &CircuitBreaker) -> Self {
-        BreakerInfo {
-            name: breaker.name_handle().clone(),
-            state: breaker.state(),
-            policy: breaker.config().policy(),
-            fail_counter: breaker.fail_counter(),
-            success_counter: breaker.success_counter(),
-            retry_after: breaker.retry_after(),
-            since_last_change: breaker.since_last_change(),
-            config: *breaker.config(),
-            window: breaker.window(),
-            #[cfg(feature = "metrics")]
-            calls: breaker.calls(),
-            fleet: breaker.sinks().fleet_info(),
+/// Calls `f` with every live registered breaker, in no particular order. Lock-free: a
+/// breaker built meanwhile may be seen or not, and waits for nothing.
+pub(crate) fn each(mut f: impl FnMut(CircuitBreaker)) {
+    build_annotated();
+    for listed in REGISTRY.listed.pin().keys() {
+        visited(1);
+        if let Some(breaker) = held(&listed.breaker) {
+            f(breaker);
         }
     }
 }
 
-/// Every live registered breaker with its state and counters.
-pub fn list() -> Vec<BreakerInfo> {
-    all().iter().map(BreakerInfo::of).collect()
+/// Counts the table entries the registry's own code examines on this thread, for the
+/// test that shows no operation scans the table.
+#[cfg(all(test, not(loom)))]
+fn visited(entries: u64) {
+    tests::VISITED.with(|visited| visited.set(visited.get() + entries));
 }
 
-/// Every registered breaker at one moment: for a health or admin endpoint (it is
-/// `serde::Serialize` with the `serde` feature) or a log line (`Display` is a table).
-///
-/// ```
-/// use breaker_runtime::{registry, CircuitBreaker};
-///
-/// let breaker = CircuitBreaker::builder("snapshot-doc").fail_max(3).build();
-/// breaker.open();
-/// let snapshot = registry::snapshot();
-/// let table = snapshot.to_string();
-/// assert!(table.lines().next().unwrap().starts_with("breaker"));
-/// assert!(table.lines().any(|l| l.starts_with("snapshot-doc") && l.contains("open")));
-/// ```
-pub fn snapshot() -> Snapshot {
-    Snapshot { breakers: list() }
-}
+#[cfg(not(all(test, not(loom))))]
+#[inline(always)]
+fn visited(_entries: u64) {}
 
-/// All registered breakers at one moment, from [`snapshot`].
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[non_exhaustive]
-pub struct Snapshot {
-    /// One entry per breaker, in registration order.
-    pub breakers: Vec<BreakerInfo>,
-}
-
-impl fmt::Display for Snapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .breakers
-            .iter()
-            .map(|b| b.name.len())
-            .chain([7])
-            .max()
-            .unwrap_or(7);
-        let policies: Vec<String> = self.breakers.iter().map(policy_column).collect();
-        let policy_width = policies
-            .iter()
-            .map(String::len)
-            .chain([11])
-            .max()
-            .unwrap_or(11);
-        writeln!(
-            f,
-            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}  {:<policy_width$}  fleet",
-            "breaker", "state", "failures", "successes", "retry after", "since change", "policy"
-        )?;
-        for (b, policy) in self.breakers.iter().zip(&policies) {
-            let retry = match b.retry_after {
-                None => "-".to_string(),
-                // Open past its reset timeout, or half-open with a slot free: the next
-                // call is let through as a probe.
-                Some(d) if d.is_zero() => "probe due".to_string(),
-                Some(d) => format!("{:.1}s", d.as_secs_f64()),
-            };
-            let fleet = match &b.fleet {
-                None => "-".to_string(),
-                Some(fleet) => format!(
-                    "{} ({})",
-                    fleet.fleet_state.map_or("unknown", State::as_str),
-                    fleet.backend.as_str()
-                ),
-            };
-            writeln!(
-                f,
-                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s  {:<policy_width$}  {fleet}",
-                b.name,
-                b.state.as_str(),
-                b.fail_counter,
-                b.success_counter,
-                retry,
-                b.since_last_change.as_secs_f64(),
-                policy,
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// `consecutive`, `within`, or a rate policy with what its window holds, failures and
-/// calls named: `rate: 3 failures in 20 calls (15.0%)`, with slow calls when it counts
-/// them, and `below min_calls` until the window holds enough calls for a rate.
-fn policy_column(b: &BreakerInfo) -> String {
-    let Some(w) = &b.window else {
-        return b.policy.to_string();
-    };
-    let slow = b.config.slow_call.is_some();
-    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let mut column = format!("rate: {}", plural(w.failures, "failure", "failures"));
-    if slow {
-        column.push_str(&format!(", {} slow", w.slow));
-    }
-    column.push_str(&format!(" in {}", plural(w.calls, "call", "calls")));
-    match (w.failure_rate, w.slow_rate) {
-        (Some(failed), Some(slowed)) if slow => {
-            column.push_str(&format!(" ({failed:.1}% failed, {slowed:.1}% slow)"));
-        }
-        (Some(failed), _) => column.push_str(&format!(" ({failed:.1}%)")),
-        (None, _) => column.push_str(" (below min_calls)"),
-    }
-    column
-}
-
-#[cfg(feature = "serde")]
-mod serialize {
-    use serde::ser::{Serialize, SerializeStruct, Serializer};
-
-    use super::BreakerInfo;
-    use crate::{Config, State};
-
-    impl Serialize for State {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_str(self.as_str())
-        }
-    }
-
-    /// Durations as seconds (`f64`), named with a `_secs` suffix; percentages as
-    /// numbers of percent; unset settings as `null`.
-    impl Serialize for Config {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
-            let mut c = s.serialize_struct("Config", 16)?;
-            c.serialize_field("policy", self.policy().as_str())?;
-            c.serialize_field("fail_max", &self.fail_max)?;
-            c.serialize_field("reset_timeout_secs", &self.reset_timeout.as_secs_f64())?;
-            c.serialize_field("success_threshold", &self.success_threshold)?;
-            c.serialize_field(
-                "half_open_timeout_secs",
-                &self.half_open_timeout.as_secs_f64(),
-            )?;
-            c.serialize_field("probes", &self.probes)?;
-            c.serialize_field("within_secs", &secs(self.within))?;
-            c.serialize_field("failure_rate", &self.failure_rate.map(|p| p.as_f64()))?;
-            c.serialize_field("slow_call_secs", &secs(self.slow_call))?;
-            c.serialize_field("slow_rate", &self.slow_rate.map(|p| p.as_f64()))?;
-            c.serialize_field("window", &self.window.map(|w| w.to_string()))?;
-            c.serialize_field("buckets", &self.buckets)?;
-            c.serialize_field("min_calls", &self.min_calls)?;
-            c.serialize_field("backoff", &self.backoff.map(|b| b.factor()))?;
-            c.serialize_field("max_reset_timeout_secs", &secs(self.max_reset_timeout))?;
-            c.serialize_field("jitter", &self.jitter.as_f64())?;
-            c.end()
-        }
-    }
-
-    /// `{"state": "open" | ... | null, "backend": "healthy" | "degraded" | "not installed"}`.
-    impl Serialize for crate::shared::FleetInfo {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut f = s.serialize_struct("FleetInfo", 2)?;
-            f.serialize_field("state", &self.fleet_state)?;
-            f.serialize_field("backend", self.backend.as_str())?;
-            f.end()
-        }
-    }
-
-    impl Serialize for BreakerInfo {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut b = s.serialize_struct("BreakerInfo", 11)?;
-            b.serialize_field("name", self.name.as_str())?;
-            b.serialize_field("state", &self.state)?;
-            b.serialize_field("policy", self.policy.as_str())?;
-            b.serialize_field("fail_counter", &self.fail_counter)?;
-            b.serialize_field("success_counter", &self.success_counter)?;
-            b.serialize_field(
-                "retry_after_secs",
-                &self.retry_after.map(|d| d.as_secs_f64()),
-            )?;
-            b.serialize_field(
-                "since_last_change_secs",
-                &self.since_last_change.as_secs_f64(),
-            )?;
-            b.serialize_field("config", &self.config)?;
-            b.serialize_field("window", &self.window)?;
-            #[cfg(feature = "metrics")]
-            b.serialize_field("calls", &self.calls)?;
-            b.serialize_field("fleet", &self.fleet)?;
-            b.end()
-        }
-    }
-}
+#[cfg(all(test, not(loom)))]
+mod tests;

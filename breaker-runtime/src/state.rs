@@ -65,9 +65,22 @@ pub(crate) enum Phase {
 }
 
 impl Phase {
+    /// Every phase, each at the place its discriminant says.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [Phase; 5] = [
+        Phase::Closed,
+        Phase::Open,
+        Phase::HalfOpen,
+        Phase::ForcedOpen,
+        Phase::Disabled,
+    ];
+
     /// `closed`, `open`, `half_open`, `forced_open` or `disabled`: the values of the
     /// `circuit_breaker.state` attribute.
-    #[cfg_attr(not(any(feature = "tracing", feature = "axum")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "axum", feature = "metrics")),
+        allow(dead_code)
+    )]
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Phase::Closed => "closed",

@@ -159,6 +159,52 @@ async fn each_state_can_be_set_and_the_answer_is_the_new_state() {
     assert_eq!(status, 404);
 }
 
+/// `half_open` is the one spelling: in the admin JSON's `state` and `phase`, in what a
+/// write takes, in the metrics' labels and in the `tracing` attributes.
+#[tokio::test]
+async fn half_open_is_spelled_one_way_in_the_json_the_writes_the_metrics_and_the_traces() {
+    use breaker_runtime::conventions::{attributes, events};
+    let breaker = CircuitBreaker::builder("admin-spelling").build();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let exported = recorder.handle();
+    let traced = breaker_tests::capture_events(|| {
+        metrics::with_local_recorder(&recorder, || {
+            breaker.half_open();
+            breaker_runtime::metrics::publish();
+        })
+    });
+    let half_opened = traced
+        .iter()
+        .find(|e| e.name == events::HALF_OPENED)
+        .expect("traced");
+    assert_eq!(half_opened.field(attributes::STATE), Some("half_open"));
+    let rendered = exported.render();
+    assert!(
+        rendered.lines().any(|l| l.starts_with(
+            r#"circuit_breaker_transitions_total{breaker="admin-spelling",from="closed",to="half_open"} 1"#
+        )),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("half-open"), "{rendered}");
+
+    let base = serve(Access::unauthenticated_writes()).await;
+    let (_, read) = get(&format!("{base}/breakers/admin-spelling")).await;
+    assert_eq!(
+        (read["state"].as_str(), read["phase"].as_str()),
+        (Some("half_open"), Some("half_open"))
+    );
+    breaker.close();
+    let url = format!("{base}/breakers/admin-spelling/state");
+    let (status, written) = post(&url, None, r#"{"state": "half_open"}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (written["state"].as_str(), written["phase"].as_str()),
+        (Some("half_open"), Some("half_open"))
+    );
+    let (status, _) = post(&url, None, r#"{"state": "half-open"}"#).await;
+    assert_eq!(status, 400, "one spelling");
+}
+
 #[tokio::test]
 async fn a_bad_body_says_what_is_wrong_and_what_to_write() {
     let breaker = CircuitBreaker::builder("admin-bodies").build();

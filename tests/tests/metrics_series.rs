@@ -1,14 +1,18 @@
 //! The series a breaker gives an exporter (`metrics-exporter-prometheus`, rendered as a
 //! scrape would): only transitions that can happen, and nothing more of a breaker once a
-//! keyed set has evicted it.
+//! keyed set has evicted it. Keyed sets publish per set by default: as many series for
+//! ten thousand keys as for ten, the keys in each state, their calls and transitions
+//! summed under the set's name; per-key series only when asked for; nothing from an
+//! unregistered breaker.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use breaker_runtime::keyed::Breakers;
 use breaker_runtime::{
-    metrics as breaker_metrics, CircuitBreaker, CircuitBreakerError, ManualClock,
+    circuit_breaker, metrics as breaker_metrics, CircuitBreaker, CircuitBreakerError, ManualClock,
 };
+use breaker_tests::TestError as E;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 /// What a scrape of a fresh exporter shows after one `publish()`, and after `before`.
@@ -74,6 +78,7 @@ fn breakers_evicted_from_a_keyed_set_are_not_published() {
     let clock = ManualClock::new();
     let hosts: Breakers<String> =
         Breakers::builder(|key: &String| CircuitBreaker::builder(format!("cycle[{key}]")))
+            .metrics_per_key(true)
             .max_keys(10)
             .idle_ttl(Duration::from_secs(60))
             .clock(clock.clone())
@@ -152,4 +157,231 @@ fn a_shared_breaker_exports_whether_it_reaches_its_fleet_and_a_local_one_does_no
         "{text}"
     );
     drop(local);
+}
+
+/// The sample lines (not comments) that name `label` in any label value.
+fn lines_naming<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains(label))
+        .collect()
+}
+
+/// The value of the sample line that is `series` exactly, if there is one.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A set of `keys` keys named `name`, of which every tenth has failed once and so opened.
+fn set_with_some_open(name: &'static str, keys: u32) -> Breakers<u32> {
+    let set = Breakers::builder(move |key: &u32| {
+        CircuitBreaker::builder(format!("{name}[{key}]")).fail_max(1)
+    })
+    .name(name)
+    .max_keys(keys as usize)
+    .build();
+    for key in 0..keys {
+        let result = if key % 10 == 0 { Err(E::Down) } else { Ok(()) };
+        let _ = set.call(&key, || result);
+    }
+    set
+}
+
+#[test]
+fn a_set_exports_as_many_series_for_ten_thousand_keys_as_for_ten() {
+    let (small, large) = (
+        set_with_some_open("series-set-10", 10),
+        set_with_some_open("series-set-10000", 10_000),
+    );
+    let text = scrape(|| {});
+    let of_small = lines_naming(&text, "\"series-set-10\"");
+    let of_large = lines_naming(&text, "\"series-set-10000\"");
+    // Calls by outcome (4), transitions (6), keys in each of five states (5).
+    assert_eq!(of_small.len(), 15, "{of_small:#?}");
+    assert_eq!(of_large.len(), 15, "{of_large:#?}");
+    assert!(
+        lines_naming(&text, "series-set-10000[").is_empty(),
+        "no series of a key"
+    );
+
+    let keys = |state: &str| {
+        value(
+            &text,
+            &format!(r#"circuit_breaker_keys{{name="series-set-10000",state="{state}"}}"#),
+        )
+    };
+    assert_eq!(keys("open"), Some(1_000.0));
+    assert_eq!(keys("closed"), Some(9_000.0));
+    assert_eq!(keys("half_open"), Some(0.0));
+    let calls = |outcome: &str| {
+        value(
+            &text,
+            &format!(
+                r#"circuit_breaker_calls_total{{breaker="series-set-10000",outcome="{outcome}"}}"#
+            ),
+        )
+    };
+    assert_eq!(calls("success"), Some(9_000.0));
+    assert_eq!(calls("failure"), Some(1_000.0));
+    assert_eq!(
+        value(
+            &text,
+            r#"circuit_breaker_transitions_total{breaker="series-set-10000",from="closed",to="open"}"#
+        ),
+        Some(1_000.0)
+    );
+    assert_eq!(large.len(), 10_000);
+    drop(small);
+}
+
+#[test]
+fn the_keys_gauge_follows_every_state_and_the_keys_that_leave() {
+    let clock = ManualClock::new();
+    let set: Breakers<&'static str> = Breakers::builder({
+        let clock = clock.clone();
+        move |key: &&'static str| {
+            CircuitBreaker::builder(format!("series-states[{key}]"))
+                .fail_max(1)
+                .reset_timeout(Duration::from_secs(30))
+                .clock(clock.clone())
+        }
+    })
+    .name("series-states")
+    .idle_ttl(Duration::from_secs(60))
+    .clock(clock.clone())
+    .build();
+    for key in ["a", "b", "c", "d", "e", "f"] {
+        let _ = set.call(&key, || Ok::<_, E>(()));
+    }
+    let _ = set.call(&"a", || Err::<(), _>(E::Down));
+    let _ = set.call(&"b", || Err::<(), _>(E::Down));
+    set.get(&"c").unwrap().force_open();
+    set.get(&"d").unwrap().disable();
+    clock.advance(Duration::from_secs(30));
+    let probe = set.try_acquire(&"b").expect("b's probe");
+    let keys = |text: &str, state: &str| {
+        value(
+            text,
+            &format!(r#"circuit_breaker_keys{{name="series-states",state="{state}"}}"#),
+        )
+    };
+    let text = scrape(|| {});
+    for (state, n) in [
+        ("closed", 2.0),
+        ("open", 1.0),
+        ("half_open", 1.0),
+        ("forced_open", 1.0),
+        ("disabled", 1.0),
+    ] {
+        assert_eq!(keys(&text, state), Some(n), "{state}:\n{text}");
+    }
+    probe.success();
+    set.get(&"c").unwrap().close();
+    set.get(&"d").unwrap().close();
+    // Every closed key goes idle and is evicted; `a` is open and stays.
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(set.sweep(), 5, "b, c, d, e and f");
+    let text = scrape(|| {});
+    assert_eq!(keys(&text, "closed"), Some(0.0), "{text}");
+    assert_eq!(keys(&text, "open"), Some(1.0), "{text}");
+}
+
+#[test]
+fn metrics_per_key_brings_back_each_keys_own_series() {
+    let set: Breakers<u32> =
+        Breakers::builder(|key: &u32| CircuitBreaker::builder(format!("series-per-key[{key}]")))
+            .name("series-per-key")
+            .metrics_per_key(true)
+            .build();
+    for key in 0..3 {
+        let _ = set.call(&key, || Ok::<_, E>(()));
+    }
+    let text = scrape(|| {});
+    for key in 0..3 {
+        // Calls by outcome (4), the state, and the six transitions.
+        let own = lines_naming(&text, &format!("breaker=\"series-per-key[{key}]\""));
+        assert_eq!(own.len(), 11, "{own:#?}");
+    }
+    assert!(
+        lines_naming(&text, "\"series-per-key\"").is_empty(),
+        "no series of the set"
+    );
+}
+
+#[test]
+fn an_unregistered_breaker_exports_nothing() {
+    let text = scrape(|| {
+        let hidden = CircuitBreaker::builder("series-unregistered")
+            .fail_max(1)
+            .unregistered()
+            .build();
+        let _ = hidden.call(|| Err::<(), _>(E::Down));
+        hidden.close();
+    });
+    assert!(
+        lines_naming(&text, "series-unregistered").is_empty(),
+        "{text}"
+    );
+    // Nor do the keys of a set whose template keeps them out of the registry.
+    let set: Breakers<u32> = Breakers::builder(|key: &u32| {
+        CircuitBreaker::builder(format!("series-hidden-keys[{key}]"))
+            .fail_max(1)
+            .unregistered()
+    })
+    .name("series-hidden-keys")
+    .build();
+    let text = scrape(|| {
+        let _ = set.call(&1, || Err::<(), _>(E::Down));
+    });
+    assert_eq!(
+        value(
+            &text,
+            r#"circuit_breaker_calls_total{breaker="series-hidden-keys",outcome="failure"}"#
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(lines_naming(&text, "series-hidden-keys[").is_empty());
+}
+
+#[circuit_breaker(name = "series-attribute", per = host, fail_max = 1)]
+fn fetch(host: &str, up: bool) -> Result<(), E> {
+    let _ = host;
+    if up {
+        Ok(())
+    } else {
+        Err(E::Down)
+    }
+}
+
+#[circuit_breaker(name = "series-attribute-per-key", per = host, metrics_per_key)]
+fn fetch_per_key(host: &str) -> Result<(), E> {
+    let _ = host;
+    Ok(())
+}
+
+#[test]
+fn the_attributes_per_publishes_per_function_unless_metrics_per_key() {
+    let text = scrape(|| {
+        for host in ["a", "b", "c"] {
+            let _ = fetch(host, host != "c");
+            let _ = fetch_per_key(host);
+        }
+    });
+    assert_eq!(
+        value(
+            &text,
+            r#"circuit_breaker_keys{name="series-attribute",state="open"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(lines_naming(&text, "series-attribute[").is_empty());
+    for host in ["a", "b", "c"] {
+        let own = lines_naming(
+            &text,
+            &format!("breaker=\"series-attribute-per-key[{host}]\""),
+        );
+        assert_eq!(own.len(), 11, "{own:#?}");
+    }
 }

@@ -21,6 +21,7 @@ pub struct PerKey {
     name: Option<&'static str>,
     shared: Option<u32>,
     max_keys: Option<usize>,
+    metrics_per_key: bool,
     set: OnceLock<(Breakers<ErasedKey>, RandomState)>,
 }
 
@@ -98,6 +99,7 @@ impl PerKey {
         name: Option<&'static str>,
         shared: Option<u32>,
         max_keys: Option<usize>,
+        metrics_per_key: bool,
     ) -> Self {
         assert!(
             config.validate().is_ok(),
@@ -109,6 +111,7 @@ impl PerKey {
             name,
             shared,
             max_keys,
+            metrics_per_key,
             set: OnceLock::new(),
         }
     }
@@ -129,7 +132,9 @@ impl PerKey {
                     None => builder,
                 }
             };
-            let mut breakers = Breakers::builder(template).name(function);
+            let mut breakers = Breakers::builder(template)
+                .name(function)
+                .metrics_per_key(self.metrics_per_key);
             if let Some(max_keys) = self.max_keys {
                 breakers = breakers.max_keys(max_keys);
             }

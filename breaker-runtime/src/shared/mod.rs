@@ -69,6 +69,8 @@ mod verdicts;
 
 pub(crate) use link::Link;
 
+use std::num::NonZeroU32;
+
 use crate::State;
 
 /// A shared breaker's place in the fleet, in a [`snapshot`](crate::registry::snapshot).
@@ -134,6 +136,32 @@ pub(crate) enum Sharing {
     With(RedisBackend),
     /// Through the backend [`install`]ed for the process (the attribute's `shared`).
     Installed,
+}
+
+/// A breaker's fleet membership as its builder asked for it: the quorum, and which
+/// backend (an id per [`RedisBackend`] built in the process; for
+/// [`shared_installed`](crate::Builder::shared_installed), the installed backend's, or 0
+/// while none is). Two builds of one name must agree on it to share a breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Membership {
+    pub(crate) quorum: NonZeroU32,
+    backend: u32,
+}
+
+impl Sharing {
+    /// The membership of a breaker that asks to share this way with `quorum` (at least
+    /// 1: the builder refuses 0 first).
+    pub(crate) fn membership(&self, quorum: NonZeroU32) -> Membership {
+        let backend = match self {
+            #[cfg(feature = "redis")]
+            Sharing::With(backend) => backend.id(),
+            #[cfg(feature = "redis")]
+            Sharing::Installed => redis::installed_id(),
+            #[cfg(not(feature = "redis"))]
+            Sharing::Installed => 0,
+        };
+        Membership { quorum, backend }
+    }
 }
 
 /// `breaker`, just built, joins the fleet as `sharing` asks: now, through a given or an

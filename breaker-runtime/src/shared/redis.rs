@@ -2,6 +2,8 @@
 //! that does all of its I/O.
 
 use std::fmt;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -34,6 +36,9 @@ pub struct RedisBackend {
 }
 
 pub(super) struct Backend {
+    /// Tells this backend from every other built in the process (from 1), for a name
+    /// built again with another backend (`ConfigError::NameTaken`).
+    pub(super) id: u32,
     pub(super) target: Target,
     /// The addresses with any password replaced by `***`.
     shown: String,
@@ -340,8 +345,10 @@ impl RedisBackendBuilder {
             #[cfg(feature = "redis-tls")]
             tls_root: self.tls_root.as_deref(),
         })?;
+        static BUILT: AtomicU32 = AtomicU32::new(0);
         Ok(RedisBackend {
             inner: Arc::new(Backend {
+                id: BUILT.fetch_add(1, Relaxed) + 1,
                 shown: self.addresses.shown(),
                 namespace: self.namespace,
                 rid: replica_id(),
@@ -449,9 +456,25 @@ pub(crate) fn installed_or_wait(breaker: &CircuitBreaker, quorum: u32) -> Option
     if let Some(backend) = INSTALLED.get() {
         return Some(backend.clone());
     }
-    waiting.retain(|(b, _)| b.is_alive());
+    // Dropped ones are swept when the list has doubled since the last sweep: a sweep at
+    // every push would make n breakers (a keyed set's, say) cost n² steps.
+    if waiting.len().is_power_of_two() {
+        waiting.retain(|(b, _)| b.is_alive());
+    }
     waiting.push((breaker.downgrade(), quorum));
     None
+}
+
+/// The id of the backend installed for the process, or 0 while none is.
+pub(crate) fn installed_id() -> u32 {
+    INSTALLED.get().map_or(0, |backend| backend.inner.id)
+}
+
+impl RedisBackend {
+    /// Its id in the process (see `Backend::id`).
+    pub(crate) fn id(&self) -> u32 {
+        self.inner.id
+    }
 }
 
 // --- the background task ----------------------------------------------------------------

@@ -24,4 +24,16 @@ fn no_keys(host: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
+#[circuit_breaker(fail_max = 3, metrics_per_key)]
+fn per_key_metrics_alone(host: &str) -> Result<(), BoxError> {
+    let _ = host;
+    Ok(())
+}
+
+#[circuit_breaker(per = host, metrics_per_key = true)]
+fn per_key_metrics_valued(host: &str) -> Result<(), BoxError> {
+    let _ = host;
+    Ok(())
+}
+
 fn main() {}

@@ -13,6 +13,11 @@ fn by_host(host: &str) -> Result<usize, BoxError> {
     Ok(host.len())
 }
 
+#[circuit_breaker(per = host, metrics_per_key)]
+fn by_host_published_per_key(host: &str) -> Result<usize, BoxError> {
+    Ok(host.len())
+}
+
 pub struct Job {
     pub tenant: u64,
 }
