@@ -136,11 +136,14 @@ async fn main() {
     });
 
     let prometheus = prometheus();
-    let hosts: Breakers<String> = Breakers::new(|host: &String| {
+    // Published as one set, `fetch`: its keys by state, their calls and transitions.
+    let hosts: Breakers<String> = Breakers::builder(|host: &String| {
         CircuitBreaker::builder(format!("fetch[{host}]"))
             .fail_max(3)
             .reset_timeout(Duration::from_secs(4))
-    });
+    })
+    .name("fetch")
+    .build();
     let app = Router::new()
         .route("/", get(|| async { Redirect::to("/admin") }))
         .route(

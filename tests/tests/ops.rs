@@ -3,7 +3,7 @@
 //! scraping three processes of the `admin` example (two replicas sharing `payments`
 //! through a test-owned `redis-server`, and one whose Redis is gone), returns data for
 //! every query of the Grafana dashboard and every alert expression once breakers have
-//! opened, flapped, disagreed and lost their fleet.
+//! opened, flapped, disagreed and lost their fleet, and most keys of a keyed set opened.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -257,6 +257,11 @@ async fn prometheus_scraping_the_example_answers_every_dashboard_query_and_alert
         change(&client, &a, "warehouse", r#"{"state": "closed"}"#).await;
     }
     change(&client, &a, "warehouse", r#"{"state": "forced_open"}"#).await;
+    // Two of the three hosts of the keyed set `fetch` forced open: most of the set.
+    for host in ["eu.example", "us.example"] {
+        let name = format!("fetch%5B{host}%5D");
+        change(&client, &a, &name, r#"{"state": "forced_open"}"#).await;
+    }
 
     let rules = api(&client, &prometheus, "rules", &[]).await;
     let alerts: Vec<String> = rules["data"]["groups"]
@@ -266,7 +271,7 @@ async fn prometheus_scraping_the_example_answers_every_dashboard_query_and_alert
         .flat_map(|g| g["rules"].as_array().unwrap().clone())
         .map(|r| r["query"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(alerts.len(), 4, "prometheus loaded the shipped rules");
+    assert_eq!(alerts.len(), 5, "prometheus loaded the shipped rules");
 
     let mut waiting: Vec<String> = dashboard_queries().into_iter().chain(alerts).collect();
     let answered = until(Duration::from_secs(60), async || {
