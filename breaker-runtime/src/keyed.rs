@@ -600,11 +600,19 @@ fn seconds(nanos: u64) -> u32 {
 /// other breaker, the overflow breaker included.
 #[cfg(any(feature = "tracing", feature = "axum"))]
 pub(crate) fn key_of(breaker: &CircuitBreaker) -> Option<&str> {
+    set_and_key(breaker).map(|(_, key)| key)
+}
+
+/// The set and the key of a breaker a keyed set holds, as its name `<set>[<key>]`
+/// spells them; `None` for any other breaker.
+#[cfg(any(feature = "tracing", feature = "axum"))]
+pub(crate) fn set_and_key(breaker: &CircuitBreaker) -> Option<(&str, &str)> {
     if breaker.sinks().set_refs().live.load(Acquire) == 0 {
         return None;
     }
     let name = breaker.name().strip_suffix(']')?;
-    name.find('[').map(|open| &name[open + 1..])
+    name.find('[')
+        .map(|open| (&name[..open], &name[open + 1..]))
 }
 
 /// `<prefix>#<n>`, n counting the sets built in the process from 1: the name of a set

@@ -80,6 +80,12 @@ impl CircuitBreaker {
     pub fn calls(&self) -> Calls {
         self.sinks().counters().totals()
     }
+
+    /// Its calls, if it counts them alone (not as a key of a set that counts per set).
+    pub(crate) fn own_calls(&self) -> Option<Calls> {
+        let counters = self.sinks().counters();
+        counters.set.is_none().then(|| counters.totals())
+    }
 }
 
 /// Calls through one breaker since it was built, by outcome.

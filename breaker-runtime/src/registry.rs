@@ -302,6 +302,82 @@ pub(crate) fn each(mut f: impl FnMut(CircuitBreaker)) {
     }
 }
 
+/// One page of the registry, from [`page`].
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+pub(crate) struct Page {
+    /// The breakers, in name order.
+    pub(crate) breakers: Vec<CircuitBreaker>,
+    /// The cursor of the next page (the last breaker's name), if more follow.
+    pub(crate) next: Option<Name>,
+}
+
+/// Up to `limit` (at least 1) registered breakers that `keep` keeps, in name order
+/// (Rust's `str` order: by bytes), whose names come after `after`; and the cursor of
+/// the next page. A walk over the table that keeps the `limit + 1` first names it meets
+/// (a heap): its memory is the page's, whatever the number of breakers, and only
+/// breakers that could be on the page are read (`keep` sees no other). A breaker that
+/// comes or goes meanwhile may be on the page or not; one that stays is on exactly one
+/// page of a walk from cursor to cursor.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+pub(crate) fn page(
+    after: Option<&str>,
+    limit: usize,
+    mut keep: impl FnMut(&CircuitBreaker) -> bool,
+) -> Page {
+    use std::collections::BinaryHeap;
+
+    /// A breaker ordered by its name, for the heap.
+    struct ByName(CircuitBreaker);
+    impl PartialEq for ByName {
+        fn eq(&self, other: &Self) -> bool {
+            self.0.name() == other.0.name()
+        }
+    }
+    impl Eq for ByName {}
+    impl PartialOrd for ByName {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for ByName {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.0.name().cmp(other.0.name())
+        }
+    }
+
+    build_annotated();
+    let limit = limit.max(1);
+    // The first `limit + 1` names: the page, and whether a next one begins.
+    let mut first: BinaryHeap<ByName> = BinaryHeap::with_capacity(limit + 2);
+    for listed in REGISTRY.listed.pin().keys() {
+        visited(1);
+        let name = listed.name.as_str();
+        if after.is_some_and(|after| name <= after) {
+            continue;
+        }
+        if first.len() > limit && first.peek().is_some_and(|last| name >= last.0.name()) {
+            continue;
+        }
+        let Some(breaker) = held(&listed.breaker) else {
+            continue;
+        };
+        if keep(&breaker) {
+            first.push(ByName(breaker));
+            if first.len() > limit + 1 {
+                first.pop();
+            }
+        }
+    }
+    let mut breakers: Vec<CircuitBreaker> =
+        first.into_sorted_vec().into_iter().map(|b| b.0).collect();
+    let more = breakers.len() > limit;
+    breakers.truncate(limit);
+    let next = more
+        .then(|| breakers.last().map(|b| b.name_handle().clone()))
+        .flatten();
+    Page { breakers, next }
+}
+
 /// Counts the table entries the registry's own code examines on this thread, for the
 /// test that shows no operation scans the table.
 #[cfg(all(test, not(loom)))]

@@ -160,7 +160,7 @@ async fn main() {
                 }
             }),
         )
-        .nest("/admin", admin::router(Access::bearer(token.clone())));
+        .nest_service("/admin", admin::router(Access::bearer(token.clone())));
 
     let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
     let addr = listener.local_addr().unwrap();

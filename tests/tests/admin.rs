@@ -12,9 +12,11 @@ use breaker_tests::redis_server::RedisServer;
 use breaker_tests::{poll_until, TestError as E};
 use serde_json::Value;
 
+mod admin_client;
+
 /// The router nested under `/admin` on a loopback port; its base URL.
 async fn serve(access: Access) -> String {
-    let app = Router::new().nest("/admin", admin::router(access));
+    let app = Router::new().nest_service("/admin", admin::router(access));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -22,13 +24,7 @@ async fn serve(access: Access) -> String {
 }
 
 async fn get(url: &str) -> (u16, Value) {
-    let response = reqwest::get(url).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    admin_client::send(reqwest::Client::new().get(url), None).await
 }
 
 /// A `POST` of `body` as JSON, with `token` as a bearer token if given.
@@ -37,20 +33,11 @@ async fn post(url: &str, token: Option<&str>, body: &str) -> (u16, Value) {
 }
 
 async fn post_as(url: &str, token: Option<&str>, kind: &str, body: String) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(url)
         .header("content-type", kind)
         .body(body);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    admin_client::send(request, token).await
 }
 
 fn error_of(body: &Value) -> &str {
@@ -242,39 +229,32 @@ async fn a_bad_body_says_what_is_wrong_and_what_to_write() {
     );
 }
 
-/// Reads the event stream at `url` until a `transition` event about `name` comes; its
-/// id and data.
-async fn next_transition(response: &mut reqwest::Response, name: &str) -> (u64, Value) {
-    let mut text = String::new();
-    let read = async {
-        loop {
-            let chunk = response
-                .chunk()
-                .await
-                .unwrap()
-                .expect("the stream stays open");
-            text.push_str(std::str::from_utf8(&chunk).unwrap());
-            while let Some(end) = text.find("\n\n") {
-                let event: String = text.drain(..end + 2).collect();
-                let field = |key: &str| {
-                    event
-                        .lines()
-                        .find_map(|l| l.strip_prefix(key))
-                        .map(|v| v.trim_start().to_string())
-                };
-                if field("event:").as_deref() != Some("transition") {
-                    continue;
-                }
-                let data: Value = serde_json::from_str(&field("data:").unwrap()).unwrap();
-                if data["name"] == name {
-                    return (field("id:").unwrap().parse().unwrap(), data);
-                }
-            }
+/// Reads the event stream until a `transition` event about `name` comes; its id
+/// (`<incarnation>-<n>`) and data.
+async fn next_transition(response: &mut reqwest::Response, name: &str) -> (EventId, Value) {
+    let (id, data, _) = admin_client::until(response, "transition", Some(name)).await;
+    (EventId::parse(&id), data)
+}
+
+/// An event id: the router's incarnation and the transition's number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct EventId {
+    incarnation: String,
+    n: u64,
+}
+
+impl EventId {
+    fn parse(id: &str) -> EventId {
+        let (incarnation, n) = id.split_once('-').expect("<incarnation>-<n>");
+        EventId {
+            incarnation: incarnation.to_string(),
+            n: n.parse().unwrap(),
         }
-    };
-    tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .expect("the transition is streamed")
+    }
+
+    fn header(&self) -> String {
+        format!("{}-{}", self.incarnation, self.n)
+    }
 }
 
 #[tokio::test]
@@ -284,7 +264,7 @@ async fn the_event_stream_sends_transitions_as_they_happen_and_replays_the_lates
         .reset_timeout(Duration::from_secs(60))
         .build();
     let base = serve(Access::unauthenticated_writes()).await;
-    let url = format!("{base}/breakers/events");
+    let url = format!("{base}/events");
     let mut stream = reqwest::get(&url).await.unwrap();
     assert_eq!(stream.status(), 200);
     assert_eq!(
@@ -304,7 +284,8 @@ async fn the_event_stream_sends_transitions_as_they_happen_and_replays_the_lates
     let body = r#"{"state": "forced_open"}"#;
     post(&format!("{base}/breakers/admin-events/state"), None, body).await;
     let (forced, data) = next_transition(&mut stream, "admin-events").await;
-    assert!(forced > opened);
+    assert_eq!(forced.incarnation, opened.incarnation);
+    assert!(forced.n > opened.n);
     assert_eq!(
         (&data["from"], &data["to"], &data["reason"], &data["origin"]),
         (
@@ -322,12 +303,12 @@ async fn the_event_stream_sends_transitions_as_they_happen_and_replays_the_lates
     breaker.close();
     let mut resumed = reqwest::Client::new()
         .get(&url)
-        .header("last-event-id", forced.to_string())
+        .header("last-event-id", forced.header())
         .send()
         .await
         .unwrap();
     let (next, data) = next_transition(&mut resumed, "admin-events").await;
-    assert!(next > forced);
+    assert!(next.n > forced.n);
     assert_eq!(
         (&data["from"], &data["to"]),
         (&Value::from("forced_open"), &Value::from("closed"))
@@ -335,26 +316,56 @@ async fn the_event_stream_sends_transitions_as_they_happen_and_replays_the_lates
 }
 
 #[tokio::test]
-async fn the_page_is_served_from_the_crate_and_knows_how_writes_are_allowed() {
-    for (access, mode) in [
-        (Access::read_only(), "none"),
-        (Access::bearer("t"), "bearer"),
-        (Access::unauthenticated_writes(), "open"),
+async fn the_page_is_served_from_the_crate_at_both_paths_and_cannot_be_framed() {
+    for (access, writes, reads) in [
+        (Access::read_only(), "none", "open"),
+        (Access::bearer("t"), "bearer", "open"),
+        (Access::bearer("t").require_for_reads(), "bearer", "bearer"),
+        (Access::unauthenticated_writes(), "open", "open"),
     ] {
         let base = serve(access).await;
-        // Nested at `/admin`, the page is `/admin` (axum's nesting).
-        let response = reqwest::get(&base).await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"));
-        let page = response.text().await.unwrap();
-        assert!(page.contains(&format!(r#"data-writes="{mode}""#)), "{mode}");
-        assert!(
-            !page.contains("http://") && !page.contains("https://"),
-            "nothing from elsewhere"
-        );
+        // Nested at `/admin` with `nest_service`: `/admin` and `/admin/` alike, with
+        // no token even where reads need one (the page holds no data).
+        for url in [base.clone(), format!("{base}/")] {
+            let response = reqwest::get(&url).await.unwrap();
+            assert_eq!(response.status(), 200, "{url}");
+            let headers = response.headers().clone();
+            let header = |name: &str| headers[name].to_str().unwrap().to_string();
+            assert!(header("content-type").starts_with("text/html"));
+            assert_eq!(header("x-frame-options"), "DENY");
+            assert_eq!(header("x-content-type-options"), "nosniff");
+            let policy = header("content-security-policy");
+            assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+            assert!(policy.contains("script-src 'self'"), "{policy}");
+            assert!(!policy.contains("unsafe-inline"), "{policy}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains(&format!(r#"data-writes="{writes}""#)),
+                "{writes}"
+            );
+            assert!(
+                page.contains(&format!(r#"data-reads="{reads}""#)),
+                "{reads}"
+            );
+            assert!(
+                page.contains(r#"<script src="/admin/page.js" defer></script>"#),
+                "the script, by an absolute path whichever URL the page has: {page}"
+            );
+            assert_eq!(page.matches("<script").count(), 1, "no inline script");
+            assert!(
+                !page.contains("http://") && !page.contains("https://"),
+                "nothing from elsewhere"
+            );
+        }
+        for (file, kind) in [("page.js", "text/javascript"), ("page.css", "text/css")] {
+            let response = reqwest::get(format!("{base}/{file}")).await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert!(response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind));
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        }
     }
 }
 

@@ -68,19 +68,42 @@ pub(crate) fn feed() -> &'static Feed {
     })
 }
 
+/// What a subscriber is sent first.
+pub(crate) struct Subscription {
+    /// The transitions from now on.
+    pub(crate) receiver: broadcast::Receiver<Arc<Transition>>,
+    /// The kept transitions after the one asked for, oldest first.
+    pub(crate) backlog: Vec<Arc<Transition>>,
+    /// Whether transitions after the one asked for are no longer kept (or it is one
+    /// that never was): the subscriber must read the breakers again.
+    pub(crate) missed: bool,
+    /// The id of the latest transition (0 before the first).
+    pub(crate) latest: u64,
+}
+
 impl Feed {
-    /// A receiver of the transitions from now on, and the latest ones after
-    /// `after` (an event id; 0 for all that are kept), oldest first.
-    pub(crate) fn subscribe(
-        &self,
-        after: u64,
-    ) -> (broadcast::Receiver<Arc<Transition>>, Vec<Arc<Transition>>) {
+    /// The id of the latest transition (0 before the first).
+    pub(crate) fn latest(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed) - 1
+    }
+
+    /// The transitions after `after` (an id; 0 for all that are kept), then each as it
+    /// comes.
+    pub(crate) fn subscribe(&self, after: u64) -> Subscription {
         // Under the ring's lock, as a transition is recorded: none falls between the
         // two.
         let recent = lock(&self.recent);
         let receiver = self.sender.subscribe();
+        let latest = self.next_id.load(Ordering::Relaxed) - 1;
+        let oldest_kept = recent.front().map_or(latest + 1, |t| t.id);
+        let missed = after > latest || (after > 0 && after + 1 < oldest_kept);
         let backlog = recent.iter().filter(|t| t.id > after).cloned().collect();
-        (receiver, backlog)
+        Subscription {
+            receiver,
+            backlog,
+            missed,
+            latest,
+        }
     }
 }
 

@@ -34,10 +34,13 @@ pub struct BreakerInfo {
     /// For a rate policy: the calls, failures and slow calls in its window, and the
     /// rates (none below `min_calls`).
     pub window: Option<WindowSnapshot>,
-    /// Calls through it by outcome (feature `metrics`).
+    /// Calls through it by outcome (feature `metrics`); `None` for a key of a keyed set
+    /// that counts per set (see
+    /// [`metrics_per_key`](crate::keyed::BreakersBuilder::metrics_per_key)), whose calls
+    /// are its set's.
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-    pub calls: crate::metrics::Calls,
+    pub calls: Option<crate::metrics::Calls>,
     /// For a shared breaker: the fleet's state and the backend's health (its `state`
     /// above is this replica's).
     pub fleet: Option<FleetInfo>,
@@ -57,7 +60,7 @@ impl BreakerInfo {
             config: *breaker.config(),
             window: breaker.window(),
             #[cfg(feature = "metrics")]
-            calls: breaker.calls(),
+            calls: breaker.own_calls(),
             fleet: breaker.sinks().fleet_info(),
         }
     }
