@@ -44,6 +44,8 @@ pub(crate) enum Key {
 pub(crate) enum FlagKey {
     /// `metrics_per_key`: `per = ...`'s breakers publish series per key.
     MetricsPerKey,
+    /// `open_on_retry_after`: one advised failure opens the breaker.
+    OpenOnRetryAfter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,7 @@ pub(crate) enum DurationKey {
     SlowCall,
     MaxResetTimeout,
     Within,
+    RetryAfterCap,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,11 +89,12 @@ pub(crate) enum ExprKey {
     Breaker,
     Fallback,
     Per,
+    RetryAfter,
 }
 
 impl Key {
     /// In the order the documentation lists them.
-    pub(crate) const ALL: [Key; 28] = [
+    pub(crate) const ALL: [Key; 31] = [
         Key::Count(CountKey::FailMax),
         Key::Duration(DurationKey::ResetTimeout),
         Key::Count(CountKey::SuccessThreshold),
@@ -106,6 +110,9 @@ impl Key {
         Key::Duration(DurationKey::MaxResetTimeout),
         Key::Percent(PercentKey::Jitter),
         Key::Duration(DurationKey::Within),
+        Key::Expr(ExprKey::RetryAfter),
+        Key::Duration(DurationKey::RetryAfterCap),
+        Key::Flag(FlagKey::OpenOnRetryAfter),
         Key::Expr(ExprKey::Per),
         Key::Count(CountKey::MaxKeys),
         Key::Flag(FlagKey::MetricsPerKey),
@@ -135,6 +142,7 @@ impl Key {
             Key::Duration(DurationKey::SlowCall) => "slow_call",
             Key::Duration(DurationKey::MaxResetTimeout) => "max_reset_timeout",
             Key::Duration(DurationKey::Within) => "within",
+            Key::Duration(DurationKey::RetryAfterCap) => "retry_after_cap",
             Key::Percent(PercentKey::FailureRate) => "failure_rate",
             Key::Percent(PercentKey::SlowRate) => "slow_rate",
             Key::Percent(PercentKey::Jitter) => "jitter",
@@ -147,10 +155,12 @@ impl Key {
             Key::Expr(ExprKey::Breaker) => "breaker",
             Key::Expr(ExprKey::Fallback) => "fallback",
             Key::Expr(ExprKey::Per) => "per",
+            Key::Expr(ExprKey::RetryAfter) => "retry_after",
             Key::Name => "name",
             Key::Crate => "crate",
             Key::Shared => "shared",
             Key::Flag(FlagKey::MetricsPerKey) => "metrics_per_key",
+            Key::Flag(FlagKey::OpenOnRetryAfter) => "open_on_retry_after",
         }
     }
 
@@ -229,6 +239,11 @@ pub(crate) struct Args {
     pub(crate) max_keys: Option<Spanned<u32>>,
     /// `metrics_per_key`: the token it was written as.
     pub(crate) metrics_per_key: Option<Ident>,
+    /// `retry_after = path`: the function that reads an error's advice.
+    pub(crate) retry_after: Option<Path>,
+    pub(crate) retry_after_cap: Option<Spanned<Duration>>,
+    /// `open_on_retry_after`: the token it was written as.
+    pub(crate) open_on_retry_after: Option<Ident>,
     pub(crate) krate: Option<Path>,
     /// `shared`: the breaker joins the fleet through the installed backend, with this
     /// quorum.
@@ -545,6 +560,9 @@ impl Args {
             Raw::Duration(DurationKey::Within, ident, value) => {
                 self.within = Some(duration_value(&ident, value)?);
             }
+            Raw::Duration(DurationKey::RetryAfterCap, ident, value) => {
+                self.retry_after_cap = Some(duration_value(&ident, value)?);
+            }
             Raw::Count(CountKey::Probes, ident, value) => {
                 let meaning = "calls a half-open breaker lets through together";
                 self.probes = Some(count(&ident, value, MAX_PROBES, meaning)?);
@@ -571,13 +589,19 @@ impl Args {
             Raw::Patterns(PatternKey::Include, patterns) => self.include = Some(patterns),
             Raw::Expr(ExprKey::FailureIf, expr) => self.failure_if = Some(expr),
             Raw::Expr(ExprKey::Breaker, expr) => self.breaker = Some(expr),
-            Raw::Expr(ExprKey::Fallback, expr) => self.fallback = Some(function_path(expr)?),
+            Raw::Expr(ExprKey::Fallback, expr) => {
+                self.fallback = Some(function_path(expr, "fallback")?);
+            }
             Raw::Expr(ExprKey::Per, expr) => self.per = Some(expr),
+            Raw::Expr(ExprKey::RetryAfter, expr) => {
+                self.retry_after = Some(function_path(expr, "retry_after")?);
+            }
             Raw::Count(CountKey::MaxKeys, ident, value) => {
                 let meaning = "keys that get a breaker of their own";
                 self.max_keys = Some(count(&ident, value, MAX_MAX_KEYS, meaning)?);
             }
             Raw::Flag(FlagKey::MetricsPerKey, ident) => self.metrics_per_key = Some(ident),
+            Raw::Flag(FlagKey::OpenOnRetryAfter, ident) => self.open_on_retry_after = Some(ident),
             Raw::Name(value) => self.name = Some(name_value(value)?),
             Raw::Crate(value) => self.krate = Some(crate_path(value)?),
             Raw::Shared(key, None) => {
@@ -659,12 +683,16 @@ fn name_value(value: Value) -> syn::Result<LitStr> {
     }
 }
 
-fn function_path(expr: Expr) -> syn::Result<Path> {
+/// The path of a function, for `key`.
+fn function_path(expr: Expr, key: &str) -> syn::Result<Path> {
     match expr {
         Expr::Path(p) if p.qself.is_none() => Ok(p.path),
         other => Err(syn::Error::new_spanned(
             other,
-            "`fallback` takes the path of a function with the same parameters and return type: `fallback = cached_profile`",
+            match key {
+                "fallback" => "`fallback` takes the path of a function with the same parameters and return type: `fallback = cached_profile`",
+                _ => "`retry_after` takes the path of a function from the error to the advised wait, `fn(&E) -> Option<Duration>`: `retry_after = retry_after_of`",
+            },
         )),
     }
 }

@@ -45,8 +45,20 @@ pub(crate) fn expand(plan: &Plan) -> TokenStream {
             (&&&&#private::ErrorView(__cb_error)).view()
         }
     };
-    let settle = quote_spanned! {returns.first=>
-        #at_ret::settle(__cb_permit, #result_arg, #classify, #view)
+    let settle = match &plan.classify.retry_after {
+        None => quote_spanned! {returns.first=>
+            #at_ret::settle(__cb_permit, #result_arg, #classify, #view)
+        },
+        // A failure's advice, read by the function the attribute names: checked on its
+        // path (a function of another shape is refused there).
+        Some(path) => {
+            let at = respanned(private.clone(), path.span());
+            let advise =
+                quote_spanned!(path.span()=> |__cb_error| #at::retry_after(__cb_error, #path));
+            quote_spanned! {returns.first=>
+                #at_ret::settle_advised(__cb_permit, #result_arg, #classify, #view, #advise)
+            }
+        }
     };
     let body = &plan.function.body;
 
@@ -280,6 +292,7 @@ fn admission(plan: &Plan, private: &TokenStream) -> Admission {
 fn value(value: &Value, private: &TokenStream) -> TokenStream {
     match value {
         Value::U32(n) => quote!(#n),
+        Value::Bool(b) => quote!(#b),
         Value::Nanos(n) => quote!(#private::Duration::from_nanos(#n)),
         Value::Some(inner) => {
             let inner = self::value(inner, private);

@@ -57,6 +57,7 @@ pub(crate) struct Setting {
 /// A setting's value, as the expansion writes it.
 pub(crate) enum Value {
     U32(u32),
+    Bool(bool),
     Nanos(u64),
     Some(Box<Value>),
     Percent(u32),
@@ -119,6 +120,12 @@ fn settings(args: &Args) -> Vec<Setting> {
     if let Some(b) = &args.backoff {
         set("backoff", some(Value::Backoff(b.value)));
     }
+    if let Some(d) = &args.retry_after_cap {
+        set("retry_after_cap", some(Value::Nanos(nanos(d.value))));
+    }
+    if args.open_on_retry_after.is_some() {
+        set("open_on_retry_after", Value::Bool(true));
+    }
     if let Some(w) = &args.window {
         set(
             "window",
@@ -138,6 +145,8 @@ pub(crate) struct Classify {
     pub(crate) exclude: Option<Patterns>,
     pub(crate) include: Option<Patterns>,
     pub(crate) failure_if: Option<Expr>,
+    /// `retry_after = path`: a failure's advice, read from its error.
+    pub(crate) retry_after: Option<Path>,
 }
 
 /// `fallback = path`, called with the function's own arguments.
@@ -242,6 +251,7 @@ impl Plan {
                 exclude: args.exclude,
                 include: args.include,
                 failure_if: args.failure_if,
+                retry_after: args.retry_after,
             },
             fallback,
             call_timeout: args.call_timeout,

@@ -11,8 +11,8 @@ pub use crate::listener::CallError;
 use crate::outcome::Seen;
 pub use crate::outcome::Verdict;
 pub use crate::CircuitBreakerError;
+use crate::{Advice, CircuitBreaker, Permit};
 pub use crate::{Backoff, Config, Percent, Window};
-use crate::{CircuitBreaker, Permit};
 
 mod per_key;
 pub use per_key::{
@@ -237,6 +237,68 @@ pub fn settle<R: Outcome>(
     }
 }
 
+/// [`settle`] for a function with `retry_after = f`: a failure carries the advice `advise`
+/// reads from its error (called only for a failure).
+#[inline(always)]
+pub fn settle_advised<R: Outcome>(
+    permit: impl Settles,
+    result: &R,
+    classify: impl FnOnce(&R::Error) -> Verdict,
+    view: impl for<'e> FnOnce(&'e R::Error) -> Option<CallError<'e>>,
+    advise: impl FnOnce(&R::Error) -> Option<Advice>,
+) {
+    match result.error() {
+        None => permit.settle_with(Verdict::Success, None),
+        Some(error) => {
+            let seen = view(error).map(Seen::of::<R::Error>);
+            match classify(error) {
+                Verdict::Failure => match advise(error) {
+                    Some(advice) => permit.settle_advised(seen, advice),
+                    None => permit.settle_with(Verdict::Failure, seen),
+                },
+                verdict => permit.settle_with(verdict, seen),
+            }
+        }
+    }
+}
+
+/// Calls a `retry_after` function with its argument type taken from the error, so a
+/// closure or a generic function needs no annotation. It answers the wait
+/// (`Option<Duration>`: advice of source `function`) or an [`Advice`] with a source of
+/// its own (`breaker_runtime::grpc::retry_after`).
+#[inline(always)]
+pub fn retry_after<E: ?Sized, A: RetryAfterAnswer>(
+    error: &E,
+    read: impl FnOnce(&E) -> A,
+) -> Option<Advice> {
+    read(error).advice()
+}
+
+/// What a `retry_after` function may answer.
+#[diagnostic::on_unimplemented(
+    message = "a `retry_after` function answers `Option<Duration>` (or `Option<breaker_runtime::Advice>`), not `{Self}`",
+    label = "this function answers `{Self}`",
+    note = "write `fn retry_after_of(e: &MyError) -> Option<std::time::Duration>`: the wait the upstream advised, or `None`"
+)]
+pub trait RetryAfterAnswer {
+    /// The answer as advice.
+    fn advice(self) -> Option<Advice>;
+}
+
+impl RetryAfterAnswer for Option<Duration> {
+    #[inline(always)]
+    fn advice(self) -> Option<Advice> {
+        Advice::new(self?, crate::AdviceSource::Function)
+    }
+}
+
+impl RetryAfterAnswer for Option<Advice> {
+    #[inline(always)]
+    fn advice(self) -> Option<Advice> {
+        self
+    }
+}
+
 /// Admission for a function with a `fallback`: a rejection is answered, so the caller's
 /// trace is not told the call failed.
 #[inline(always)]
@@ -258,6 +320,8 @@ pub fn timed_out(permit: impl Settles, error: &CircuitBreakerError) {
 pub trait Settles {
     /// Gives the verdict, with the error listeners see.
     fn settle_with(self, verdict: Verdict, error: Option<Seen<'_>>);
+    /// Gives a failure with the upstream's advice.
+    fn settle_advised(self, error: Option<Seen<'_>>, advice: Advice);
 }
 
 impl Settles for Permit<'_> {
@@ -265,12 +329,20 @@ impl Settles for Permit<'_> {
     fn settle_with(self, verdict: Verdict, error: Option<Seen<'_>>) {
         self.finish_with(verdict, error);
     }
+
+    fn settle_advised(self, error: Option<Seen<'_>>, advice: Advice) {
+        self.finish_advised(error, advice);
+    }
 }
 
 impl Settles for crate::OwnedPermit {
     #[inline]
     fn settle_with(self, verdict: Verdict, error: Option<Seen<'_>>) {
         self.finish(verdict, error);
+    }
+
+    fn settle_advised(self, error: Option<Seen<'_>>, advice: Advice) {
+        self.finish_advised(error, advice);
     }
 }
 

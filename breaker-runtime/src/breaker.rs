@@ -22,6 +22,7 @@ use std::time::Duration;
 
 mod manual;
 
+use crate::advice::{Advice, Packed};
 use crate::backoff;
 use crate::clock::{ClockCell, ClockSource};
 use crate::config::{Config, Rules};
@@ -109,6 +110,13 @@ struct Inner {
     /// The backoff attempt of the current (or last) open period: 1 at the first
     /// opening from closed, one more at each reopening, 0 once closed.
     attempt: AtomicU64,
+    /// The latest advice of a failure that counts toward an opening: its deadline in
+    /// milliseconds on the breaker's clock, and its source (a [`Packed`]; 0 for none).
+    advice: AtomicU64,
+    /// The advice that set the current (or last) open period: its duration in
+    /// milliseconds and its source, flagged when it opened the breaker at once (a
+    /// [`Packed`]; 0 for none).
+    advised: AtomicU64,
     /// The window of a rate policy, the failures of a `within` one.
     tally: Tally,
     clock: ClockCell,
@@ -170,6 +178,8 @@ impl CircuitBreaker {
                 probe_until: AtomicU64::new(0),
                 changed_at: AtomicU64::new(changed_at),
                 attempt: AtomicU64::new(0),
+                advice: AtomicU64::new(0),
+                advised: AtomicU64::new(0),
                 seed: backoff::seed(),
                 name,
                 rules: Rules::from(&*config),
@@ -362,6 +372,28 @@ impl CircuitBreaker {
             && self.overdue_probe(word, now).is_none()
             && !self.may_grant(word))
         .then(|| CircuitBreakerError::probe_in_flight(self.inner.name.clone()))
+    }
+
+    /// The upstream's advice that set the breaker's current (or last) open period, if
+    /// advice did: a failure that counted toward the opening carried a `Retry-After`,
+    /// a gRPC `RetryInfo` or pushback, or an upstream breaker's marker (see
+    /// [`Advice`]). Its delay is the open period it set (capped by
+    /// [`retry_after_cap`](crate::Builder::retry_after_cap)). `None` for an opening
+    /// timed by `reset_timeout`, and once the breaker has closed.
+    pub fn open_advice(&self) -> Option<Advice> {
+        Packed(self.inner.advised.load(Relaxed)).advice()
+    }
+
+    /// Whether the current (or last) opening was made at once by an advised failure
+    /// (`open_on_retry_after`), rather than by the trip rule.
+    pub(crate) fn opened_by_advice(&self) -> bool {
+        Packed(self.inner.advised.load(Relaxed)).is_flagged()
+    }
+
+    /// Forgets the advice of the current open period (an opening by hand, or the
+    /// fleet's, is timed as it says).
+    pub(crate) fn forget_advised(&self) {
+        self.inner.advised.store(0, Relaxed);
     }
 
     /// Time since the breaker last changed state (or was built).
@@ -666,16 +698,54 @@ impl CircuitBreaker {
     }
 
     /// Raises the open deadline for the opening `from` → `to` at `at`, before the swap
-    /// that publishes it; returns its attempt, for the winner to store.
-    fn raise_deadline(&self, from: Word, to: Word, at: u64) -> u32 {
+    /// that publishes it; returns its attempt and the advice that timed it (if any),
+    /// for the winner to store. The period is the latest advice's, if a failure that
+    /// counted toward the opening carried one that has not run out (capped by
+    /// `retry_after_cap`, not jittered: the upstream said when); otherwise
+    /// `reset_timeout`, backed off and jittered. The backoff's attempt advances either
+    /// way. (Two threads opening one generation at once with different advice: the
+    /// later deadline stands.)
+    fn raise_deadline(&self, from: Word, to: Word, at: u64) -> (u32, Packed) {
+        self.raise_deadline_with(from, to, at, Packed(self.inner.advice.load(Relaxed)))
+    }
+
+    /// [`raise_deadline`](Self::raise_deadline) for an opening by hand: timed by
+    /// `reset_timeout` (and the backoff), whatever advice the failures carried.
+    pub(crate) fn raise_reset_deadline(&self, from: Word, to: Word, at: u64) -> u32 {
+        self.raise_deadline_with(from, to, at, Packed::NONE).0
+    }
+
+    fn raise_deadline_with(&self, from: Word, to: Word, at: u64, advice: Packed) -> (u32, Packed) {
         let inner = &*self.inner;
         let attempt = self.next_attempt(from.state());
-        let u = backoff::unit(inner.seed, to.generation());
-        let duration = backoff::open_duration(&inner.rules, attempt, u);
+        let advised = advice
+            .get()
+            .map(|(until_ms, source)| (until_ms.saturating_mul(1_000_000), source))
+            .filter(|(until, _)| *until > at);
+        let (duration, advised) = match advised {
+            Some((until, source)) => {
+                let duration = (until - at).min(inner.rules.advice_cap);
+                (duration, Packed::new(duration / 1_000_000, source))
+            }
+            None => {
+                let u = backoff::unit(inner.seed, to.generation());
+                let duration = backoff::open_duration(&inner.rules, attempt, u);
+                (duration, Packed::NONE)
+            }
+        };
         inner
             .open_until
             .fetch_max(at.saturating_add(duration), Relaxed);
-        attempt
+        (attempt, advised)
+    }
+
+    /// An opening took effect: its attempt and the advice that timed it are stored, and
+    /// the advice the failures carried is spent.
+    fn opened(&self, attempt: u32, advised: Packed) {
+        let inner = &*self.inner;
+        inner.attempt.store(u64::from(attempt), Relaxed);
+        inner.advised.store(advised.0, Relaxed);
+        inner.advice.store(0, Relaxed);
     }
 
     /// The half-open probes out since before `deadline` failed: reopens the breaker as
@@ -683,14 +753,14 @@ impl CircuitBreaker {
     /// returns the word as it is afterwards, whoever changed it.
     fn probe_timed_out(&self, word: Word, deadline: u64) -> Word {
         let next = word.reopened();
-        let attempt = self.raise_deadline(word, next, deadline);
+        let (attempt, advised) = self.raise_deadline(word, next, deadline);
         match self
             .inner
             .word
             .compare_exchange(word.0, next.0, AcqRel, Acquire)
         {
             Ok(_) => {
-                self.inner.attempt.store(u64::from(attempt), Relaxed);
+                self.opened(attempt, advised);
                 self.announce(word, next, deadline, Trigger::ProbeTimedOut);
                 if word.defers_to_fleet() {
                     events::fleet_probe_settled(self, Verdict::Failure);
@@ -701,11 +771,13 @@ impl CircuitBreaker {
         }
     }
 
-    /// A transition into closed took effect: the window, the `within` count and the
-    /// backoff start over.
+    /// A transition into closed took effect: the window, the `within` count, the
+    /// backoff and any advice start over.
     fn closed(&self) {
         self.inner.tally.clear();
         self.inner.attempt.store(0, Relaxed);
+        self.inner.advice.store(0, Relaxed);
+        self.inner.advised.store(0, Relaxed);
     }
 
     /// Builds the rejection in place, as the `Err` it is returned as: building the
@@ -753,6 +825,31 @@ impl CircuitBreaker {
         self.record_slow(word, generation, verdict, started, listened, error);
     }
 
+    /// A failure that carries an upstream's advice (see [`Advice`]): never on the
+    /// closed-state success path.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn record_advised(
+        &self,
+        generation: u32,
+        started: Option<u64>,
+        listened: bool,
+        error: Option<Seen<'_>>,
+        advice: Advice,
+    ) {
+        events::counted(self, Counted::Failure);
+        let word = self.word();
+        self.record_outcome(
+            word,
+            generation,
+            Verdict::Failure,
+            started,
+            listened,
+            error,
+            Some(advice),
+        );
+    }
+
     /// A closed rate policy's plain success, into its window. Out of line but not
     /// cold: for such a breaker it is every healthy call. Dated with the recent time
     /// (a load, where a clock read would be most of what this costs).
@@ -789,7 +886,7 @@ impl CircuitBreaker {
                 return self.inner.tally.count_success(|| now);
             }
         }
-        self.record_outcome(word, generation, verdict, started, listened, error);
+        self.record_outcome(word, generation, verdict, started, listened, error, None);
     }
 
     /// Whether a call that started at `started` (microseconds, from its permit) and
@@ -800,6 +897,7 @@ impl CircuitBreaker {
     }
 
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn record_outcome(
         &self,
         mut word: Word,
@@ -808,6 +906,7 @@ impl CircuitBreaker {
         started: Option<u64>,
         listened: bool,
         error: Option<Seen<'_>>,
+        advice: Option<Advice>,
     ) {
         let inner = &*self.inner;
         let rules = &inner.rules;
@@ -828,12 +927,26 @@ impl CircuitBreaker {
             }
             _ => false,
         };
+        // An advice with a failure that counts (closed, or a probe's): the latest is
+        // kept, as a deadline, for the opening it leads to. One that comes while open
+        // changes nothing.
+        let advice = advice
+            .filter(|_| current && verdict == Verdict::Failure && word.state() != State::Open);
+        if let Some(advice) = advice {
+            let until = now().saturating_add(crate::clock::duration_to_nanos(advice.delay()));
+            let until_ms = until.div_ceil(1_000_000);
+            inner
+                .advice
+                .store(Packed::new(until_ms, advice.source()).0, Relaxed);
+        }
+        // With `open_on_retry_after`, such a failure opens a closed breaker at once.
+        let at_once = advice.is_some() && rules.open_on_advice;
         // A closed breaker's window takes the outcome once, before the state is
         // decided; whether it trips is then a matter of one swap.
         let trips = current
             && windowed
             && word.state() == State::Closed
-            && inner.tally.record(verdict, slow, now(), rules);
+            && (inner.tally.record(verdict, slow, now(), rules) || at_once);
         // Proceeds when the verdict belongs to the current generation and changes the
         // word: a failure to count (opening at `fail_max`), a failure count to reset, a
         // window that trips, a probe's result. A failed swap means another thread
@@ -857,7 +970,7 @@ impl CircuitBreaker {
                 (State::Closed, Verdict::Success) if word.failures() != 0 => word.with_failures(0),
                 (State::Closed, Verdict::Failure) => {
                     let failures = word.failures().saturating_add(1);
-                    if failures >= rules.fail_max {
+                    if failures >= rules.fail_max || at_once {
                         let next = word.with_failures(failures).enter(State::Open);
                         attempt = Some(self.raise_deadline(word, next, now()));
                         next
@@ -893,12 +1006,21 @@ impl CircuitBreaker {
         };
         let verdict = if timed_out { Verdict::Failure } else { verdict };
         if let Some((from, to)) = changed {
-            if let (Some(attempt), State::Open) = (attempt, to.state()) {
-                inner.attempt.store(u64::from(attempt), Relaxed);
+            if let (Some((attempt, advised)), State::Open) = (attempt, to.state()) {
+                let by_advice = at_once && from.state() == State::Closed;
+                self.opened(
+                    attempt,
+                    if by_advice {
+                        advised.flagged()
+                    } else {
+                        advised
+                    },
+                );
             }
             if to.state() == State::Closed && from.failures() != 0 && to.failures() == 0 {
-                // A success reset the failure count: the failures before it no longer
-                // count toward an opening.
+                // A success reset the failure count: the failures before it, and their
+                // advice, no longer count toward an opening.
+                inner.advice.store(0, Relaxed);
                 events::failures_forgotten(self);
             }
         }
@@ -1012,12 +1134,13 @@ mod footprint {
     /// policy's window is a separate one, so it costs nothing where it is not used.
     #[test]
     fn memory_per_breaker_stays_as_documented() {
-        // 248 bytes (264 with `metrics`) with the events' sinks, which `events` holds to
-        // their own size: 48 bytes (64); and its settings, behind a pointer, which the
-        // breakers of a keyed set share (152 bytes).
+        // 272 bytes (288 with `metrics`) with the events' sinks, which `events` holds to
+        // their own size: 48 bytes (64); 16 of them the advice an opening follows; and
+        // its settings, behind a pointer, which the breakers of a keyed set share (168
+        // bytes).
         let sinks = std::mem::size_of::<crate::events::Sinks>();
-        assert!(std::mem::size_of::<super::Inner>() <= 200 + sinks);
-        assert!(std::mem::size_of::<crate::Config>() <= 152);
+        assert!(std::mem::size_of::<super::Inner>() <= 224 + sinks);
+        assert!(std::mem::size_of::<crate::Config>() <= 168);
         assert!(std::mem::size_of::<crate::lanes::Lanes>() <= 176);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
         assert!(std::mem::size_of::<crate::window::Rate>() <= 256);

@@ -240,6 +240,29 @@ impl Builder {
         self
     }
 
+    /// The longest an upstream's advice (a `Retry-After`, a gRPC `RetryInfo`: see
+    /// [`Advice`](crate::Advice)) keeps the breaker open (default: the larger of
+    /// `reset_timeout` and 5 minutes). A longer advice is cut to it; a shorter one is
+    /// honoured as it is.
+    pub fn retry_after_cap(mut self, cap: Duration) -> Self {
+        self.config.retry_after_cap = Some(cap);
+        self
+    }
+
+    /// With `true`, one failure that carries an upstream's advice opens the breaker at
+    /// once, whatever the trip rule, for the advised time (capped); the opening's reason
+    /// is `retry_after`. Off by default, and for good reason: behind a load balancer one
+    /// overloaded instance's `503 Retry-After` speaks for that instance, not for the
+    /// service, and must not cut the whole service off from this client. Turn it on for
+    /// an upstream that is one instance, or whose advice speaks for the whole service:
+    /// an upstream breaker-runtime service's `circuit-breaker: open` answers (its own
+    /// breaker is open for everyone), a gRPC `RetryInfo` from a service that sheds load
+    /// as a whole.
+    pub fn open_on_retry_after(mut self, open: bool) -> Self {
+        self.config.open_on_retry_after = open;
+        self
+    }
+
     /// All settings at once, e.g. from a configuration file.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;

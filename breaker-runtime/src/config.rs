@@ -63,10 +63,19 @@ pub struct Config {
     pub max_reset_timeout: Option<Duration>,
     /// Each open duration is shortened by a random share of up to this much.
     pub jitter: Percent,
+    /// The longest an upstream's advice ([`Advice`](crate::Advice): a `Retry-After`, a
+    /// gRPC `RetryInfo`) keeps the breaker open; `None` for the default, the larger of
+    /// `reset_timeout` and 5 minutes.
+    pub retry_after_cap: Option<Duration>,
+    /// One failure that carries advice opens the breaker at once, whatever the trip
+    /// rule, for the advised time (capped).
+    pub open_on_retry_after: bool,
 }
 
 /// The most calls a count window holds.
 pub(crate) const MAX_WINDOW_CALLS: u32 = 65_536;
+/// The default cap of an advised open period is at least this.
+pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 /// The shortest time window (or `within`), and the shortest bucket.
 const MIN_WINDOW: Duration = Duration::from_secs(1);
 const MIN_BUCKET: Duration = Duration::from_millis(100);
@@ -90,6 +99,8 @@ impl Config {
         backoff: None,
         max_reset_timeout: None,
         jitter: Percent::ZERO,
+        retry_after_cap: None,
+        open_on_retry_after: false,
     };
 
     /// True when the breaker trips on a rate (`failure_rate` or `slow_call` set).
@@ -152,7 +163,24 @@ impl Config {
         if self.jitter.basis_points() >= 10_000 {
             return Err(ConfigError::Jitter(self.jitter));
         }
+        if let Some(cap) = self.retry_after_cap {
+            if cap.is_zero() {
+                return Err(ConfigError::ZeroRetryAfterCap);
+            }
+        }
         Ok(())
+    }
+
+    /// The longest advice is trusted for: `retry_after_cap`, or the larger of
+    /// `reset_timeout` and 5 minutes.
+    pub const fn advice_cap(&self) -> Duration {
+        match self.retry_after_cap {
+            Some(cap) => cap,
+            None if self.reset_timeout.as_nanos() > RETRY_AFTER_CAP.as_nanos() => {
+                self.reset_timeout
+            }
+            None => RETRY_AFTER_CAP,
+        }
     }
 
     /// The trip rule's settings.
@@ -259,6 +287,10 @@ pub(crate) struct Rules {
     /// The rate policy's thresholds in basis points (`u32::MAX`: not a trip rule).
     pub(crate) failure_rate: u32,
     pub(crate) slow_rate: u32,
+    /// The longest an advice keeps the breaker open.
+    pub(crate) advice_cap: u64,
+    /// One advised failure opens the breaker.
+    pub(crate) open_on_advice: bool,
 }
 
 impl Rules {
@@ -297,6 +329,8 @@ impl From<&Config> for Rules {
                 (None, _) => u32::MAX,
                 (Some(_), rate) => rate.unwrap_or(Percent::HUNDRED).basis_points(),
             },
+            advice_cap: duration_to_nanos(c.advice_cap()),
+            open_on_advice: c.open_on_retry_after,
         }
     }
 }

@@ -88,6 +88,13 @@ pub mod attributes {
     /// On an opening: how long it stays open, in seconds (`reset_timeout`, backed off
     /// and jittered as configured).
     pub const RESET_TIMEOUT: &str = "circuit_breaker.reset_timeout";
+    /// On an opening whose time an upstream's advice set (a `Retry-After`, a gRPC
+    /// `RetryInfo` or pushback, an upstream breaker's marker): that time, in seconds (as
+    /// capped by `retry_after_cap`).
+    pub const OPEN_ADVISED: &str = "circuit_breaker.open.advised";
+    /// With [`OPEN_ADVISED`]: where the advice came from, one of
+    /// [`AdviceSource::as_str`](crate::AdviceSource::as_str)'s values.
+    pub const OPEN_ADVICE_SOURCE: &str = "circuit_breaker.open.advice_source";
     /// On a rejection: when a call may go through again, in seconds (absent while
     /// forced open).
     pub const RETRY_AFTER: &str = "circuit_breaker.retry_after";
@@ -127,6 +134,9 @@ pub mod values {
     pub const SLOW_CALL_RATE: &str = "slow_call_rate";
     /// A half-open probe failed.
     pub const PROBE_FAILED: &str = "probe_failed";
+    /// An upstream's advice opened it at once (`open_on_retry_after`), whatever the
+    /// trip rule.
+    pub const RETRY_AFTER: &str = "retry_after";
     /// A half-open probe outlived `half_open_timeout`.
     pub const PROBE_TIMED_OUT: &str = "probe_timed_out";
     /// The fleet opened it (also a [`TRANSITION_ORIGIN`](super::attributes::TRANSITION_ORIGIN)).
@@ -173,6 +183,7 @@ pub(crate) fn open_reason(
         Trigger::Fleet(_) => values::FLEET,
         Trigger::ProbeTimedOut => values::PROBE_TIMED_OUT,
         Trigger::Call(_) if from.state() == State::HalfOpen => values::PROBE_FAILED,
+        Trigger::Call(_) if breaker.opened_by_advice() => values::RETRY_AFTER,
         Trigger::Call(_) => match breaker.config().policy() {
             Policy::Consecutive => values::CONSECUTIVE_FAILURES,
             Policy::Within => values::FAILURES_WITHIN,

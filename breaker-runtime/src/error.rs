@@ -320,6 +320,8 @@ pub enum ConfigError {
     /// breaker, so building it again hands back that breaker only when nothing about
     /// it would differ.
     NameTaken,
+    /// `retry_after_cap` is zero.
+    ZeroRetryAfterCap,
 }
 
 impl fmt::Display for ConfigError {
@@ -429,6 +431,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::NameTaken => f.write_str(
                 "a live breaker already has this name with other settings (configuration, clock, listeners or fleet membership): a name stands for one breaker in the registry, so give this one a name of its own, build it with the same settings to share that breaker, or build it `.unregistered()`",
+            ),
+            ConfigError::ZeroRetryAfterCap => f.write_str(
+                "retry_after_cap must be greater than zero: it is the longest an upstream's Retry-After keeps the breaker open; leave it unset for the larger of reset_timeout and 5 minutes",
             ),
             ConfigError::EmptyName => f.write_str(
                 "a circuit breaker needs a non-empty name: it appears in errors, logs, metrics and the registry",

@@ -19,8 +19,22 @@
 //! #[circuit_breaker(fail_max = 5, failure_if = breaker_runtime::grpc::classify)]
 //! async fn check(&mut self) -> Result<Response<HealthCheckResponse>, tonic::Status> { ... }
 //! ```
+//!
+//! **Upstream advice.** A failing status may say how long to wait: a
+//! `google.rpc.RetryInfo` in its details (feature `tonic`, which decodes them), or else a
+//! `grpc-retry-pushback-ms` trailer (gRFC A6; a negative or malformed value says not to
+//! retry, and is no advice here). [`GrpcErrors::advice`] reads them for the tower layer;
+//! [`retry_after`] for the attribute's `retry_after = breaker_runtime::grpc::retry_after`.
+//! An opening then lasts as long as the server said (see [`Advice`]). A rejection by an
+//! upstream breaker-runtime service (its `ErrorInfo` reason `CIRCUIT_BREAKER_OPEN`) is
+//! advice of source `upstream_breaker`.
 
-use crate::Verdict;
+use std::time::Duration;
+
+use crate::{Advice, AdviceSource, Verdict};
+
+/// The trailer of gRFC A6's server pushback.
+pub const PUSHBACK: &str = "grpc-retry-pushback-ms";
 
 /// A gRPC status code (the numbers of `grpc-status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,6 +150,61 @@ impl GrpcErrors {
     }
 }
 
+impl GrpcErrors {
+    /// For a failing status, the server's advice in `headers` (a trailers-only
+    /// response's headers, or a response's trailers): its `RetryInfo` (feature `tonic`),
+    /// else its pushback. Read only after a failure: a success parses nothing.
+    pub fn advice(&self, headers: &http::HeaderMap) -> Option<Advice> {
+        #[cfg(feature = "tonic")]
+        if let Some(status) = tonic::Status::from_header_map(headers) {
+            if let Some(advice) = retry_info(&status) {
+                return Some(advice);
+            }
+        }
+        pushback(headers.get(PUSHBACK).map(|v| v.as_bytes()))
+    }
+}
+
+/// A pushback value as advice: milliseconds, zero or more; a negative or malformed one
+/// (gRFC A6: do not retry) is none, and so is zero.
+fn pushback(value: Option<&[u8]>) -> Option<Advice> {
+    let millis: i64 = std::str::from_utf8(value?).ok()?.trim().parse().ok()?;
+    let millis = u64::try_from(millis).ok()?;
+    Advice::new(Duration::from_millis(millis), AdviceSource::GrpcPushback)
+}
+
+/// A status's `RetryInfo` as advice: of source `upstream_breaker` when the status is an
+/// upstream breaker's rejection.
+#[cfg(feature = "tonic")]
+fn retry_info(status: &tonic::Status) -> Option<Advice> {
+    use tonic_types::StatusExt;
+    let delay = status.get_details_retry_info()?.retry_delay?;
+    let source = if crate::boundary::is_upstream_rejection_status(status) {
+        AdviceSource::UpstreamBreaker
+    } else {
+        AdviceSource::GrpcRetryInfo
+    };
+    Advice::new(delay, source)
+}
+
+/// A failing `tonic::Status`'s advice, for the attribute's `retry_after` on a tonic
+/// client method: its `RetryInfo`, else its `grpc-retry-pushback-ms` metadata (see the
+/// [module](self)). `None` for a status that is no failure, or advises nothing.
+///
+/// ```ignore
+/// #[circuit_breaker(failure_if = breaker_runtime::grpc::classify,
+///                   retry_after = breaker_runtime::grpc::retry_after)]
+/// async fn charge(&mut self, order: Order) -> Result<Response<Receipt>, tonic::Status> { ... }
+/// ```
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub fn retry_after(status: &tonic::Status) -> Option<Advice> {
+    if GrpcErrors::new().verdict(status.code() as i32) != Verdict::Failure {
+        return None;
+    }
+    retry_info(status).or_else(|| pushback(status.metadata().get(PUSHBACK).map(|v| v.as_bytes())))
+}
+
 impl Default for GrpcErrors {
     fn default() -> Self {
         Self::new()
@@ -182,6 +251,21 @@ pub fn is_failure(status: &tonic::Status) -> bool {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pushback_is_milliseconds_and_nothing_else() {
+        let delay = |v: &str| pushback(Some(v.as_bytes())).map(|a| a.delay());
+        assert_eq!(delay("1500"), Some(Duration::from_millis(1500)));
+        assert_eq!(delay(" 20 "), Some(Duration::from_millis(20)));
+        for none in ["-1", "0", "", "soon", "1.5", "99999999999999999999"] {
+            assert_eq!(delay(none), None, "{none:?}");
+        }
+        assert_eq!(pushback(None), None);
+        assert_eq!(
+            pushback(Some(b"7")).map(|a| a.source()),
+            Some(AdviceSource::GrpcPushback)
+        );
+    }
 
     #[test]
     fn every_code_has_the_documented_verdict() {

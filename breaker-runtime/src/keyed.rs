@@ -733,6 +733,15 @@ where
             }
         }
     }
+
+    fn finish_advised(mut self, error: Option<Seen<'_>>, advice: crate::Advice) {
+        if let Some(permit) = self.permit.take() {
+            let guard = self.set.map.guard();
+            if let Some(breaker) = self.set.find(self.key, self.id, &guard) {
+                permit.attach(breaker).finish_advised(error, advice);
+            }
+        }
+    }
 }
 
 impl<K, Q> Drop for KeyedPermit<'_, K, Q>

@@ -100,6 +100,7 @@ pub mod __private;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod admin;
+mod advice;
 mod backoff;
 #[cfg(any(
     feature = "tower",
@@ -156,6 +157,7 @@ pub mod tower;
 mod traceparent;
 mod window;
 
+pub use advice::{Advice, AdviceSource};
 pub use breaker::{CircuitBreaker, ThisReplica};
 #[doc = include_str!("attribute.md")]
 pub use breaker_macros::circuit_breaker;

@@ -10,6 +10,7 @@
 //! | `circuit_breaker_slow_call_rate` | gauge: percent of the window's calls that were slow; -1 below `min_calls` (rate policies only) | `breaker` |
 //! | `circuit_breaker_fleet_healthy` | gauge: 1 while a shared breaker reaches its fleet backend, 0 while it runs locally (degraded, or no backend installed) (shared breakers only) | `breaker` |
 //! | `circuit_breaker_keys` | gauge: how many keys of a [keyed set](crate::keyed) are in each state (keyed sets only) | `name` (the set's), `state` = `closed`, `open`, `half_open`, `forced_open`, `disabled` |
+//! | `circuit_breaker_advised_openings_total` | counter: openings whose time an upstream's advice set (see [`Advice`](crate::Advice)), from the first one | `name` (the breaker's, or a keyed set's), `source` = `retry_after`, `grpc_retry_info`, `grpc_pushback`, `upstream_breaker`, `function` |
 //!
 //! **Keyed sets publish per set.** A [`Breakers`](crate::keyed::Breakers) set, and the
 //! attribute's `per = ...`, make a breaker per host or tenant, possibly chosen by
@@ -406,6 +407,10 @@ fn describe(recorder: usize) {
         "circuit_breaker_keys",
         "Keys of a keyed circuit breaker set in each state"
     );
+    metrics::describe_counter!(
+        "circuit_breaker_advised_openings_total",
+        "Circuit breaker openings whose time an upstream's advice (Retry-After, gRPC RetryInfo or pushback) set"
+    );
 }
 
 fn publish_calls(handles: &Handles, counters: &Counters) {
@@ -477,6 +482,9 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word) {
     let moved = TRANSITIONS
         .iter()
         .position(|&pair| pair == (from.state(), to.state()));
+    let advised = (to.state() == State::Open && from.state() != State::Open)
+        .then(|| breaker.open_advice())
+        .flatten();
     match &counters.set {
         Some(set) => {
             if let Some(i) = moved {
@@ -484,6 +492,9 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word) {
             }
             retally(breaker, set);
             publish_set_states(counters, set);
+            if let Some(advice) = advised {
+                advised_opening(&set.name, advice.source());
+            }
         }
         None if counters.listed.load(Relaxed) => {
             let handles = handles(breaker);
@@ -491,9 +502,26 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word) {
                 handles.transitions[i].increment(1);
             }
             publish_breaker(breaker);
+            if let Some(advice) = advised {
+                advised_opening(breaker.name_handle(), advice.source());
+            }
         }
         None => {}
     }
+}
+
+/// One more opening timed by an upstream's advice. Rare, so the series is registered
+/// (with the recorder in place now) when it first happens.
+fn advised_opening(name: &Name, source: crate::AdviceSource) {
+    let name: metrics::SharedString = match name.as_static() {
+        Some(name) => name.into(),
+        None => name.to_string().into(),
+    };
+    metrics::counter!(
+        "circuit_breaker_advised_openings_total",
+        "name" => name, "source" => source.as_str()
+    )
+    .increment(1);
 }
 
 impl Counters {

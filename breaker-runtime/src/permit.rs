@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::outcome::{CallError, Seen, Verdict};
-use crate::CircuitBreaker;
+use crate::{Advice, CircuitBreaker};
 
 /// Permission to make one call through a breaker, from
 /// [`CircuitBreaker::try_acquire`].
@@ -129,6 +129,18 @@ impl<'a> Permit<'a> {
         self.finish(Verdict::Failure);
     }
 
+    /// The call failed, and the upstream said how long to wait before calling again (a
+    /// `Retry-After`, a gRPC `RetryInfo`: see [`Advice`]): a failure, and when the
+    /// breaker opens (from this failure or a later one: the latest advice counts), it
+    /// stays open for the advised time, capped by
+    /// [`retry_after_cap`](crate::Builder::retry_after_cap), instead of its
+    /// `reset_timeout`; with [`open_on_retry_after`](crate::Builder::open_on_retry_after)
+    /// it opens at once.
+    #[inline]
+    pub fn failure_with_advice(self, advice: Advice) {
+        self.finish_advised(None, advice);
+    }
+
     /// The call's outcome says nothing about the dependency's health (Resilience4j's
     /// ignored exceptions): nothing is counted, and a half-open probe slot is freed for
     /// the next caller.
@@ -188,6 +200,23 @@ impl<'a> Permit<'a> {
     }
 }
 
+impl Permit<'_> {
+    /// A failure with an upstream's advice, and the error the call returned.
+    pub(crate) fn finish_advised(self, error: Option<Seen<'_>>, advice: Advice) {
+        let (breaker, bits) = (self.breaker, self.bits);
+        std::mem::forget(self);
+        let tag = tag_of(bits);
+        let started = Permit::started(tag, started_of(bits));
+        breaker.record_advised(
+            tag & GENERATION,
+            started,
+            tag & LISTENED != 0,
+            error,
+            advice,
+        );
+    }
+}
+
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -233,6 +262,12 @@ macro_rules! verdicts {
         #[inline]
         pub fn failure(self) {
             self.finish($crate::Verdict::Failure, None);
+        }
+
+        /// The call failed, with the upstream's advice of how long to wait (see
+        /// [`Permit::failure_with_advice`](crate::Permit::failure_with_advice)).
+        pub fn failure_with_advice(self, advice: $crate::Advice) {
+            self.finish_advised(None, advice);
         }
 
         /// The outcome says nothing about the dependency (see
@@ -346,6 +381,12 @@ impl OwnedPermit {
     pub(crate) fn finish(mut self, verdict: Verdict, error: Option<Seen<'_>>) {
         if let Some(permit) = self.permit.take() {
             permit.attach(&self.breaker).finish_with(verdict, error);
+        }
+    }
+
+    pub(crate) fn finish_advised(mut self, error: Option<Seen<'_>>, advice: Advice) {
+        if let Some(permit) = self.permit.take() {
+            permit.attach(&self.breaker).finish_advised(error, advice);
         }
     }
 }

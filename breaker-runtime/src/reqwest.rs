@@ -133,6 +133,14 @@ fn refused(rejection: CircuitBreakerError) -> Error {
 pub trait ClassifyResponse: Send + Sync + 'static {
     /// The verdict for a request's result.
     fn verdict(&self, result: Result<&Response, &Error>) -> Verdict;
+
+    /// For a failure: the upstream's advice of how long to wait, if it gave one (see
+    /// [`Advice`](crate::Advice)). None by default; [`ServerErrors`] reads
+    /// `Retry-After`.
+    fn advice(&self, result: Result<&Response, &Error>) -> Option<crate::Advice> {
+        let _ = result;
+        None
+    }
 }
 
 impl ClassifyResponse for ServerErrors {
@@ -149,6 +157,11 @@ impl ClassifyResponse for ServerErrors {
             }
             Err(_) => Verdict::Failure,
         }
+    }
+
+    fn advice(&self, result: Result<&Response, &Error>) -> Option<crate::Advice> {
+        let response = result.ok()?;
+        ServerErrors::advice(self, response.status(), response.headers())
     }
 }
 
@@ -253,7 +266,13 @@ impl Middleware for CircuitBreakerMiddleware {
             .as_ref()
             .err()
             .map(|e| Seen::of::<Error>(CallError::Error(e)));
-        permit.finish(verdict, seen);
+        let advice = (verdict == Verdict::Failure)
+            .then(|| self.classify.advice(result.as_ref()))
+            .flatten();
+        match advice {
+            Some(advice) => permit.finish_advised(seen, advice),
+            None => permit.finish(verdict, seen),
+        }
         result
     }
 }

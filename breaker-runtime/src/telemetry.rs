@@ -78,6 +78,11 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
             let reason = open_reason(breaker, from, trigger);
             let c = Counts::of(breaker, reason);
             let reset_timeout = breaker.open_period().map(|d| d.as_secs_f64());
+            // An upstream's advice that timed this opening (one of the calls' own).
+            let advice = match trigger {
+                Trigger::Call(_) | Trigger::ProbeTimedOut => breaker.open_advice(),
+                Trigger::Manual | Trigger::Fleet(_) => None,
+            };
             tracing::event!(
                 name: conventions::events::OPENED,
                 Level::WARN,
@@ -95,6 +100,8 @@ pub(crate) fn transition(breaker: &CircuitBreaker, from: Word, to: Word, trigger
                 circuit_breaker.slow_call_rate_threshold = c.slow_call_rate_threshold,
                 circuit_breaker.window.calls = c.window_calls,
                 circuit_breaker.reset_timeout = reset_timeout,
+                circuit_breaker.open.advised = advice.map(|a| a.delay().as_secs_f64()),
+                circuit_breaker.open.advice_source = advice.map(|a| a.source().as_str()),
                 error.type = error_type(),
                 exception.message = message(),
                 "circuit_breaker.opened"

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 const CORE: &[&str] = &[
     "sync",
+    "advice",
     "state",
     "clock",
     "recent",

@@ -40,12 +40,24 @@ impl Server {
                 .unwrap();
             runtime.block_on(async move {
                 let app = Router::new().nest_service("/admin", admin::router(access));
-                let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+                // The address of a server just stopped may take a moment to be free.
+                let mut tries = 0;
+                let listener = loop {
+                    match tokio::net::TcpListener::bind(addr).await {
+                        Ok(listener) => break listener,
+                        Err(e) if tries < 500 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err(e) => panic!("bind {addr}: {e}"),
+                    }
+                };
                 bound.send(listener.local_addr().unwrap()).unwrap();
                 tokio::spawn(async move { axum::serve(listener, app).await });
                 let _ = stopped.await;
             });
-            runtime.shutdown_background();
+            // Every task goes, the listener and the connections with them.
+            runtime.shutdown_timeout(Duration::from_secs(10));
         });
         Server {
             addr: bound_to.recv().unwrap(),

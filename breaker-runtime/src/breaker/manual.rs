@@ -143,8 +143,9 @@ impl ThisReplica<'_> {
         let now = b.now();
         let from = b.word();
         let next = from.moved_to(State::Open);
-        let attempt = b.raise_deadline(from, next, now);
+        let attempt = b.raise_reset_deadline(from, next, now);
         b.inner.attempt.store(u64::from(attempt), Relaxed);
+        b.forget_advised();
         b.transition_manually(now, Trigger::Manual, |w| {
             let next = w.moved_to(State::Open);
             (next != w).then_some(next)

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::shared::FleetInfo;
-use crate::{CircuitBreaker, Config, Name, Policy, State, WindowSnapshot};
+use crate::{Advice, CircuitBreaker, Config, Name, Policy, State, WindowSnapshot};
 
 use super::all;
 
@@ -29,6 +29,9 @@ pub struct BreakerInfo {
     pub retry_after: Option<Duration>,
     /// Time since its last state change.
     pub since_last_change: Duration,
+    /// The upstream's advice that set its current (or last) open period, if advice did
+    /// (see [`CircuitBreaker::open_advice`]).
+    pub advice: Option<Advice>,
     /// Its settings.
     pub config: Config,
     /// For a rate policy: the calls, failures and slow calls in its window, and the
@@ -57,6 +60,7 @@ impl BreakerInfo {
             success_counter: breaker.success_counter(),
             retry_after: breaker.retry_after(),
             since_last_change: breaker.since_last_change(),
+            advice: breaker.open_advice(),
             config: *breaker.config(),
             window: breaker.window(),
             #[cfg(feature = "metrics")]
@@ -192,7 +196,7 @@ mod serialize {
     impl Serialize for Config {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
-            let mut c = s.serialize_struct("Config", 16)?;
+            let mut c = s.serialize_struct("Config", 18)?;
             c.serialize_field("policy", self.policy().as_str())?;
             c.serialize_field("fail_max", &self.fail_max)?;
             c.serialize_field("reset_timeout_secs", &self.reset_timeout.as_secs_f64())?;
@@ -212,6 +216,8 @@ mod serialize {
             c.serialize_field("backoff", &self.backoff.map(|b| b.factor()))?;
             c.serialize_field("max_reset_timeout_secs", &secs(self.max_reset_timeout))?;
             c.serialize_field("jitter", &self.jitter.as_f64())?;
+            c.serialize_field("retry_after_cap_secs", &self.advice_cap().as_secs_f64())?;
+            c.serialize_field("open_on_retry_after", &self.open_on_retry_after)?;
             c.end()
         }
     }
@@ -226,9 +232,21 @@ mod serialize {
         }
     }
 
+    /// `{"seconds": 30.0, "source": "retry_after"}`.
+    struct Advised(crate::Advice);
+
+    impl Serialize for Advised {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut a = s.serialize_struct("Advice", 2)?;
+            a.serialize_field("seconds", &self.0.delay().as_secs_f64())?;
+            a.serialize_field("source", self.0.source().as_str())?;
+            a.end()
+        }
+    }
+
     impl Serialize for BreakerInfo {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut b = s.serialize_struct("BreakerInfo", 11)?;
+            let mut b = s.serialize_struct("BreakerInfo", 12)?;
             b.serialize_field("name", self.name.as_str())?;
             b.serialize_field("state", &self.state)?;
             b.serialize_field("policy", self.policy.as_str())?;
@@ -242,6 +260,7 @@ mod serialize {
                 "since_last_change_secs",
                 &self.since_last_change.as_secs_f64(),
             )?;
+            b.serialize_field("advice", &self.advice.map(Advised))?;
             b.serialize_field("config", &self.config)?;
             b.serialize_field("window", &self.window)?;
             #[cfg(feature = "metrics")]

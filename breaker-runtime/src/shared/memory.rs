@@ -71,7 +71,11 @@ impl Record {
 pub(crate) struct Args<'a> {
     pub(crate) rid: &'a str,
     pub(crate) quorum: u32,
+    /// The window votes count in, and how long an opening by hand lasts.
     pub(crate) reset_ms: u64,
+    /// How long an opening by a vote or a failed probe lasts: `reset_ms`, or the rest of
+    /// an advised open period.
+    pub(crate) open_ms: u64,
     pub(crate) lease_ms: u64,
     pub(crate) success_threshold: u32,
 }
@@ -104,7 +108,7 @@ impl Server {
                 r.votes
                     .retain(|_, at| now.saturating_sub(*at) <= args.reset_ms && *at <= now);
                 if r.state == State::Closed && !r.sticky() && r.votes.len() as u32 >= args.quorum {
-                    r.open(now, args.reset_ms, *trace);
+                    r.open(now, args.open_ms, *trace);
                     publish = true;
                 }
                 self.records.insert(name.to_string(), r.clone());
@@ -145,7 +149,7 @@ impl Server {
                 }
                 match verdict {
                     Verdict::Failure => {
-                        r.open(now, args.reset_ms, *trace);
+                        r.open(now, args.open_ms, *trace);
                         publish = true;
                     }
                     Verdict::Success => {

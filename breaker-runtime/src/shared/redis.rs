@@ -753,12 +753,13 @@ mod scripts_agree_with_the_model {
 
     #[derive(Debug, Clone)]
     enum Step {
-        /// A vote from replica n, in span m (none for `None`).
-        Vote(u8, Option<u8>),
+        /// A vote from replica n, for an opening of duration o (an index: the reset
+        /// timeout, or an advice shorter or longer), in span m (none for `None`).
+        Vote(u8, u8, Option<u8>),
         Acquire,
-        /// Report the last granted lease (or a made-up stale one) with this verdict, in
-        /// span m.
-        Report(bool, Option<bool>, Option<u8>),
+        /// Report the last granted lease (or a made-up stale one) with this verdict, a
+        /// failure reopening for duration o, in span m.
+        Report(bool, Option<bool>, u8, Option<u8>),
         Snapshot,
         Force(u8),
         /// Write back a view: epoch older than, the same as, or newer than the record's
@@ -769,10 +770,10 @@ mod scripts_agree_with_the_model {
     fn step() -> impl Strategy<Value = Step> {
         let span = prop::option::of(0u8..3);
         prop_oneof![
-            3 => (0u8..3, span.clone()).prop_map(|(r, s)| Step::Vote(r, s)),
+            3 => (0u8..3, 0u8..3, span.clone()).prop_map(|(r, o, s)| Step::Vote(r, o, s)),
             2 => Just(Step::Acquire),
-            2 => (any::<bool>(), prop::option::of(any::<bool>()), span.clone())
-                .prop_map(|(l, v, s)| Step::Report(l, v, s)),
+            2 => (any::<bool>(), prop::option::of(any::<bool>()), 0u8..3, span.clone())
+                .prop_map(|(l, v, o, s)| Step::Report(l, v, o, s)),
             1 => Just(Step::Snapshot),
             2 => (0u8..5).prop_map(Step::Force),
             2 => (0u8..3, 0u64..6, 0u8..3, 0u8..4, span)
@@ -898,9 +899,9 @@ mod scripts_agree_with_the_model {
                 seq += 1;
                 let request = match &step {
                     Step::Restore(e, g, st, c, s) => restore(*e, *g, *st, *c, *s, epoch_redis),
-                    Step::Vote(_, s) => Request::Vote(span(*s)),
+                    Step::Vote(_, _, s) => Request::Vote(span(*s)),
                     Step::Acquire => Request::Acquire(format!("t{seq}")),
-                    Step::Report(last, verdict, s) => {
+                    Step::Report(last, verdict, _, s) => {
                         let ticket = match (last, &granted) {
                             (true, Some(ticket)) => ticket.clone(),
                             _ => Ticket { token: "stale".into(), gen: 7 },
@@ -918,13 +919,19 @@ mod scripts_agree_with_the_model {
                             [usize::from(*n)],
                     ),
                 };
-                let rid = match step { Step::Vote(r, _) => format!("r{r}"), _ => "r0".into() };
+                let rid = match step { Step::Vote(r, _, _) => format!("r{r}"), _ => "r0".into() };
                 // A long reset and lease: no deadline passes between the two clocks.
                 let (reset, lease) = (60_000u64, 30_000u64);
+                // An opening's duration: the reset timeout, or an upstream's advice,
+                // shorter or longer.
+                let open = match step {
+                    Step::Vote(_, o, _) | Step::Report(_, _, o, _) => [reset, 5_000, 240_000][usize::from(o)],
+                    _ => reset,
+                };
                 let args: Vec<String> = match &request {
                     Request::Force(m) => vec![transition(*m).into(), reset.to_string()],
-                    Request::Vote(s) => vec![rid.clone(), "2".into(), reset.to_string(), reset.to_string(), trace_arg(*s)],
-                    Request::Report(t, v, s) => vec![t.token.clone(), t.gen.to_string(), outcome(*v).into(), "1".into(), reset.to_string(), trace_arg(*s)],
+                    Request::Vote(s) => vec![rid.clone(), "2".into(), reset.to_string(), open.to_string(), trace_arg(*s)],
+                    Request::Report(t, v, s) => vec![t.token.clone(), t.gen.to_string(), outcome(*v).into(), "1".into(), open.to_string(), trace_arg(*s)],
                     Request::Acquire(token) => vec![token.clone(), lease.to_string()],
                     Request::Snapshot => vec![],
                     Request::Restore(v) => vec![
@@ -961,6 +968,7 @@ mod scripts_agree_with_the_model {
                     rid: &rid,
                     quorum: 2,
                     reset_ms: reset,
+                    open_ms: open,
                     lease_ms: lease,
                     success_threshold: 1,
                 });

@@ -259,10 +259,11 @@ pub(crate) fn apply(member: &Member, view: View) {
     if !link.newer(view) {
         return;
     }
-    // Never trusted beyond this replica's own reset timeout.
+    // Never trusted beyond the longest this replica could itself be open for: its reset
+    // timeout, or an upstream's advice, capped.
     let remaining = view
         .open_remaining
-        .min(Duration::from_nanos(member.rules.reset_timeout));
+        .min(Duration::from_nanos(longest_open(&member.rules)));
     if view.state == State::Closed || view.cause != Cause::Auto {
         link.forget_ticket();
     }
@@ -287,8 +288,30 @@ pub(crate) fn fleet_lease_ms(rules: &Rules) -> u64 {
 
 /// Every key lives at least ten minutes and twice a full open-and-probe cycle.
 pub(crate) fn ttl_ms(rules: &Rules) -> u64 {
-    let cycle = millis_of(rules.reset_timeout).saturating_add(fleet_lease_ms(rules));
+    let cycle = millis_of(longest_open(rules)).saturating_add(fleet_lease_ms(rules));
     cycle.saturating_mul(2).max(600_000)
+}
+
+/// The longest a breaker of `rules` opens for by itself (nanoseconds): its reset
+/// timeout, or an upstream's advice, capped.
+pub(crate) fn longest_open(rules: &Rules) -> u64 {
+    rules.reset_timeout.max(rules.advice_cap)
+}
+
+/// How long the fleet opens for when this replica's opening (a vote) or reopening (a
+/// failed probe's report) asks: the local open period's rest when an upstream's advice
+/// set it, so that the fleet opens until the same instant (on the server's clock, as
+/// every deadline of the fleet); `reset_timeout` otherwise.
+pub(crate) fn open_ms(member: &Member) -> u64 {
+    let advised = member
+        .breaker
+        .upgrade()
+        .filter(|b| b.open_advice().is_some())
+        .and_then(|b| b.retry_after());
+    match advised {
+        Some(rest) if !rest.is_zero() => millis_of(crate::clock::duration_to_nanos(rest)),
+        _ => millis_of(member.rules.reset_timeout),
+    }
 }
 
 /// Nanoseconds as whole milliseconds, at least one.

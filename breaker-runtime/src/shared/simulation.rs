@@ -115,6 +115,7 @@ impl Sim {
             rid: &node.replica.rid,
             quorum: node.quorum,
             reset_ms: millis_of(rules.reset_timeout),
+            open_ms: millis_of(rules.reset_timeout),
             lease_ms: fleet_lease_ms(&rules),
             success_threshold: rules.success_threshold,
         };

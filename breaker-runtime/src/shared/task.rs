@@ -34,7 +34,8 @@ use super::layout;
 use super::link::Wake;
 use super::redis::{parse_event, parse_reply, trace_arg, Backend};
 use super::replica::{
-    fleet_lease_ms, millis_of, outcome, state_word, transition, ttl_ms, Member, Replica, Request,
+    fleet_lease_ms, millis_of, open_ms, outcome, state_word, transition, ttl_ms, Member, Replica,
+    Request,
 };
 use super::target::Target;
 use crate::Name;
@@ -855,8 +856,8 @@ fn arguments(backend: &Backend, member: &Member, request: &Request) -> Vec<Strin
         Request::Vote(trace) => args.extend([
             backend.rid.clone(),
             member.link.quorum.to_string(),
-            reset.clone(),
             reset,
+            open_ms(member).to_string(),
             trace_arg(*trace),
         ]),
         Request::Report(ticket, verdict, trace) => args.extend([
@@ -864,7 +865,7 @@ fn arguments(backend: &Backend, member: &Member, request: &Request) -> Vec<Strin
             ticket.gen.to_string(),
             outcome(*verdict).to_string(),
             rules.success_threshold.to_string(),
-            reset,
+            open_ms(member).to_string(),
             trace_arg(*trace),
         ]),
         Request::Acquire(token) => args.extend([token.clone(), fleet_lease_ms(rules).to_string()]),

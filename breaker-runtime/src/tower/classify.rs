@@ -88,7 +88,14 @@ impl<B> Classify<http::Response<B>> for ServerErrors {
         {
             crate::boundary::upstream_refused();
         }
-        permit.verdict(verdict);
+        // Advice only on a failure: nothing is parsed on a success.
+        match (verdict, verdict == Verdict::Failure) {
+            (_, true) => match self.advice(response.status(), response.headers()) {
+                Some(advice) => permit.failure_with_advice(advice),
+                None => permit.verdict(verdict),
+            },
+            (verdict, false) => permit.verdict(verdict),
+        }
         response
     }
 }
@@ -108,7 +115,7 @@ impl<B> Classify<http::Response<B>> for GrpcErrors {
             // Trailers-only: the call's outcome is in the headers.
             let verdict = self.verdict_of_header(Some(status.as_bytes()));
             upstream_refusal(verdict, &parts.headers);
-            permit.verdict(verdict);
+            give(permit, verdict, self, &parts.headers);
             None
         } else if parts.status != http::StatusCode::OK {
             permit.verdict(ServerErrors::new().verdict(parts.status));
@@ -126,6 +133,18 @@ impl<B> Classify<http::Response<B>> for GrpcErrors {
 }
 
 const GRPC_STATUS: &str = "grpc-status";
+
+/// Gives `permit` its gRPC verdict; a failure with the server's advice in `headers` (its
+/// `RetryInfo` or pushback), if any. A success parses nothing.
+fn give(permit: LayerPermit, verdict: Verdict, classify: &GrpcErrors, headers: &http::HeaderMap) {
+    match (verdict == Verdict::Failure)
+        .then(|| classify.advice(headers))
+        .flatten()
+    {
+        Some(advice) => permit.failure_with_advice(advice),
+        None => permit.verdict(verdict),
+    }
+}
 
 /// A failed gRPC call whose status (headers or trailers) carries an upstream breaker's
 /// `ErrorInfo` marks its span (features `tonic` and `opentelemetry`; without `tonic`
@@ -178,7 +197,7 @@ impl<B: Body> Body for GrpcBody<B> {
                         let status = trailers.get(GRPC_STATUS).map(|v| v.as_bytes());
                         let verdict = this.classify.verdict_of_header(status);
                         upstream_refusal(verdict, trailers);
-                        permit.verdict(verdict);
+                        give(permit, verdict, this.classify, trailers);
                     }
                 }
             }

@@ -68,6 +68,13 @@ impl LayerPermit {
             Kind::Owned(permit) => permit.finish(verdict, error),
         }
     }
+
+    pub(crate) fn finish_advised(self, error: Option<Seen<'_>>, advice: crate::Advice) {
+        match self.kind {
+            Kind::Borrowed(permit) => permit.finish_advised(error, advice),
+            Kind::Owned(permit) => permit.finish_advised(error, advice),
+        }
+    }
 }
 
 impl fmt::Debug for LayerPermit {
