@@ -29,13 +29,45 @@ use std::time::Duration;
 pub struct Advice {
     delay: Duration,
     source: AdviceSource,
+    at_once: bool,
 }
 
 impl Advice {
     /// Advice to wait `delay`, from `source`; `None` for a zero delay, which advises
     /// nothing.
     pub fn new(delay: Duration, source: AdviceSource) -> Option<Advice> {
-        (!delay.is_zero()).then_some(Advice { delay, source })
+        (!delay.is_zero()).then_some(Advice {
+            delay,
+            source,
+            at_once: false,
+        })
+    }
+
+    /// The same advice, asking to open at once: the failure that carries it opens a
+    /// closed breaker whatever its threshold, as every advised failure does with
+    /// `open_on_retry_after`. What the tower layer's and the reqwest middleware's
+    /// `open_on_retry_after(true)` give; for a source that speaks for the whole service
+    /// (one instance, or an upstream breaker's `circuit-breaker: open` marker).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::{Advice, AdviceSource, CircuitBreaker, ManualClock, State};
+    ///
+    /// let breaker = CircuitBreaker::builder("at-once-doc").fail_max(5).clock(ManualClock::new()).build();
+    /// let advice = Advice::new(Duration::from_secs(12), AdviceSource::UpstreamBreaker).unwrap();
+    /// breaker.try_acquire().unwrap().failure_with_advice(advice.at_once());
+    /// assert_eq!(breaker.state(), State::Open, "one failure, not five");
+    /// assert_eq!(breaker.open_period(), Some(Duration::from_secs(12)));
+    /// ```
+    #[must_use]
+    pub fn at_once(mut self) -> Advice {
+        self.at_once = true;
+        self
+    }
+
+    /// Whether this advice asks to open at once (see [`at_once`](Self::at_once)).
+    pub fn opens_at_once(&self) -> bool {
+        self.at_once
     }
 
     /// How long to wait before calling again.

@@ -939,8 +939,9 @@ impl CircuitBreaker {
                 .advice
                 .store(Packed::new(until_ms, advice.source()).0, Relaxed);
         }
-        // With `open_on_retry_after`, such a failure opens a closed breaker at once.
-        let at_once = advice.is_some() && rules.open_on_advice;
+        // With `open_on_retry_after` (the breaker's, or the advice's own), such a failure
+        // opens a closed breaker at once.
+        let at_once = advice.is_some_and(|a| rules.open_on_advice || a.opens_at_once());
         // A closed breaker's window takes the outcome once, before the state is
         // decided; whether it trips is then a matter of one swap.
         let trips = current

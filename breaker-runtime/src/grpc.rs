@@ -99,6 +99,10 @@ const fn bit(code: Code) -> u32 {
 pub struct GrpcErrors {
     failures: u32,
     neutral: u32,
+    /// The server's `RetryInfo` and pushback read as advice.
+    advice: bool,
+    /// An advised failure opens at once.
+    at_once: bool,
 }
 
 impl GrpcErrors {
@@ -111,6 +115,8 @@ impl GrpcErrors {
                 | bit(Code::Unknown)
                 | bit(Code::DataLoss),
             neutral: bit(Code::Cancelled),
+            advice: true,
+            at_once: false,
         }
     }
 
@@ -151,10 +157,49 @@ impl GrpcErrors {
 }
 
 impl GrpcErrors {
+    /// Whether a failing status's `RetryInfo` and `grpc-retry-pushback-ms` are taken as
+    /// advice (the default) or ignored.
+    pub const fn honour_retry_after(mut self, honour: bool) -> Self {
+        self.advice = honour;
+        self
+    }
+
+    /// Whether one failure with advice opens the breaker at once, whatever its
+    /// threshold, for the advised time (capped); off by default. For a server whose
+    /// advice speaks for the whole service: one instance, not one of many behind a load
+    /// balancer, or a breaker-runtime service whose own breaker is open.
+    pub const fn open_on_retry_after(mut self, on: bool) -> Self {
+        self.at_once = on;
+        self
+    }
+
     /// For a failing status, the server's advice in `headers` (a trailers-only
     /// response's headers, or a response's trailers): its `RetryInfo` (feature `tonic`),
     /// else its pushback. Read only after a failure: a success parses nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::grpc::GrpcErrors;
+    ///
+    /// let mut trailers = http::HeaderMap::new();
+    /// trailers.insert("grpc-retry-pushback-ms", "1500".parse().unwrap());
+    /// assert_eq!(GrpcErrors::new().advice(&trailers).unwrap().delay(), Duration::from_millis(1500));
+    /// trailers.insert("grpc-retry-pushback-ms", "-1".parse().unwrap());
+    /// assert!(GrpcErrors::new().advice(&trailers).is_none(), "gRFC A6: do not retry");
+    /// ```
     pub fn advice(&self, headers: &http::HeaderMap) -> Option<Advice> {
+        if !self.advice {
+            return None;
+        }
+        let advice = self.advice_in(headers)?;
+        Some(if self.at_once {
+            advice.at_once()
+        } else {
+            advice
+        })
+    }
+
+    fn advice_in(&self, headers: &http::HeaderMap) -> Option<Advice> {
         #[cfg(feature = "tonic")]
         if let Some(status) = tonic::Status::from_header_map(headers) {
             if let Some(advice) = retry_info(&status) {

@@ -180,6 +180,8 @@ where
 pub struct CircuitBreakerMiddleware {
     breakers: Breakers<String>,
     classify: Arc<dyn ClassifyResponse>,
+    /// An advised failure opens its authority's breaker at once.
+    at_once: bool,
 }
 
 impl CircuitBreakerMiddleware {
@@ -217,6 +219,7 @@ impl CircuitBreakerMiddleware {
         CircuitBreakerMiddleware {
             breakers,
             classify: Arc::new(ServerErrors::new()),
+            at_once: false,
         }
     }
 
@@ -224,6 +227,25 @@ impl CircuitBreakerMiddleware {
     /// `ServerErrors::new().failure_on(StatusCode::TOO_MANY_REQUESTS)`, or a closure.
     pub fn classify(mut self, classify: impl ClassifyResponse) -> Self {
         self.classify = Arc::new(classify);
+        self
+    }
+
+    /// One failure with advice (a `503` with `Retry-After`, say) opens its authority's
+    /// breaker at once, whatever the threshold, for the advised time (capped by the
+    /// breaker's `retry_after_cap`); off by default. Turn it on when an authority's
+    /// `Retry-After` speaks for the whole service behind it (see
+    /// [`ServerErrors::open_on_retry_after`]).
+    ///
+    /// ```
+    /// use breaker_runtime::reqwest::CircuitBreakerMiddleware;
+    /// use breaker_runtime::CircuitBreaker;
+    ///
+    /// let middleware = CircuitBreakerMiddleware::new(|a: &str| CircuitBreaker::builder(a.to_string()))
+    ///     .open_on_retry_after(true);
+    /// # let _ = middleware;
+    /// ```
+    pub fn open_on_retry_after(mut self, on: bool) -> Self {
+        self.at_once = on;
         self
     }
 
@@ -268,7 +290,14 @@ impl Middleware for CircuitBreakerMiddleware {
             .map(|e| Seen::of::<Error>(CallError::Error(e)));
         let advice = (verdict == Verdict::Failure)
             .then(|| self.classify.advice(result.as_ref()))
-            .flatten();
+            .flatten()
+            .map(|advice| {
+                if self.at_once {
+                    advice.at_once()
+                } else {
+                    advice
+                }
+            });
         match advice {
             Some(advice) => permit.finish_advised(seen, advice),
             None => permit.finish(verdict, seen),

@@ -28,7 +28,8 @@ use crate::{Advice, AdviceSource, Verdict};
 /// With the `circuit-breaker: open` marker of an upstream breaker-runtime service, the
 /// advice's source is `upstream_breaker`. A date in the past, zero, or anything that
 /// does not parse is no advice. [`honour_retry_after(false)`](Self::honour_retry_after)
-/// ignores the header.
+/// ignores the header; [`open_on_retry_after(true)`](Self::open_on_retry_after) makes
+/// one advised failure open the breaker at once.
 ///
 /// ```
 /// # #[cfg(feature = "tower")] use breaker_runtime::tower::ServerErrors;
@@ -51,6 +52,8 @@ pub struct ServerErrors {
     client: u128,
     /// `Retry-After` read as advice.
     retry_after: bool,
+    /// An advised failure opens at once.
+    at_once: bool,
 }
 
 impl Default for ServerErrors {
@@ -65,6 +68,7 @@ impl ServerErrors {
         ServerErrors {
             client: 0,
             retry_after: true,
+            at_once: false,
         }
     }
 
@@ -82,6 +86,27 @@ impl ServerErrors {
     /// default) or ignored.
     pub const fn honour_retry_after(mut self, honour: bool) -> Self {
         self.retry_after = honour;
+        self
+    }
+
+    /// Whether one failure with advice opens the breaker at once, whatever its
+    /// threshold, for the advised time (capped by the breaker's `retry_after_cap`); off
+    /// by default (see [`Advice::at_once`]). Turn it on when the upstream's
+    /// `Retry-After` speaks for the whole service: one instance, not one of many behind
+    /// a load balancer, or a breaker-runtime service whose own breaker is open (its
+    /// `circuit-breaker: open` marker).
+    ///
+    /// ```
+    /// # #[cfg(feature = "tower")] use breaker_runtime::tower::ServerErrors;
+    /// # #[cfg(not(feature = "tower"))] use breaker_runtime::reqwest::ServerErrors;
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("retry-after", "5".parse().unwrap());
+    /// let classify = ServerErrors::new().open_on_retry_after(true);
+    /// let advice = classify.advice(http::StatusCode::SERVICE_UNAVAILABLE, &headers).unwrap();
+    /// assert!(advice.opens_at_once());
+    /// ```
+    pub const fn open_on_retry_after(mut self, on: bool) -> Self {
+        self.at_once = on;
         self
     }
 
@@ -110,7 +135,12 @@ impl ServerErrors {
         } else {
             AdviceSource::RetryAfter
         };
-        Advice::new(delay, source)
+        let advice = Advice::new(delay, source)?;
+        Some(if self.at_once {
+            advice.at_once()
+        } else {
+            advice
+        })
     }
 }
 
@@ -171,6 +201,39 @@ mod tests {
         let huge = retry_after(&headers(&[("retry-after", "99999999999999999999999")]));
         assert_eq!(huge, Some(Duration::from_secs(u64::MAX)));
         assert_eq!(retry_after(&headers(&[])), None);
+    }
+
+    #[test]
+    fn a_date_without_a_date_header_is_taken_against_the_local_clock() {
+        let in_an_hour = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3_600));
+        let got = retry_after(&headers(&[("retry-after", &in_an_hour)])).unwrap();
+        // The date has whole seconds: the local clock's fraction, and a slow machine.
+        assert!(
+            got > Duration::from_secs(3_590) && got <= Duration::from_secs(3_600),
+            "{got:?}"
+        );
+        let an_hour_ago = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3_600));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", &an_hour_ago)])),
+            None
+        );
+    }
+
+    #[test]
+    fn open_on_retry_after_marks_the_advice() {
+        let with = headers(&[("retry-after", "30")]);
+        let status = http::StatusCode::SERVICE_UNAVAILABLE;
+        assert!(!ServerErrors::new()
+            .advice(status, &with)
+            .unwrap()
+            .opens_at_once());
+        let at_once = ServerErrors::new().open_on_retry_after(true);
+        assert!(at_once.advice(status, &with).unwrap().opens_at_once());
+        assert!(!at_once
+            .open_on_retry_after(false)
+            .advice(status, &with)
+            .unwrap()
+            .opens_at_once());
     }
 
     #[test]

@@ -44,6 +44,19 @@ fn scripted(service: &str) -> Option<Status> {
         "denied" => Status::permission_denied("not you"),
         "cancelled" => Status::cancelled("gave up"),
         "exhausted" => Status::resource_exhausted("shedding"),
+        // The server's advice: come back in 30 s (RetryInfo), in 1.5 s (pushback), or
+        // never (a negative pushback: gRFC A6's "do not retry").
+        "retry-info" => {
+            use tonic_types::{ErrorDetails, StatusExt};
+            Status::with_error_details(
+                tonic::Code::Unavailable,
+                "overloaded",
+                ErrorDetails::with_retry_info(Some(Duration::from_secs(30))),
+            )
+        }
+        "pushback" => pushback("1500"),
+        "pushback-negative" => pushback("-1"),
+        "pushback-garbage" => pushback("soon"),
         // This service's own breaker to its dependency is open: the rejection as a status.
         "refused" => {
             let upstream = CircuitBreaker::builder("grpc-upstream")
@@ -56,6 +69,15 @@ fn scripted(service: &str) -> Option<Status> {
         }
         other => panic!("no script for {other:?}"),
     })
+}
+
+/// UNAVAILABLE with a `grpc-retry-pushback-ms` of `value`.
+fn pushback(value: &'static str) -> Status {
+    let mut status = Status::unavailable("pushing back");
+    status
+        .metadata_mut()
+        .insert(breaker_runtime::grpc::PUSHBACK, value.parse().unwrap());
+    status
 }
 
 #[tonic::async_trait]
@@ -335,5 +357,156 @@ async fn an_upstream_breakers_status_carries_its_reason_and_retry_and_marks_the_
     assert_eq!(
         otel::string(otel::attribute(&request.attributes, attributes::ERROR_TYPE)),
         Some(values::UPSTREAM_CIRCUIT_BREAKER_OPEN.to_string())
+    );
+}
+
+/// A breaker opening after `fail_max` failures, reset after 60 s of `clock`.
+fn advised(name: &str, fail_max: u32, clock: &ManualClock) -> CircuitBreaker {
+    CircuitBreaker::builder(name.to_string())
+        .fail_max(fail_max)
+        .reset_timeout(Duration::from_secs(60))
+        .clock(clock.clone())
+        .unregistered()
+        .build()
+}
+
+#[tokio::test]
+async fn retry_info_times_the_opening_from_the_headers_or_the_trailers() {
+    use breaker_runtime::AdviceSource;
+    let addr = serve().await;
+    let clock = ManualClock::new();
+
+    // Trailers-only (a unary error): the status is in the headers.
+    let unary = advised("grpc-retry-info", 2, &clock);
+    let mut client = through(&unary, GrpcErrors::new(), addr).await;
+    client.check(ask("retry-info")).await.unwrap_err();
+    assert_eq!(unary.state(), State::Closed, "the threshold applies");
+    client.check(ask("retry-info")).await.unwrap_err();
+    assert_eq!(unary.state(), State::Open);
+    assert_eq!(
+        unary.open_period(),
+        Some(Duration::from_secs(30)),
+        "not 60 s"
+    );
+    assert_eq!(
+        unary.open_advice().unwrap().source(),
+        AdviceSource::GrpcRetryInfo
+    );
+    // Rejected until the advised time, then the probe goes.
+    clock.advance(Duration::from_millis(29_999));
+    let status = client.check(ask("ok")).await.unwrap_err();
+    assert!(std::error::Error::source(&status)
+        .and_then(|e| e.downcast_ref::<CircuitBreakerError>())
+        .is_some());
+    clock.advance(Duration::from_millis(1));
+    client.check(ask("ok")).await.unwrap();
+    assert_eq!(unary.state(), State::Closed);
+
+    // A stream: a message, then the status and its details in the trailers.
+    let streamed = advised("grpc-retry-info-stream", 1, &clock);
+    let mut client = through(&streamed, GrpcErrors::new(), addr).await;
+    let mut stream = client.watch(ask("retry-info")).await.unwrap().into_inner();
+    assert_eq!(stream.message().await.unwrap(), Some(serving()));
+    stream.message().await.unwrap_err();
+    assert_eq!(streamed.state(), State::Open);
+    assert_eq!(streamed.open_period(), Some(Duration::from_secs(30)));
+}
+
+#[tokio::test]
+async fn pushback_times_the_opening_and_a_negative_one_is_ignored() {
+    use breaker_runtime::AdviceSource;
+    let addr = serve().await;
+    let clock = ManualClock::new();
+
+    let pushed = advised("grpc-pushback", 1, &clock);
+    let mut client = through(&pushed, GrpcErrors::new(), addr).await;
+    client.check(ask("pushback")).await.unwrap_err();
+    assert_eq!(pushed.open_period(), Some(Duration::from_millis(1_500)));
+    assert_eq!(
+        pushed.open_advice().unwrap().source(),
+        AdviceSource::GrpcPushback
+    );
+
+    for script in ["pushback-negative", "pushback-garbage"] {
+        let ignored = advised(&format!("grpc-{script}"), 1, &clock);
+        let mut client = through(&ignored, GrpcErrors::new(), addr).await;
+        client.check(ask(script)).await.unwrap_err();
+        assert_eq!(ignored.state(), State::Open, "{script}: a failure as ever");
+        assert_eq!(
+            ignored.open_period(),
+            Some(Duration::from_secs(60)),
+            "{script}"
+        );
+        assert_eq!(ignored.open_advice(), None, "{script}");
+    }
+
+    let deaf = advised("grpc-pushback-deaf", 1, &clock);
+    let mut client = through(&deaf, GrpcErrors::new().honour_retry_after(false), addr).await;
+    client.check(ask("pushback")).await.unwrap_err();
+    assert_eq!(deaf.open_period(), Some(Duration::from_secs(60)));
+}
+
+#[tokio::test]
+async fn open_on_retry_after_opens_at_once_on_advice_and_an_upstream_breaker_is_its_source() {
+    use breaker_runtime::AdviceSource;
+    let addr = serve().await;
+    let clock = ManualClock::new();
+    let b = advised("grpc-at-once", 5, &clock);
+    let layer = CircuitBreakerLayer::new(b.clone())
+        .classify(GrpcErrors::new())
+        .open_on_retry_after(true);
+    let mut client = HealthClient::new(
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(channel(addr).await),
+    );
+    client.check(ask("unavailable")).await.unwrap_err();
+    assert_eq!(b.state(), State::Closed, "no advice: 1 of 5");
+    client.check(ask("refused")).await.unwrap_err();
+    assert_eq!(b.state(), State::Open, "one advised failure");
+    let advice = b.open_advice().unwrap();
+    assert_eq!(advice.source(), AdviceSource::UpstreamBreaker);
+    assert_eq!(advice.delay(), Duration::from_secs(30));
+}
+
+/// A tonic client wrapped by the attribute, reading the status's advice.
+struct AdvisedChecker {
+    client: HealthClient<Channel>,
+}
+
+impl AdvisedChecker {
+    #[circuit_breaker(
+        name = "grpc-attribute-advice",
+        fail_max = 3,
+        failure_if = breaker_runtime::grpc::classify,
+        retry_after = breaker_runtime::grpc::retry_after
+    )]
+    async fn check(&mut self, service: &str) -> Result<Response<HealthCheckResponse>, Status> {
+        self.client.check(ask(service)).await
+    }
+}
+
+#[tokio::test]
+async fn the_attribute_reads_a_statuss_advice_with_grpc_retry_after() {
+    use breaker_runtime::AdviceSource;
+    let addr = serve().await;
+    let mut checker = AdvisedChecker {
+        client: HealthClient::new(channel(addr).await),
+    };
+    let breaker = breaker_runtime::registry::get("grpc-attribute-advice").unwrap();
+    let clock = ManualClock::new();
+    assert!(breaker.set_clock(clock.clone()));
+    checker.check("retry-info").await.unwrap_err();
+    checker.check("unavailable").await.unwrap_err();
+    checker.check("pushback").await.unwrap_err();
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(
+        breaker.open_period(),
+        Some(Duration::from_millis(1_500)),
+        "the latest advice that counted"
+    );
+    assert_eq!(
+        breaker.open_advice().unwrap().source(),
+        AdviceSource::GrpcPushback
     );
 }

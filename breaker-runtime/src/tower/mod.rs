@@ -276,6 +276,39 @@ impl<B, C, T> CircuitBreakerLayer<B, C, T> {
     }
 }
 
+impl<B, T> CircuitBreakerLayer<B, ServerErrors, T> {
+    /// One `503` (or counted `429`) with a `Retry-After` opens the breaker at once,
+    /// whatever its threshold, for the advised time (capped by the breaker's
+    /// `retry_after_cap`); off by default. See [`ServerErrors::open_on_retry_after`] for
+    /// when to turn it on.
+    ///
+    /// ```
+    /// use breaker_runtime::tower::{CircuitBreakerLayer, ServerErrors};
+    /// use breaker_runtime::CircuitBreaker;
+    ///
+    /// // Orders' own breaker answers `503`, `Retry-After` and `circuit-breaker: open`
+    /// // for the whole service: one such answer is enough.
+    /// let layer = CircuitBreakerLayer::new(CircuitBreaker::builder("orders-client").build())
+    ///     .classify(ServerErrors::new())
+    ///     .open_on_retry_after(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn open_on_retry_after(mut self, on: bool) -> Self {
+        self.classify = self.classify.open_on_retry_after(on);
+        self
+    }
+}
+
+impl<B, T> CircuitBreakerLayer<B, GrpcErrors, T> {
+    /// One failing status with a `RetryInfo` or a pushback opens the breaker at once,
+    /// whatever its threshold, for the advised time (capped); off by default (see
+    /// [`GrpcErrors::open_on_retry_after`]).
+    pub fn open_on_retry_after(mut self, on: bool) -> Self {
+        self.classify = self.classify.open_on_retry_after(on);
+        self
+    }
+}
+
 impl<S, B: Clone, C: Clone, T: Clone> tower_layer::Layer<S> for CircuitBreakerLayer<B, C, T> {
     type Service = CircuitBreakerService<S, B, C, T>;
 

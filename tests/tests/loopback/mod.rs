@@ -1,6 +1,8 @@
 //! An HTTP server on loopback for the tower and reqwest tests: `/status/{code}` answers
 //! that status, `/hang` never answers (and says when a request reached it), `/refused`
-//! answers as a service whose own breaker is open (`/refused-named` naming it), and every
+//! answers as a service whose own breaker is open (`/refused-named` naming it),
+//! `/advise/{code}/{retry_after}` answers that status with that `Retry-After`
+//! (`/advise-dated/{code}/{date}/{retry_after}` with a `Date` too), and every
 //! request that reaches the server is counted, so a test tells a rejection by the
 //! breaker (which never leaves the client) from an answer.
 
@@ -38,6 +40,11 @@ impl HttpServer {
             .route("/hang", get(hang))
             .route("/refused", get(refused))
             .route("/refused-named", get(refused_named))
+            .route("/advise/{code}/{retry_after}", get(advise))
+            .route(
+                "/advise-dated/{code}/{date}/{retry_after}",
+                get(advise_dated),
+            )
             .with_state(seen.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -101,4 +108,36 @@ async fn refused_named(
 ) -> Result<&'static str, breaker_runtime::boundary::Disclosed> {
     seen.hits.fetch_add(1, Ordering::SeqCst);
     Err(breaker_runtime::boundary::Disclosed(upstream_rejection()))
+}
+
+/// `code` with `Retry-After: retry_after`, as given (garbage included).
+async fn advise(
+    State(seen): State<Seen>,
+    Path((code, retry_after)): Path<(u16, String)>,
+) -> (StatusCode, [(axum::http::HeaderName, String); 1]) {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    (
+        StatusCode::from_u16(code).unwrap(),
+        [(axum::http::header::RETRY_AFTER, retry_after)],
+    )
+}
+
+/// `code` with `Date: date` and `Retry-After: retry_after`.
+async fn advise_dated(
+    State(seen): State<Seen>,
+    Path((code, date, retry_after)): Path<(u16, String, String)>,
+) -> (StatusCode, [(axum::http::HeaderName, String); 2]) {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    (
+        StatusCode::from_u16(code).unwrap(),
+        [
+            (axum::http::header::DATE, date),
+            (axum::http::header::RETRY_AFTER, retry_after),
+        ],
+    )
+}
+
+/// `s` percent-encoded for a path segment.
+pub fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
