@@ -193,6 +193,56 @@ async fn half_open_is_spelled_one_way_in_the_json_the_writes_the_metrics_and_the
 }
 
 #[tokio::test]
+async fn an_advised_opening_shows_its_period_and_source_and_the_settings() {
+    use breaker_runtime::{Advice, AdviceSource, ManualClock};
+    let b = CircuitBreaker::builder("admin-advised")
+        .fail_max(1)
+        .retry_after_cap(Duration::from_secs(120))
+        .clock(ManualClock::new())
+        .build();
+    let plain = CircuitBreaker::builder("admin-unadvised")
+        .fail_max(1)
+        .build();
+    let _ = plain.call(|| Err::<(), _>(E::Down));
+    let advice = Advice::new(Duration::from_millis(2_500), AdviceSource::GrpcPushback).unwrap();
+    b.try_acquire().unwrap().failure_with_advice(advice);
+    let base = serve(Access::read_only()).await;
+
+    let (status, one) = get(&format!("{base}/breakers/admin-advised")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["advice"]["seconds"], 2.5);
+    assert_eq!(one["advice"]["source"], "grpc_pushback");
+    assert_eq!(one["config"]["retry_after_cap_secs"], 120.0);
+    assert_eq!(one["config"]["open_on_retry_after"], false);
+    let (_, other) = get(&format!("{base}/breakers/admin-unadvised")).await;
+    assert_eq!(other["advice"], Value::Null, "timed by its reset timeout");
+    assert_eq!(
+        other["config"]["retry_after_cap_secs"], 300.0,
+        "the default cap"
+    );
+
+    // The registry's snapshot and its table say the same.
+    let snapshot = breaker_runtime::registry::snapshot();
+    let info = snapshot
+        .breakers
+        .iter()
+        .find(|b| b.name == "admin-advised")
+        .unwrap();
+    assert_eq!(info.advice, Some(advice));
+    let table = snapshot.to_string();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("admin-advised "))
+        .unwrap();
+    assert!(line.contains(" 2.5s grpc_pushback "), "{line}");
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("admin-unadvised "))
+        .unwrap();
+    assert!(!line.contains("grpc_pushback"), "{line}");
+}
+
+#[tokio::test]
 async fn a_bad_body_says_what_is_wrong_and_what_to_write() {
     let breaker = CircuitBreaker::builder("admin-bodies").build();
     let base = serve(Access::unauthenticated_writes()).await;

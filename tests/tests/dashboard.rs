@@ -3,8 +3,9 @@
 //! 2 s, no main-thread task over 200 ms while transitions stream (the page counts them
 //! itself, through `PerformanceObserver`), a write shown within a second. A write made
 //! through the API shows on a filtered page; the page writes to breakers whose names a
-//! URL cannot carry (`..`); after the server restarts, the page reads everything again;
-//! and a screenshot goes under `target/`.
+//! URL cannot carry (`..`); an opening an upstream advised shows its period and source;
+//! after the server restarts, the page reads everything again; and a screenshot goes
+//! under `target/`.
 
 mod browser;
 
@@ -268,6 +269,39 @@ async fn a_write_through_the_api_shows_on_a_filtered_page_within_a_second() {
             .eval("document.getElementById('filter').value")
             .await,
         "page-t"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advised_opening_shows_its_period_and_source_in_its_row() {
+    use breaker_runtime::{Advice, AdviceSource, ManualClock};
+    let _turn = TURN.lock().await;
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let advised = CircuitBreaker::builder("page-advised")
+        .open_on_retry_after(true)
+        .clock(ManualClock::new())
+        .build();
+    let server = Server::start(any_port(), Access::read_only());
+    browser
+        .open(&format!("{}?prefix=page-advised", server.url()))
+        .await;
+    browser
+        .until("document.getElementById('live').textContent === 'live' && document.querySelectorAll('#rows tr').length === 1", 10_000)
+        .await
+        .expect("the row, live");
+    // A 503 with `Retry-After: 30` from the breaker's upstream, seen while the page is open.
+    let advice = Advice::new(Duration::from_secs(30), AdviceSource::RetryAfter).unwrap();
+    advised.try_acquire().unwrap().failure_with_advice(advice);
+    let cell = "document.querySelector('#rows tr[data-name=\"page-advised\"] small.advice')";
+    browser
+        .until(&format!("{cell} !== null"), 1_000)
+        .await
+        .expect("the advice shows within a second");
+    assert_eq!(
+        browser.eval(&format!("{cell}.textContent")).await,
+        "advised 30 s · retry_after"
     );
 }
 

@@ -965,3 +965,132 @@ fn a_slow_link_to_redis_is_a_degraded_one_and_no_caller_waits_for_it() {
     })
     .expect("and its trip is the fleet's");
 }
+
+/// The Redis server's clock (`TIME`), in milliseconds.
+fn server_millis(server: &RedisServer) -> u64 {
+    let time = server.command(&["TIME"]);
+    let (secs, micros) = time.split_once(' ').expect("TIME answers two numbers");
+    secs.parse::<u64>().unwrap() * 1_000 + micros.parse::<u64>().unwrap() / 1_000
+}
+
+/// When the fleet's record of `name` says it opens until, on the server's clock (ms).
+fn record_open_until(server: &RedisServer, namespace: &str, name: &str) -> u64 {
+    server
+        .command(&["HGET", &record_key(namespace, name), "open_until"])
+        .parse()
+        .expect("an open record")
+}
+
+#[test]
+fn an_advised_opening_opens_the_fleet_until_the_same_instant_whatever_a_replicas_clock() {
+    use breaker_runtime::{Advice, AdviceSource, ManualClock};
+    let _turn = turn();
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // Replica 1's clock reads a year ahead of replica 0's, and stands still unless told.
+    let skewed = ManualClock::new();
+    skewed.advance(Duration::from_secs(365 * 86_400));
+    let configure = |b: breaker_runtime::Builder| {
+        b.fail_max(3)
+            .reset_timeout(Duration::from_secs(60))
+            .quorum(1)
+    };
+    let fleet = [
+        replica(&server.url(), "advised", "quotes", configure),
+        replica(&server.url(), "advised", "quotes", |b| {
+            configure(b).clock(skewed.clone())
+        }),
+    ];
+    connected(&fleet);
+
+    // Replica 0 sees three 503s whose Retry-After says 1.5 s (not its 60 s).
+    let advice = Advice::new(Duration::from_millis(1_500), AdviceSource::RetryAfter).unwrap();
+    for _ in 0..3 {
+        fleet[0]
+            .breaker
+            .try_acquire()
+            .unwrap()
+            .failure_with_advice(advice);
+    }
+    let period = fleet[0].breaker.open_period().unwrap();
+    assert!(
+        period.abs_diff(Duration::from_millis(1_500)) <= Duration::from_millis(1),
+        "the advice, to the millisecond: {period:?}"
+    );
+    let spread = poll_until(Duration::from_secs(5), || {
+        fleet[1].breaker.state() == State::Open
+    })
+    .expect("replica 1 follows");
+    assert!(
+        spread <= Duration::from_millis(200),
+        "followed after {spread:?}"
+    );
+
+    // Both open until the record's deadline, on Redis's clock: within 200 ms of each
+    // other and of it, whatever replica 1's clock says.
+    let until = record_open_until(&server, "advised", "quotes");
+    let server_left = Duration::from_millis(until.saturating_sub(server_millis(&server)));
+    let left = [0, 1].map(|n| fleet[n].breaker.retry_after().expect("open"));
+    for (n, left) in left.iter().enumerate() {
+        let apart = left.abs_diff(server_left);
+        assert!(
+            apart <= Duration::from_millis(200),
+            "replica {n}: {left:?} left, the record {server_left:?}"
+        );
+    }
+    assert!(
+        server_left <= Duration::from_millis(1_500),
+        "the advice, not reset_timeout"
+    );
+    assert!(
+        left[1] > Duration::from_millis(1_000),
+        "replica 1 took the rest of the advice"
+    );
+
+    // Nothing reaches the dependency before the deadline; after it, one probe for the
+    // whole fleet.
+    let downstream = Downstream::default();
+    downstream.down.store(true, Ordering::SeqCst);
+    let waited = poll_until(Duration::from_secs(5), || {
+        for replica in &fleet {
+            let _ = replica.breaker.call(|| downstream.call());
+        }
+        assert_eq!(
+            downstream.hits.load(Ordering::SeqCst),
+            0,
+            "a call before the deadline"
+        );
+        server_millis(&server) + 50 >= until
+    });
+    waited.expect("the deadline comes");
+    // Replica 1's clock is told the time has passed (it never moves by itself).
+    poll_until(Duration::from_secs(5), || server_millis(&server) > until).expect("past it");
+    skewed.advance(left[1]);
+    let probed = poll_until(Duration::from_secs(5), || {
+        for replica in &fleet {
+            let _ = replica.breaker.call(|| downstream.call());
+        }
+        downstream.hits.load(Ordering::SeqCst) > 0
+    });
+    probed.expect("a probe after the deadline");
+    // More calls from both replicas: the probe failed, the fleet is open again (for its
+    // reset timeout now), and no second probe goes.
+    for _ in 0..50 {
+        for replica in &fleet {
+            let _ = replica.breaker.call(|| downstream.call());
+        }
+        pause();
+    }
+    assert_eq!(
+        downstream.hits.load(Ordering::SeqCst),
+        1,
+        "one probe for the fleet"
+    );
+    let reopened = record_open_until(&server, "advised", "quotes");
+    let reopened_for = reopened.saturating_sub(server_millis(&server));
+    assert!(
+        reopened_for > 55_000,
+        "the failed probe carried no advice: the reset timeout ({reopened_for} ms)"
+    );
+}

@@ -90,6 +90,52 @@ fn an_opening_is_a_child_of_the_tripping_call_linked_to_the_failures_that_counte
 }
 
 #[test]
+fn an_advised_opening_links_to_the_advised_call_and_says_how_long_and_from_where() {
+    use breaker_runtime::{Advice, AdviceSource};
+    let spans = traced(|| {
+        let b = CircuitBreaker::builder("otel-advised")
+            .fail_max(5)
+            .open_on_retry_after(true)
+            .clock(ManualClock::new())
+            .build();
+        let request = tracing::info_span!("request");
+        let _entered = request.enter();
+        let advice = Advice::new(Duration::from_secs(12), AdviceSource::UpstreamBreaker).unwrap();
+        b.try_acquire().unwrap().failure_with_advice(advice);
+    });
+    let request = named(&spans, "request")[0];
+    let open = named(&spans, spans::OPEN)[0];
+    let linked: Vec<SpanId> = open
+        .links
+        .iter()
+        .map(|l| l.span_context.span_id())
+        .collect();
+    assert_eq!(linked, [request.span_context.span_id()], "the advised call");
+    assert_eq!(open.parent_span_id, request.span_context.span_id());
+    assert_eq!(
+        attribute(&open.attributes, key::OPEN_ADVISED),
+        Some(&Value::F64(12.0))
+    );
+    assert_eq!(
+        string(attribute(&open.attributes, key::OPEN_ADVICE_SOURCE)),
+        Some("upstream_breaker".to_string())
+    );
+    let opened = event(open, events::OPENED).unwrap();
+    assert_eq!(
+        string(attribute(&opened.attributes, key::OPEN_REASON)),
+        Some(values::RETRY_AFTER.to_string())
+    );
+    assert_eq!(
+        attribute(&opened.attributes, key::OPEN_ADVISED),
+        Some(&Value::F64(12.0))
+    );
+    assert_eq!(
+        string(attribute(&opened.attributes, key::OPEN_ADVICE_SOURCE)),
+        Some("upstream_breaker".to_string())
+    );
+}
+
+#[test]
 fn an_opening_links_to_the_latest_eight_failures() {
     let spans = traced(|| {
         let b = CircuitBreaker::builder("otel-eight").fail_max(12).build();

@@ -87,6 +87,7 @@ async function api(path) {
 
 function label(phase) { return phase.replace("_", " "); }
 function colour(phase) { return `var(--${STATES.includes(phase) ? phase : "disabled"})`; }
+function period(s) { return s < 1 ? `${(s * 1000).toFixed(0)} ms` : s < 120 ? `${+s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`; }
 function seconds(s) { return s == null ? "" : s < 1 ? "probe due" : s < 120 ? `${s.toFixed(0)} s` : `${(s / 60).toFixed(0)} min`; }
 function badge(phase, text) {
   const span = document.createElement("span");
@@ -148,6 +149,14 @@ function show(b) {
   r.cells.calls.textContent = b.calls ? b.calls.success + b.calls.failure + b.calls.ignored : "";
   r.cells.rejected.textContent = b.calls ? b.calls.rejected : "";
   r.cells.retry.textContent = b.phase === "open" ? seconds(b.retry_after_secs) : "";
+  // An open period the upstream advised (Retry-After, RetryInfo, pushback): how long, and who said so.
+  if (b.advice && b.phase !== "closed") {
+    const advised = document.createElement("small");
+    advised.className = "advice";
+    advised.textContent = `advised ${period(b.advice.seconds)} · ${b.advice.source}`;
+    advised.title = "The upstream's advice set this open period";
+    r.cells.retry.appendChild(advised);
+  }
   r.cells.fleet.textContent = b.fleet ? `${b.fleet.state || "?"} · ${b.fleet.backend}` : "";
 }
 

@@ -117,12 +117,34 @@ impl fmt::Display for Snapshot {
             .chain([11])
             .max()
             .unwrap_or(11);
+        // The advice that timed an open period: `30.0s retry_after`.
+        let advised: Vec<String> = self
+            .breakers
+            .iter()
+            .map(|b| match b.advice {
+                None => "-".to_string(),
+                Some(a) => format!("{:.1}s {}", a.delay().as_secs_f64(), a.source()),
+            })
+            .collect();
+        let advised_width = advised
+            .iter()
+            .map(String::len)
+            .chain([7])
+            .max()
+            .unwrap_or(7);
         writeln!(
             f,
-            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>12}  {:<policy_width$}  fleet",
-            "breaker", "state", "failures", "successes", "retry after", "since change", "policy"
+            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:<advised_width$}  {:>12}  {:<policy_width$}  fleet",
+            "breaker",
+            "state",
+            "failures",
+            "successes",
+            "retry after",
+            "advised",
+            "since change",
+            "policy"
         )?;
-        for (b, policy) in self.breakers.iter().zip(&policies) {
+        for ((b, policy), advised) in self.breakers.iter().zip(&policies).zip(&advised) {
             let retry = match b.retry_after {
                 None => "-".to_string(),
                 // Open past its reset timeout, or half-open with a slot free: the next
@@ -140,12 +162,13 @@ impl fmt::Display for Snapshot {
             };
             writeln!(
                 f,
-                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:>11.1}s  {:<policy_width$}  {fleet}",
+                "{:<width$}  {:<9}  {:>8}  {:>9}  {:>11}  {:<advised_width$}  {:>11.1}s  {:<policy_width$}  {fleet}",
                 b.name,
                 b.state.as_str(),
                 b.fail_counter,
                 b.success_counter,
                 retry,
+                advised,
                 b.since_last_change.as_secs_f64(),
                 policy,
             )?;

@@ -194,6 +194,12 @@ pub(crate) fn transition_span(
                 circuit_breaker.key = key,
                 circuit_breaker.transition.origin = origin,
             );
+            // An upstream's advice that timed the opening: on the span too, for a query
+            // over spans rather than their events.
+            if let Some(advice) = breaker.open_advice() {
+                span.set_attribute(attributes::OPEN_ADVISED, advice.delay().as_secs_f64());
+                span.set_attribute(attributes::OPEN_ADVICE_SOURCE, advice.source().as_str());
+            }
             if let Trigger::Call(_) = trigger {
                 for context in failures.take() {
                     span.add_link_with_attributes(
