@@ -47,6 +47,12 @@ tower_static=$(per_call tower_static)
 printf '%-44s %5d\n' "tower service, no layer" "$tower_bare"
 printf '%-44s %5d  %+d over no layer\n' "tower service, CircuitBreakerLayer::new" "$tower" $(( tower - tower_bare ))
 printf '%-44s %5d  %+d over no layer\n' "tower service, ::from_static" "$tower_static" $(( tower_static - tower_bare ))
+# A 503 failure through the layer, with and without an upstream's advice to read.
+for case in fail_503 fail_retry_after fail_http_date; do
+  without=$(per_call "${case}_bare")
+  with=$(per_call "$case")
+  printf '%-44s %5d  %+d over no layer\n' "tower, failure: $case" "$with" $(( with - without ))
+done
 
 [ -n "${NO_CRITERION:-}" ] && exit 0
 echo

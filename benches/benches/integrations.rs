@@ -1,6 +1,7 @@
 //! The integrations' costs: the tower layer beside tower-resilience's circuit breaker
-//! layer (1 and 2 threads), and a keyed breaker's lookup with 10, 1,000 and 100,000
-//! keys, with the memory each key takes.
+//! layer (1 and 2 threads), its failures with and without an upstream's advice
+//! (`Retry-After` read and parsed), and a keyed breaker's lookup with 10, 1,000 and
+//! 100,000 keys, with the memory each key takes.
 //!
 //! `cargo bench -p breaker-benches --bench integrations`. The services are driven by a
 //! loop that polls with a no-op waker: no runtime, so only what the layers add shows.
@@ -17,7 +18,7 @@ use breaker_runtime::{CircuitBreaker, Window};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tower::{Layer, Service};
 
-use breaker_benches::tower_harness::{one_call, Echo};
+use breaker_benches::tower_harness::{failures, one_call, Echo};
 use breaker_benches::{bare, E};
 
 /// Live heap bytes, for the memory a key takes.
@@ -140,6 +141,51 @@ fn tower_layers(c: &mut Criterion) {
     }
 }
 
+fn tower_failures(c: &mut Criterion) {
+    use breaker_runtime::tower::{CircuitBreakerLayer, ServerErrors};
+    let layer = |name: &'static str, classify: ServerErrors| {
+        let pinned: &'static CircuitBreaker =
+            Box::leak(Box::new(breaker(name).fail_max(65_535).build()));
+        CircuitBreakerLayer::from_static(pinned).classify(classify)
+    };
+    let [plain, seconds, http_date] = failures();
+    let mut group = c.benchmark_group("tower layer, a 503 failure/1 thread");
+    // Each answer's own cost (building it), for the layer's overhead over it.
+    bench_service(&mut group, "no layer, 503", 1, plain.clone());
+    bench_service(
+        &mut group,
+        "no layer, 503 + Retry-After: 30",
+        1,
+        seconds.clone(),
+    );
+    bench_service(
+        &mut group,
+        "no layer, 503 + Retry-After: HTTP-date",
+        1,
+        http_date.clone(),
+    );
+    let classify = ServerErrors::new();
+    for (name, breaker, service) in [
+        ("503", "bench-503", plain),
+        (
+            "503 + Retry-After: 30",
+            "bench-503-seconds",
+            seconds.clone(),
+        ),
+        ("503 + Retry-After: HTTP-date", "bench-503-date", http_date),
+    ] {
+        bench_service(&mut group, name, 1, layer(breaker, classify).layer(service));
+    }
+    let deaf = classify.honour_retry_after(false);
+    bench_service(
+        &mut group,
+        "503 + Retry-After: 30, honour_retry_after(false)",
+        1,
+        layer("bench-503-deaf", deaf).layer(seconds),
+    );
+    group.finish();
+}
+
 /// A set holding `keys` keys, each called once so its breaker exists.
 fn populated(keys: u64) -> Breakers<u64> {
     let set = Breakers::builder(|key: &u64| {
@@ -208,6 +254,6 @@ fn keyed_lookup(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = breaker_benches::criterion();
-    targets = tower_layers, keyed_lookup
+    targets = tower_layers, tower_failures, keyed_lookup
 }
 criterion_main!(benches);

@@ -206,7 +206,8 @@ impl GrpcErrors {
                 return Some(advice);
             }
         }
-        pushback(headers.get(PUSHBACK).map(|v| v.as_bytes()))
+        const NAME: http::HeaderName = http::HeaderName::from_static(PUSHBACK);
+        pushback(headers.get(&NAME).map(|v| v.as_bytes()))
     }
 }
 

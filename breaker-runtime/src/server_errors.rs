@@ -124,13 +124,26 @@ impl ServerErrors {
     /// The advice of a response with `status` and `headers`, if it is a failure whose
     /// `Retry-After` says how long to wait: a `503`, or a `429` that counts.
     pub fn advice(&self, status: http::StatusCode, headers: &http::HeaderMap) -> Option<Advice> {
+        self.advice_marked(status, headers, || {
+            crate::boundary::is_upstream_rejection(headers)
+        })
+    }
+
+    /// [`advice`](Self::advice), told whether the answer carries an upstream breaker's
+    /// marker (by a caller that looked already).
+    pub(crate) fn advice_marked(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        marked: impl FnOnce() -> bool,
+    ) -> Option<Advice> {
         let advising = status == http::StatusCode::SERVICE_UNAVAILABLE
             || status == http::StatusCode::TOO_MANY_REQUESTS;
         if !self.retry_after || !advising || self.verdict(status) != Verdict::Failure {
             return None;
         }
         let delay = retry_after(headers)?;
-        let source = if crate::boundary::is_upstream_rejection(headers) {
+        let source = if marked() {
             AdviceSource::UpstreamBreaker
         } else {
             AdviceSource::RetryAfter

@@ -385,3 +385,68 @@ fn the_attributes_per_publishes_per_function_unless_metrics_per_key() {
         assert_eq!(own.len(), 11, "{own:#?}");
     }
 }
+
+#[test]
+fn advised_openings_are_counted_by_source_and_a_sets_under_its_name() {
+    use breaker_runtime::{Advice, AdviceSource};
+    let advice = |secs, source| Advice::new(Duration::from_secs(secs), source).unwrap();
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::builder("series-advised")
+        .fail_max(1)
+        .reset_timeout(Duration::from_secs(10))
+        .clock(clock.clone())
+        .build();
+    let set = Breakers::builder(|key: &u32| {
+        CircuitBreaker::builder(format!("series-advised-set[{key}]")).fail_max(1)
+    })
+    .name("series-advised-set")
+    .build();
+    let text = scrape(|| {
+        // Opened for an upstream breaker's 30 s; its probe fails with a pushback of 5 s;
+        // then, past that, a probe fails without advice: an opening of the plain kind.
+        breaker
+            .try_acquire()
+            .unwrap()
+            .failure_with_advice(advice(30, AdviceSource::UpstreamBreaker));
+        clock.advance(Duration::from_secs(30));
+        breaker
+            .try_acquire()
+            .unwrap()
+            .failure_with_advice(advice(5, AdviceSource::GrpcPushback));
+        clock.advance(Duration::from_secs(5));
+        breaker.try_acquire().unwrap().failure();
+        for key in 0..3 {
+            set.try_acquire(&key)
+                .unwrap()
+                .failure_with_advice(advice(20, AdviceSource::RetryAfter));
+        }
+    });
+    let counted = |name: &str, source: &str| {
+        value(
+            &text,
+            &format!(
+                "circuit_breaker_advised_openings_total{{name=\"{name}\",source=\"{source}\"}}"
+            ),
+        )
+    };
+    assert_eq!(
+        counted("series-advised", "upstream_breaker"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        counted("series-advised", "grpc_pushback"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(counted("series-advised", "retry_after"), None, "{text}");
+    assert_eq!(
+        counted("series-advised-set", "retry_after"),
+        Some(3.0),
+        "the set's keys under the set's name: {text}"
+    );
+    assert!(
+        lines_naming(&text, "series-advised-set[").is_empty(),
+        "no series per key: {text}"
+    );
+}

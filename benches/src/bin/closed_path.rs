@@ -10,14 +10,17 @@
 //! `slow_window` (a time window that also times each call). Issue 13's: `owned`
 //! (`try_acquire_owned` and a success), `tower_bare` (the harness's service without a
 //! layer), `tower` (behind `CircuitBreakerLayer::new`) and `tower_static` (behind
-//! `CircuitBreakerLayer::from_static`).
+//! `CircuitBreakerLayer::from_static`). Issue 27's, a `503` failure through the layer
+//! (`from_static`, `ServerErrors`), each beside its answer without the layer:
+//! `fail_503`, `fail_retry_after` (`Retry-After: 30`), `fail_http_date` (`Retry-After`
+//! as an HTTP-date), and `fail_503_bare`, `fail_retry_after_bare`, `fail_http_date_bare`.
 
 use std::hint::black_box;
 
 use breaker_runtime::CircuitBreaker;
 use tower::Layer;
 
-use breaker_benches::tower_harness::{one_call, Echo};
+use breaker_benches::tower_harness::{failures, one_call, Echo, Failing};
 use breaker_benches::{
     annotated, annotated_count_window, annotated_open, annotated_slow_window,
     annotated_time_window, annotated_within, bare,
@@ -42,6 +45,31 @@ fn main() {
         breaker_runtime::tower::CircuitBreakerLayer::from_static(pinned).layer(Echo),
     );
     let echo = std::cell::RefCell::new(Echo);
+    // A 503 answer through a layer whose breaker counts up to 65,535 failures.
+    let [plain, seconds, date] = failures();
+    let failing = |name: &'static str, service: Failing| {
+        let pinned: &'static CircuitBreaker = Box::leak(Box::new(
+            CircuitBreaker::builder(name)
+                .fail_max(65_535)
+                .unregistered()
+                .build(),
+        ));
+        std::cell::RefCell::new(
+            breaker_runtime::tower::CircuitBreakerLayer::from_static(pinned)
+                .classify(breaker_runtime::tower::ServerErrors::new())
+                .layer(service),
+        )
+    };
+    let (plain_bare, seconds_bare, date_bare) = (
+        std::cell::RefCell::new(plain.clone()),
+        std::cell::RefCell::new(seconds.clone()),
+        std::cell::RefCell::new(date.clone()),
+    );
+    let (fail_plain, fail_seconds, fail_date) = (
+        failing("closed-path-503", plain),
+        failing("closed-path-503-seconds", seconds),
+        failing("closed-path-503-date", date),
+    );
     let run: &dyn Fn(u64) -> bool = match case.as_str() {
         "bare" => &|i| bare(i).is_ok(),
         "annotated" => &|i| annotated(i).is_ok(),
@@ -57,6 +85,12 @@ fn main() {
         "tower_bare" => &|i| one_call(&mut *echo.borrow_mut(), i),
         "tower" => &|i| one_call(&mut *layered.borrow_mut(), i),
         "tower_static" => &|i| one_call(&mut *layered_static.borrow_mut(), i),
+        "fail_503_bare" => &|i| one_call(&mut *plain_bare.borrow_mut(), i),
+        "fail_retry_after_bare" => &|i| one_call(&mut *seconds_bare.borrow_mut(), i),
+        "fail_http_date_bare" => &|i| one_call(&mut *date_bare.borrow_mut(), i),
+        "fail_503" => &|i| one_call(&mut *fail_plain.borrow_mut(), i),
+        "fail_retry_after" => &|i| one_call(&mut *fail_seconds.borrow_mut(), i),
+        "fail_http_date" => &|i| one_call(&mut *fail_date.borrow_mut(), i),
         "time_window" => &|i| annotated_time_window(i).is_ok(),
         "count_window" => &|i| annotated_count_window(i).is_ok(),
         "within" => &|i| annotated_within(i).is_ok(),
@@ -69,7 +103,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown case {other:?}: bare, annotated, call, rejected, time_window, count_window, within, slow_window, owned, tower_bare, tower or tower_static"
+                "unknown case {other:?}: bare, annotated, call, rejected, time_window, count_window, within, slow_window, owned, tower_bare, tower, tower_static, fail_503(_bare), fail_retry_after(_bare) or fail_http_date(_bare)"
             );
             std::process::exit(2);
         }

@@ -84,17 +84,18 @@ impl<B> Classify<http::Response<B>> for ServerErrors {
     #[inline]
     fn response(&self, response: http::Response<B>, permit: LayerPermit) -> http::Response<B> {
         let verdict = self.verdict(response.status());
-        if verdict == Verdict::Failure && crate::boundary::is_upstream_rejection(response.headers())
-        {
+        if verdict != Verdict::Failure {
+            // Nothing is read or parsed on a success.
+            permit.verdict(verdict);
+            return response;
+        }
+        let marked = crate::boundary::is_upstream_rejection(response.headers());
+        if marked {
             crate::boundary::upstream_refused();
         }
-        // Advice only on a failure: nothing is parsed on a success.
-        match (verdict, verdict == Verdict::Failure) {
-            (_, true) => match self.advice(response.status(), response.headers()) {
-                Some(advice) => permit.failure_with_advice(advice),
-                None => permit.verdict(verdict),
-            },
-            (verdict, false) => permit.verdict(verdict),
+        match self.advice_marked(response.status(), response.headers(), || marked) {
+            Some(advice) => permit.failure_with_advice(advice),
+            None => permit.verdict(verdict),
         }
         response
     }
@@ -111,7 +112,7 @@ impl<B> Classify<http::Response<B>> for GrpcErrors {
 
     fn response(&self, response: http::Response<B>, permit: LayerPermit) -> Self::Response {
         let (parts, body) = response.into_parts();
-        let pending = if let Some(status) = parts.headers.get(GRPC_STATUS) {
+        let pending = if let Some(status) = parts.headers.get(&GRPC_STATUS) {
             // Trailers-only: the call's outcome is in the headers.
             let verdict = self.verdict_of_header(Some(status.as_bytes()));
             upstream_refusal(verdict, &parts.headers);
@@ -132,7 +133,8 @@ impl<B> Classify<http::Response<B>> for GrpcErrors {
     }
 }
 
-const GRPC_STATUS: &str = "grpc-status";
+/// Made once: a lookup by a `&str` parses the name on every response.
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 /// Gives `permit` its gRPC verdict; a failure with the server's advice in `headers` (its
 /// `RetryInfo` or pushback), if any. A success parses nothing.
@@ -194,7 +196,7 @@ impl<B: Body> Body for GrpcBody<B> {
             Some(Ok(frame)) => {
                 if let Some(trailers) = frame.trailers_ref() {
                     if let Some(permit) = this.permit.take() {
-                        let status = trailers.get(GRPC_STATUS).map(|v| v.as_bytes());
+                        let status = trailers.get(&GRPC_STATUS).map(|v| v.as_bytes());
                         let verdict = this.classify.verdict_of_header(status);
                         upstream_refusal(verdict, trailers);
                         give(permit, verdict, this.classify, trailers);
