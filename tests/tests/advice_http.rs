@@ -2,7 +2,8 @@
 //! with `Retry-After` (seconds, an HTTP-date, garbage), or as a breaker-runtime service
 //! whose own breaker is open; the tower layer (in front of hyper's client) and the
 //! reqwest middleware read it, and the breaker stays open as long as the server said.
-//! Open periods run on a manual clock: nothing here waits for one to pass.
+//! Open periods run on a manual clock, and once on tokio's paused clock: nothing here
+//! waits for one to pass.
 
 mod loopback;
 
@@ -401,4 +402,43 @@ async fn the_reqwest_middleware_reads_retry_after_and_opens_at_once_when_asked()
     let response = client.get(server.url("/status/200")).send().await.unwrap();
     assert_eq!(response.status(), 200, "the probe after the advised time");
     assert_eq!(host.state(), State::Closed);
+}
+
+/// The same on tokio's paused clock, which the breakers read (the tests' `tokio-clock`
+/// feature): time moves only when the test says, across real loopback I/O.
+#[tokio::test(start_paused = true)]
+async fn on_tokios_paused_clock_the_open_period_is_the_advice() {
+    let server = HttpServer::start().await;
+    let b = CircuitBreaker::builder("http-advice-paused")
+        .fail_max(1)
+        .reset_timeout(Duration::from_secs(10))
+        .unregistered()
+        .build();
+    let mut service = layered(&b, ServerErrors::new());
+    fail(&mut service, &server.url("/advise/503/30"), 1).await;
+    // Deadlines are kept in whole milliseconds, rounded up: the clock's origin may fall
+    // anywhere within one.
+    let period = b.open_period().unwrap();
+    let ms = Duration::from_millis(1);
+    assert!(
+        period >= Duration::from_secs(30) && period <= Duration::from_secs(30) + ms,
+        "{period:?}"
+    );
+    tokio::time::advance(Duration::from_millis(29_990)).await;
+    let rejection = rejected(send(&mut service, &server.url("/status/200")).await);
+    let left = rejection.retry_after().unwrap();
+    assert!(left >= 10 * ms && left <= 11 * ms, "{left:?}");
+    assert_eq!(server.hits(), 1);
+    tokio::time::advance(11 * ms).await;
+    assert_eq!(
+        send(&mut service, &server.url("/status/200"))
+            .await
+            .unwrap(),
+        200
+    );
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "the probe after the advised 30 s closed it"
+    );
 }
