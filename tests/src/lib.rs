@@ -177,7 +177,12 @@ pub fn capture_events(f: impl FnOnce()) -> Vec<CapturedEvent> {
     use tracing_subscriber::layer::SubscriberExt;
     let events = Arc::new(Mutex::new(Vec::new()));
     let subscriber = tracing_subscriber::registry().with(Capture(events.clone()));
-    tracing::subscriber::with_default(subscriber, f);
+    tracing::subscriber::with_default(subscriber, || {
+        // A callsite another test's thread registered while this subscriber was being
+        // set may have cached "never" (a race in tracing-core's registry): ask again.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     let captured = events.lock().unwrap().clone();
     captured
 }

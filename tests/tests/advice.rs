@@ -9,7 +9,7 @@ use breaker_runtime::conventions::{attributes as key, events, values};
 use breaker_runtime::{
     circuit_breaker, Advice, AdviceSource, CircuitBreaker, ManualClock, State, Window,
 };
-use breaker_tests::{capture_events, TestError as E};
+use breaker_tests::{capture_global_events, CapturedEvent, TestError as E};
 
 fn advice(secs: u64) -> Advice {
     Advice::new(Duration::from_secs(secs), AdviceSource::RetryAfter).unwrap()
@@ -112,7 +112,8 @@ fn the_threshold_still_applies_unless_open_on_retry_after() {
     let b = breaker("advice-threshold", &clock).build();
     b.try_acquire().unwrap().failure_with_advice(advice(30));
     assert_eq!(b.state(), State::Closed, "one failure of three");
-    let traced = capture_events(|| {
+    let traced = capture_global_events();
+    {
         let at_once = breaker("advice-at-once", &clock)
             .open_on_retry_after(true)
             .build();
@@ -137,13 +138,29 @@ fn the_threshold_still_applies_unless_open_on_retry_after() {
         rate.try_acquire().unwrap().failure_with_advice(advice(20));
         assert_eq!(rate.state(), State::Open);
         assert_eq!(rate.open_period(), Some(Duration::from_secs(20)));
-    });
-    let opened: Vec<_> = traced.iter().filter(|e| e.name == events::OPENED).collect();
+    }
+    let opened = openings(&traced, "advice-at-once");
     assert_eq!(opened.len(), 2);
     for event in opened {
         assert_eq!(event.field(key::OPEN_REASON), Some(values::RETRY_AFTER));
         assert_eq!(event.field(key::OPEN_ADVICE_SOURCE), Some("retry_after"));
     }
+}
+
+/// The `opened` events of the breakers whose names start with `prefix`, from every
+/// thread (a global subscriber: other tests run beside this one).
+fn openings(
+    events: &std::sync::Arc<std::sync::Mutex<Vec<CapturedEvent>>>,
+    prefix: &str,
+) -> Vec<CapturedEvent> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.name == events::OPENED)
+        .filter(|e| e.field(key::NAME).is_some_and(|n| n.starts_with(prefix)))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -202,15 +219,14 @@ fn an_advice_while_open_changes_nothing() {
 #[test]
 fn the_opened_event_says_how_long_advice_kept_it_open_and_from_where() {
     let clock = ManualClock::new();
-    let traced = capture_events(|| {
-        let b = breaker("advice-traced", &clock).build();
-        for _ in 0..3 {
-            b.try_acquire().unwrap().failure_with_advice(
-                Advice::new(Duration::from_millis(2_500), AdviceSource::GrpcPushback).unwrap(),
-            );
-        }
-    });
-    let opened = traced.iter().find(|e| e.name == events::OPENED).unwrap();
+    let traced = capture_global_events();
+    let b = breaker("advice-traced", &clock).build();
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure_with_advice(
+            Advice::new(Duration::from_millis(2_500), AdviceSource::GrpcPushback).unwrap(),
+        );
+    }
+    let opened = &openings(&traced, "advice-traced")[0];
     assert_eq!(
         opened.field(key::OPEN_REASON),
         Some(values::CONSECUTIVE_FAILURES),
