@@ -74,6 +74,8 @@ pub(crate) enum PercentKey {
     FailureRate,
     SlowRate,
     Jitter,
+    Throttle,
+    MaxThrottle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +96,7 @@ pub(crate) enum ExprKey {
 
 impl Key {
     /// In the order the documentation lists them.
-    pub(crate) const ALL: [Key; 31] = [
+    pub(crate) const ALL: [Key; 33] = [
         Key::Count(CountKey::FailMax),
         Key::Duration(DurationKey::ResetTimeout),
         Key::Count(CountKey::SuccessThreshold),
@@ -110,6 +112,8 @@ impl Key {
         Key::Duration(DurationKey::MaxResetTimeout),
         Key::Percent(PercentKey::Jitter),
         Key::Duration(DurationKey::Within),
+        Key::Percent(PercentKey::Throttle),
+        Key::Percent(PercentKey::MaxThrottle),
         Key::Expr(ExprKey::RetryAfter),
         Key::Duration(DurationKey::RetryAfterCap),
         Key::Flag(FlagKey::OpenOnRetryAfter),
@@ -146,6 +150,8 @@ impl Key {
             Key::Percent(PercentKey::FailureRate) => "failure_rate",
             Key::Percent(PercentKey::SlowRate) => "slow_rate",
             Key::Percent(PercentKey::Jitter) => "jitter",
+            Key::Percent(PercentKey::Throttle) => "throttle",
+            Key::Percent(PercentKey::MaxThrottle) => "max_throttle",
             Key::Window => "window",
             Key::Backoff => "backoff",
             Key::Patterns(PatternKey::Exclude) => "exclude",
@@ -259,6 +265,8 @@ pub(crate) struct Args {
     pub(crate) failure_rate: Option<Spanned<u32>>,
     pub(crate) slow_rate: Option<Spanned<u32>>,
     pub(crate) jitter: Option<Spanned<u32>>,
+    pub(crate) throttle: Option<Spanned<u32>>,
+    pub(crate) max_throttle: Option<Spanned<u32>>,
     pub(crate) window: Option<Spanned<policy::Window>>,
     /// In thousandths.
     pub(crate) backoff: Option<Spanned<u32>>,
@@ -580,6 +588,8 @@ impl Args {
                     PercentKey::FailureRate => &mut self.failure_rate,
                     PercentKey::SlowRate => &mut self.slow_rate,
                     PercentKey::Jitter => &mut self.jitter,
+                    PercentKey::Throttle => &mut self.throttle,
+                    PercentKey::MaxThrottle => &mut self.max_throttle,
                 } = Some(percent);
             }
             Raw::Window(ident, value) => self.window = Some(policy::window(&ident, value)?),

@@ -73,6 +73,9 @@ fn settings(args: &Args) -> Vec<Setting> {
     let mut set = |field, value| settings.push(Setting { field, value });
     if let Some(n) = &args.fail_max {
         set("fail_max", Value::U32(n.value));
+    } else if args.throttle.is_some() {
+        // The throttle alone, unless a trip rule is asked for.
+        set("fail_max", Value::U32(0));
     }
     if let Some(d) = &args.reset_timeout {
         set("reset_timeout", Value::Nanos(nanos(d.value)));
@@ -116,6 +119,12 @@ fn settings(args: &Args) -> Vec<Setting> {
     }
     if let Some(p) = &args.jitter {
         set("jitter", Value::Percent(p.value));
+    }
+    if let Some(p) = &args.throttle {
+        set("throttle", some(Value::Percent(p.value)));
+    }
+    if let Some(p) = &args.max_throttle {
+        set("max_throttle", some(Value::Percent(p.value)));
     }
     if let Some(b) = &args.backoff {
         set("backoff", some(Value::Backoff(b.value)));

@@ -201,6 +201,34 @@ pub(crate) fn check<'a>(
         }
     };
     let rate = args.failure_rate.is_some() || args.slow_call.is_some();
+    let throttle = args.throttle.is_some();
+    if args.max_throttle.is_some() && !throttle {
+        refuse(
+            errors,
+            Key::Percent(PercentKey::MaxThrottle),
+            "`max_throttle` caps a throttle's refusals: add `throttle = \"50%\"`, or remove `max_throttle`".into(),
+        );
+    }
+    if throttle && args.within.is_some() {
+        refuse(
+            errors,
+            Key::Percent(PercentKey::Throttle),
+            "`throttle` does not go with `within`: pair it with `fail_max` (failures in a row) or `failure_rate` over its `window`, or use it alone".into(),
+        );
+    }
+    if let (
+        true,
+        Some(Spanned {
+            value: Window::Calls(_),
+            span,
+        }),
+    ) = (throttle, &args.window)
+    {
+        errors.push(syn::Error::new(
+            *span,
+            "`throttle` counts the calls asked for and accepted over a time, not over the last N calls: give `window` a duration, e.g. `window = \"2m\"` (the default), or remove it",
+        ));
+    }
     if args.fail_max.is_some() && args.failure_rate.is_some() {
         refuse(
             errors,
@@ -259,11 +287,31 @@ pub(crate) fn check<'a>(
                 format!("`{name}` needs a `window`: the last N calls, `window = \"100 calls\"`, or a time with `min_calls`, `window = \"60s\", min_calls = 20`"),
             );
         }
+        None if throttle => {
+            // The throttle's default two minutes.
+            let length = Spanned {
+                value: Duration::from_secs(120),
+                span: args.throttle.as_ref().map_or_else(proc_macro2::Span::call_site, |t| t.span),
+            };
+            time_span(errors, "window", &length, args.buckets.as_ref());
+        }
         None => {}
+        // Refused above when it is a count window.
+        Some(Spanned {
+            value: Window::Time(length),
+            span,
+        }) if throttle && !rate => {
+            let length = Spanned {
+                value: *length,
+                span: *span,
+            };
+            time_span(errors, "window", &length, args.buckets.as_ref());
+        }
+        Some(_) if throttle && !rate => {}
         Some(_) if !rate => refuse(
             errors,
             Key::Window,
-            "a `window` is only used by `failure_rate` or `slow_call`: add `failure_rate = \"50%\"`, or remove `window`".into(),
+            "a `window` is only used by `failure_rate`, `slow_call` or `throttle`: add `failure_rate = \"50%\"`, or remove `window`".into(),
         ),
         Some(Spanned {
             value: Window::Calls(n),
@@ -305,14 +353,14 @@ pub(crate) fn check<'a>(
         }
     }
     // With a rate and no window, the missing window is what is reported above.
-    if args.min_calls.is_some() && args.window.is_none() && !rate {
+    if args.min_calls.is_some() && args.window.is_none() && !rate && !throttle {
         refuse(
             errors,
             Key::Count(CountKey::MinCalls),
             "`min_calls` is only used with a rate `window`: remove it, or add `failure_rate` and `window`".into(),
         );
     }
-    if args.buckets.is_some() && args.within.is_none() && args.window.is_none() {
+    if args.buckets.is_some() && args.within.is_none() && args.window.is_none() && !throttle {
         refuse(
             errors,
             Key::Count(CountKey::Buckets),

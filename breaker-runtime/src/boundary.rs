@@ -5,7 +5,9 @@
 //! `axum::response::IntoResponse`: a rejection answers `503 Service Unavailable` with
 //! `Retry-After` (whole seconds, rounded up; absent while forced open) and the marker
 //! header `circuit-breaker: open`; a call abandoned at its `call_timeout` answers `504
-//! Gateway Timeout` without the marker (the dependency was slow; nothing refused). The
+//! Gateway Timeout` without the marker (the dependency was slow; nothing refused); a
+//! call the throttle refused answers `503` with `circuit-breaker: throttled` and no
+//! `Retry-After` (the service is up, shedding: the next call may go through). The
 //! breaker's name is not sent: it can tell a stranger about your internals. Wrap the
 //! error in [`Disclosed`] to send it in `circuit-breaker-name`. With feature `tonic`,
 //! the `tonic::Status` made from a rejection (`Status::from(error)`) carries
@@ -39,10 +41,15 @@ use crate::CircuitBreakerError;
 pub const HEADER: &str = "circuit-breaker";
 /// Its value.
 pub const HEADER_OPEN: &str = "open";
+/// Its value on a call the throttle refused: the service is up, and shedding.
+pub const HEADER_THROTTLED: &str = "throttled";
 /// The header that names the breaker, sent only for a [`Disclosed`] error.
 pub const NAME_HEADER: &str = "circuit-breaker-name";
 /// The `google.rpc.ErrorInfo` reason of a gRPC status made from a rejection.
 pub const GRPC_REASON: &str = "CIRCUIT_BREAKER_OPEN";
+/// The `google.rpc.ErrorInfo` reason of a gRPC status made from a call the throttle
+/// refused.
+pub const GRPC_REASON_THROTTLED: &str = "CIRCUIT_BREAKER_THROTTLED";
 /// The `google.rpc.ErrorInfo` domain of a gRPC status made from a rejection.
 pub const GRPC_DOMAIN: &str = "circuit-breaker";
 
@@ -95,7 +102,7 @@ mod axum_response {
     use axum_core::response::{IntoResponse, Response};
     use http::{header, HeaderValue, StatusCode};
 
-    use super::{whole_seconds, Disclosed, HEADER_OPEN, NAME_HEADER};
+    use super::{whole_seconds, Disclosed, HEADER_OPEN, HEADER_THROTTLED, NAME_HEADER};
     use crate::CircuitBreakerError;
 
     /// `503` with `Retry-After` and `circuit-breaker: open` for a rejection; `504` for a
@@ -104,6 +111,15 @@ mod axum_response {
         fn into_response(self) -> Response {
             if self.is_timeout() {
                 return (StatusCode::GATEWAY_TIMEOUT, "upstream call timed out").into_response();
+            }
+            if self.is_throttled() {
+                // No Retry-After: the next call may well go through.
+                let mut response =
+                    (StatusCode::SERVICE_UNAVAILABLE, "circuit breaker throttled").into_response();
+                response
+                    .headers_mut()
+                    .insert(super::MARKER, HeaderValue::from_static(HEADER_THROTTLED));
+                return response;
             }
             let mut response =
                 (StatusCode::SERVICE_UNAVAILABLE, "circuit breaker open").into_response();
@@ -132,13 +148,26 @@ mod axum_response {
 #[cfg(feature = "tonic")]
 impl From<CircuitBreakerError> for tonic::Status {
     /// `UNAVAILABLE` for a rejection, with `ErrorInfo` (reason [`GRPC_REASON`]) and
-    /// `RetryInfo` (the time left, when there is one); `DEADLINE_EXCEEDED` for a call
-    /// abandoned at its `call_timeout`. The error is the status's `source()` (local
+    /// `RetryInfo` (the time left, when there is one); `UNAVAILABLE` with reason
+    /// [`GRPC_REASON_THROTTLED`] and no `RetryInfo` for a call the throttle refused;
+    /// `DEADLINE_EXCEEDED` for a call abandoned at its `call_timeout`. The error is the status's `source()` (local
     /// only: the name of the breaker is not sent).
     fn from(error: CircuitBreakerError) -> Self {
         use tonic_types::{ErrorDetails, StatusExt};
         let mut status = if error.is_timeout() {
             tonic::Status::deadline_exceeded("upstream call timed out")
+        } else if error.is_throttled() {
+            // The service is up and shedding: no ErrorInfo of an open breaker, no
+            // RetryInfo.
+            tonic::Status::with_error_details(
+                tonic::Code::Unavailable,
+                "circuit breaker throttled",
+                ErrorDetails::with_error_info(
+                    GRPC_REASON_THROTTLED,
+                    GRPC_DOMAIN,
+                    std::collections::HashMap::<String, String>::new(),
+                ),
+            )
         } else {
             let mut details = ErrorDetails::with_error_info(
                 GRPC_REASON,

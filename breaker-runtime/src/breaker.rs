@@ -531,6 +531,11 @@ impl CircuitBreaker {
         word: Word,
     ) -> Result<Permit<'_>, CircuitBreakerError> {
         if word.state() == State::Closed {
+            if word.is_throttling() {
+                if let Some(refusal) = self.throttle_refusal(word) {
+                    return self.refuse::<ANSWERED>(refusal);
+                }
+            }
             return Ok(self.admit(word, false));
         }
         let now = self.now();
@@ -780,6 +785,84 @@ impl CircuitBreaker {
         self.inner.advised.store(0, Relaxed);
     }
 
+    /// Whether the throttle refuses this call: its probability (computed again when a
+    /// refresh is due) against this thread's draw. A probability back at zero ends the
+    /// throttling, so that admission is quiet again.
+    #[cold]
+    #[inline(never)]
+    fn throttle_refusal(&self, word: Word) -> Option<CircuitBreakerError> {
+        let throttle = self.inner.tally.throttle()?;
+        let now = self.now();
+        let p = if throttle.stale(now) {
+            throttle.refresh(now)
+        } else {
+            throttle.probability()
+        };
+        if p == 0 {
+            self.set_throttling(word, false);
+            return None;
+        }
+        if crate::throttle::draw() >= p {
+            return None;
+        }
+        throttle.refused(now);
+        Some(CircuitBreakerError::throttled(self.inner.name.clone(), p))
+    }
+
+    /// Sets or clears the throttling flag of a closed `word`'s generation (a change of
+    /// state since clears it anyway).
+    fn set_throttling(&self, mut word: Word, on: bool) {
+        while word.state() == State::Closed && word.is_throttling() != on {
+            let next = word.with_throttling(on);
+            match self
+                .inner
+                .word
+                .compare_exchange(word.0, next.0, AcqRel, Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => word = Word(actual),
+            }
+        }
+    }
+
+    /// A closed breaker's throttle after a failure at `now`: its probability computed
+    /// again, and the throttling flag set once it is above zero.
+    #[cold]
+    #[inline(never)]
+    fn throttle_after_failure(&self, now: u64) {
+        if let Some(throttle) = self.inner.tally.throttle() {
+            let p = throttle.refresh(now);
+            self.set_throttling(self.word(), p > 0);
+        }
+    }
+
+    /// The throttle's refusal, returned as the `Err` it is, and told.
+    #[inline(always)]
+    fn refuse<const ANSWERED: bool>(
+        &self,
+        error: CircuitBreakerError,
+    ) -> Result<Permit<'_>, CircuitBreakerError> {
+        let refusal = Err(error);
+        if let Err(error) = &refusal {
+            events::throttled(self, error, ANSWERED);
+        }
+        refusal
+    }
+
+    /// The probability, in [0, 1], with which the throttle refuses a call now: `None`
+    /// for a breaker without `throttle`; 0 while it is not throttling, and whenever the
+    /// breaker is not closed (see the [`throttle`](crate::throttle) module).
+    pub fn throttle_probability(&self) -> Option<f64> {
+        let throttle = self.inner.tally.throttle()?;
+        let word = self.word();
+        let p = if word.state() == State::Closed && word.is_throttling() {
+            throttle.probability()
+        } else {
+            0
+        };
+        Some(f64::from(p) / f64::from(crate::window::MILLION))
+    }
+
     /// Builds the rejection in place, as the `Err` it is returned as: building the
     /// error first and moving it into the `Result` afterwards copies it with wide loads
     /// of narrow stores, which stalls store forwarding on the rejection path.
@@ -911,6 +994,8 @@ impl CircuitBreaker {
         let inner = &*self.inner;
         let rules = &inner.rules;
         let current = word.generation() == generation && !word.is_disabled();
+        // The window decides the trip (and consecutive failures, if they are the rule,
+        // are counted beside it), or the word counts them.
         let windowed = !matches!(inner.tally, Tally::Consecutive);
         if current && verdict == Verdict::Failure {
             // A failure that counts: its observers may keep what it needs to be traced
@@ -1005,6 +1090,15 @@ impl CircuitBreaker {
                 }
             }
         };
+        if !trips
+            && current
+            && verdict == Verdict::Failure
+            && word.state() == State::Closed
+            && inner.tally.throttle().is_some()
+        {
+            // A failure that did not open the breaker: its throttle may start refusing.
+            self.throttle_after_failure(now());
+        }
         let verdict = if timed_out { Verdict::Failure } else { verdict };
         if let Some((from, to)) = changed {
             if let (Some((attempt, advised)), State::Open) = (attempt, to.state()) {
@@ -1075,7 +1169,7 @@ impl CircuitBreaker {
                 let slow = word.slow_probes() + u32::from(slow);
                 let successes = word.successes() + u32::from(!failed);
                 let period = rules.success_threshold;
-                if rules.rate_reached(failures, slow, period) {
+                if rules.probes_reopen(failures, slow, period) {
                     word.reopened()
                 } else if successes + failures >= period {
                     word.without_counters().enter(State::Closed)
@@ -1137,11 +1231,11 @@ mod footprint {
     fn memory_per_breaker_stays_as_documented() {
         // 272 bytes (288 with `metrics`) with the events' sinks, which `events` holds to
         // their own size: 48 bytes (64); 16 of them the advice an opening follows; and
-        // its settings, behind a pointer, which the breakers of a keyed set share (168
+        // its settings, behind a pointer, which the breakers of a keyed set share (184
         // bytes).
         let sinks = std::mem::size_of::<crate::events::Sinks>();
         assert!(std::mem::size_of::<super::Inner>() <= 224 + sinks);
-        assert!(std::mem::size_of::<crate::Config>() <= 168);
+        assert!(std::mem::size_of::<crate::Config>() <= 184);
         assert!(std::mem::size_of::<crate::lanes::Lanes>() <= 176);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
         assert!(std::mem::size_of::<crate::window::Rate>() <= 256);

@@ -263,6 +263,47 @@ impl Builder {
         self
     }
 
+    /// Throttles below this success rate (see the [`throttle`](crate::throttle) module):
+    /// while the breaker is closed, once its upstream accepts fewer than `rate` of the
+    /// calls asked for over the window (a time window, default 2 minutes; `min_calls`,
+    /// default 20), each call is refused with probability
+    /// `max(0, (requests − accepts / rate) / (requests + 1))`, up to
+    /// [`max_throttle`](Self::max_throttle). `50` is the SRE book's K = 2.
+    ///
+    /// Without [`fail_max`](Self::fail_max), a failure rate or slow calls, the breaker
+    /// only throttles (it never opens by itself); with one of them, the throttle acts
+    /// while closed and the rule still opens it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::{CircuitBreaker, Policy, Window};
+    ///
+    /// let alone = CircuitBreaker::builder("throttle-alone").throttle(50).build();
+    /// assert_eq!(alone.config().policy(), Policy::Throttle);
+    /// let both = CircuitBreaker::builder("throttle-and-trip")
+    ///     .throttle(50)
+    ///     .fail_max(20)
+    ///     .window(Window::Time(Duration::from_secs(60)))
+    ///     .build();
+    /// assert_eq!(both.config().policy(), Policy::Consecutive);
+    /// assert!(CircuitBreaker::builder("t").throttle(50).window(Window::Calls(100)).try_build().is_err());
+    /// ```
+    pub fn throttle(mut self, rate: impl IntoPercent) -> Self {
+        self.config.throttle = Some(rate.into_percent());
+        if self.explicit & EXPLICIT_FAIL_MAX == 0 {
+            // The throttle alone, unless a trip rule is asked for.
+            self.config.fail_max = 0;
+        }
+        self
+    }
+
+    /// The largest share of calls the throttle refuses (default 90 %): some calls always
+    /// go, to see the upstream recover.
+    pub fn max_throttle(mut self, rate: impl IntoPercent) -> Self {
+        self.config.max_throttle = Some(rate.into_percent());
+        self
+    }
+
     /// All settings at once, e.g. from a configuration file.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;

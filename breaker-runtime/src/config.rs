@@ -20,6 +20,12 @@ use crate::state::{MAX_FAIL_MAX, MAX_PROBES, MAX_SUCCESS_THRESHOLD};
 /// - **a rate over a window**: `failure_rate` and/or `slow_call` set, with a `window`;
 ///   `fail_max` is then unused.
 ///
+/// Any of them but `within` may come with **`throttle`**, which acts while the breaker
+/// is closed: once the share of calls the upstream accepted over the (time) window
+/// falls below `throttle`, each call is refused at random (Google's adaptive
+/// throttling). With `throttle` and no other rule, `fail_max: 0` means the throttle
+/// alone: the breaker never opens by itself ([`Policy::Throttle`]).
+///
 /// Build one with the [`Builder`](crate::Builder)'s methods, or write it out from
 /// [`Config::DEFAULT`] (`Config { probes: 3, ..Config::DEFAULT }`) and pass it to
 /// [`Builder::config`](crate::Builder::config); [`validate`](Config::validate) says what
@@ -70,12 +76,27 @@ pub struct Config {
     /// One failure that carries advice opens the breaker at once, whatever the trip
     /// rule, for the advised time (capped).
     pub open_on_retry_after: bool,
+    /// Throttle below this success rate: while closed, once the calls the upstream
+    /// accepted over the window are fewer than this share of the calls asked for (the
+    /// refused ones included), each call is refused with probability
+    /// `max(0, (requests − accepts / throttle) / (requests + 1))`. `50 %` is the SRE
+    /// book's K = 2. Needs a time window (default 2 minutes) and `min_calls` (default 20).
+    pub throttle: Option<Percent>,
+    /// The largest share of calls the throttle refuses (default 90 %), so that some
+    /// always go and see whether the upstream recovered.
+    pub max_throttle: Option<Percent>,
 }
 
 /// The most calls a count window holds.
 pub(crate) const MAX_WINDOW_CALLS: u32 = 65_536;
 /// The default cap of an advised open period is at least this.
 pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+/// A throttle's window when none is given: the SRE book's two minutes.
+pub(crate) const THROTTLE_WINDOW: Duration = Duration::from_secs(120);
+/// A throttle's `min_calls` when none is given.
+pub(crate) const THROTTLE_MIN_CALLS: u32 = 20;
+/// A throttle's cap when none is given.
+pub(crate) const MAX_THROTTLE: Percent = Percent::from_basis_points(9_000);
 /// The shortest time window (or `within`), and the shortest bucket.
 const MIN_WINDOW: Duration = Duration::from_secs(1);
 const MIN_BUCKET: Duration = Duration::from_millis(100);
@@ -101,6 +122,8 @@ impl Config {
         jitter: Percent::ZERO,
         retry_after_cap: None,
         open_on_retry_after: false,
+        throttle: None,
+        max_throttle: None,
     };
 
     /// True when the breaker trips on a rate (`failure_rate` or `slow_call` set).
@@ -114,8 +137,19 @@ impl Config {
             Policy::Rate
         } else if self.within.is_some() {
             Policy::Within
+        } else if self.throttle.is_some() && self.fail_max == 0 {
+            Policy::Throttle
         } else {
             Policy::Consecutive
+        }
+    }
+
+    /// The window outcomes are counted over: `window`, or a throttle's two minutes.
+    pub const fn effective_window(&self) -> Option<Window> {
+        match (self.window, self.throttle) {
+            (Some(window), _) => Some(window),
+            (None, Some(_)) => Some(Window::Time(THROTTLE_WINDOW)),
+            (None, None) => None,
         }
     }
 
@@ -123,7 +157,9 @@ impl Config {
     /// not go with the others. A `const fn`, so that an annotated function's settings
     /// are checked again when it is compiled.
     pub const fn validate(&self) -> Result<(), ConfigError> {
-        if self.fail_max < 1 || self.fail_max > MAX_FAIL_MAX {
+        // 0 is the throttle alone (no consecutive rule), only with a throttle.
+        let throttle_alone = self.fail_max == 0 && self.throttle.is_some();
+        if (self.fail_max < 1 && !throttle_alone) || self.fail_max > MAX_FAIL_MAX {
             return Err(ConfigError::FailMax(self.fail_max));
         }
         if self.success_threshold < 1 || self.success_threshold > MAX_SUCCESS_THRESHOLD {
@@ -183,8 +219,37 @@ impl Config {
         }
     }
 
+    /// The throttle's settings.
+    const fn validate_throttle(&self) -> Result<(), ConfigError> {
+        if let Some(max) = self.max_throttle {
+            if self.throttle.is_none() {
+                return Err(ConfigError::MaxThrottleWithoutThrottle);
+            }
+            if !max.is_rate() {
+                return Err(ConfigError::MaxThrottle(max));
+            }
+        }
+        let Some(rate) = self.throttle else {
+            return Ok(());
+        };
+        if !rate.is_rate() {
+            return Err(ConfigError::Throttle(rate));
+        }
+        if self.within.is_some() {
+            return Err(ConfigError::ThrottleWithWithin);
+        }
+        if let Some(Window::Calls(_)) = self.window {
+            return Err(ConfigError::ThrottleWithCountWindow);
+        }
+        Ok(())
+    }
+
     /// The trip rule's settings.
     const fn validate_policy(&self) -> Result<(), ConfigError> {
+        if let Err(e) = self.validate_throttle() {
+            return Err(e);
+        }
+        let throttled = self.throttle.is_some();
         if let Some(rate) = self.failure_rate {
             if !rate.is_rate() {
                 return Err(ConfigError::FailureRate(rate));
@@ -206,6 +271,9 @@ impl Config {
         let timed = match (self.is_rate(), self.window, self.within) {
             (true, _, Some(_)) => return Err(ConfigError::WithinWithRate),
             (true, None, None) => return Err(ConfigError::MissingWindow),
+            // A throttle's own window (a count window and `within` are refused above).
+            (false, Some(Window::Time(d)), None) if throttled => Some(("window", d)),
+            (false, None, None) if throttled => Some(("window", THROTTLE_WINDOW)),
             (false, Some(_), _) => return Err(ConfigError::WindowWithoutRate),
             (true, Some(Window::Calls(n)), None) => {
                 if n < 1 || n > MAX_WINDOW_CALLS {
@@ -233,7 +301,7 @@ impl Config {
         if let Some(0) = self.min_calls {
             return Err(ConfigError::ZeroMinCalls);
         }
-        if self.min_calls.is_some() && self.window.is_none() {
+        if self.min_calls.is_some() && self.window.is_none() && !throttled {
             return Err(ConfigError::MinCallsWithoutWindow);
         }
         match timed {
@@ -300,6 +368,22 @@ impl Rules {
             rate != u32::MAX && u64::from(n) * 10_000 >= u64::from(rate) * u64::from(calls)
         };
         calls > 0 && (reached(failures, self.failure_rate) || reached(slow, self.slow_rate))
+    }
+
+    /// Whether a window's rate decides the trip (a rate policy), rather than
+    /// consecutive failures.
+    pub(crate) fn has_rate(&self) -> bool {
+        self.failure_rate != u32::MAX || self.slow_rate != u32::MAX
+    }
+
+    /// Whether a counted breaker's half-open probes reopen it: by its rate, or, without
+    /// one (consecutive failures or the throttle alone), at the first failed probe.
+    pub(crate) fn probes_reopen(&self, failures: u32, slow: u32, period: u32) -> bool {
+        if self.has_rate() {
+            self.rate_reached(failures, slow, period)
+        } else {
+            failures > 0
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! | [`events::FORCED_OPEN`] | INFO | `force_open()` |
 //! | [`events::DISABLED`] | INFO | `disable()` |
 //! | [`events::REJECTED`] | DEBUG | a call was refused without running |
+//! | [`events::THROTTLED`] | DEBUG | the throttle refused a call (the breaker is closed) |
 //! | [`events::FLEET_DEGRADED`] | INFO | the fleet backend cannot be reached: breakers carry on locally |
 //! | [`events::FLEET_RECOVERED`] | INFO | the fleet backend answers again |
 
@@ -38,6 +39,8 @@ pub mod events {
     pub const DISABLED: &str = "circuit_breaker.disabled";
     /// A call was rejected.
     pub const REJECTED: &str = "circuit_breaker.rejected";
+    /// The throttle refused a call.
+    pub const THROTTLED: &str = "circuit_breaker.throttled";
     /// The fleet backend became unreachable.
     pub const FLEET_DEGRADED: &str = "circuit_breaker.fleet.degraded";
     /// The fleet backend answers again.
@@ -95,6 +98,9 @@ pub mod attributes {
     /// With [`OPEN_ADVISED`]: where the advice came from, one of
     /// [`AdviceSource::as_str`](crate::AdviceSource::as_str)'s values.
     pub const OPEN_ADVICE_SOURCE: &str = "circuit_breaker.open.advice_source";
+    /// On a throttled call: the probability, 0 to 1, with which the throttle was
+    /// refusing calls.
+    pub const THROTTLE_PROBABILITY: &str = "circuit_breaker.throttle.probability";
     /// On a rejection: when a call may go through again, in seconds (absent while
     /// forced open).
     pub const RETRY_AFTER: &str = "circuit_breaker.retry_after";
@@ -149,6 +155,8 @@ pub mod values {
     /// [`ERROR_TYPE`](super::attributes::ERROR_TYPE) of a call this process's breaker
     /// rejected.
     pub const CIRCUIT_BREAKER_OPEN: &str = "circuit_breaker_open";
+    /// `error.type` of a call this process's throttle refused.
+    pub const CIRCUIT_BREAKER_THROTTLED: &str = "circuit_breaker_throttled";
     /// `error.type` of a call that an upstream service's breaker rejected (its 503 with
     /// `circuit-breaker: open`, or its gRPC status with reason `CIRCUIT_BREAKER_OPEN`).
     pub const UPSTREAM_CIRCUIT_BREAKER_OPEN: &str = "upstream_circuit_breaker_open";
@@ -187,6 +195,8 @@ pub(crate) fn open_reason(
         Trigger::Call(_) => match breaker.config().policy() {
             Policy::Consecutive => values::CONSECUTIVE_FAILURES,
             Policy::Within => values::FAILURES_WITHIN,
+            // The throttle alone never opens by itself: only advice opens it.
+            Policy::Throttle => values::RETRY_AFTER,
             Policy::Rate => {
                 let config = breaker.config();
                 let failed = breaker

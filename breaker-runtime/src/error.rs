@@ -22,6 +22,11 @@ pub enum ErrorKind {
     /// The breaker was forced open ([`CircuitBreaker::force_open`](crate::CircuitBreaker::force_open)),
     /// for maintenance or a test; it stays open until released.
     ForcedOpen,
+    /// The breaker is closed but throttling (`throttle`): its upstream has been
+    /// accepting too few calls, and this one was refused at random, with the
+    /// probability [`CircuitBreakerError::throttle_probability`] says. No retry time:
+    /// the next call may go through.
+    Throttled,
 }
 
 /// A call that the circuit breaker refused to run, or abandoned.
@@ -66,15 +71,16 @@ pub enum ErrorKind {
 #[derive(Clone, PartialEq, Eq)]
 pub struct CircuitBreakerError {
     name: Name,
-    /// The kind in the top two bits; below, for `Open` the time until a probe is
-    /// allowed, for `Timeout` the limit the call ran into, in nanoseconds (146 years).
-    /// One word, with no narrow fields: a rejection is built with whole-word stores, so
-    /// moving it never stalls on store forwarding, and it does no division (the
-    /// `Duration`s are made when asked for).
+    /// The kind in the top three bits; below, for `Open` the time until a probe is
+    /// allowed, for `Timeout` the limit the call ran into, in nanoseconds (73 years),
+    /// for `Throttled` the refusal probability in millionths. One word, with no narrow
+    /// fields: a rejection is built with whole-word stores, so moving it never stalls on
+    /// store forwarding, and it does no division (the `Duration`s are made when asked
+    /// for).
     bits: u64,
 }
 
-const KIND_SHIFT: u32 = 62;
+const KIND_SHIFT: u32 = 61;
 const NANOS: u64 = (1 << KIND_SHIFT) - 1;
 
 impl CircuitBreakerError {
@@ -85,6 +91,7 @@ impl CircuitBreakerError {
             ErrorKind::ProbeInFlight => 1,
             ErrorKind::Timeout => 2,
             ErrorKind::ForcedOpen => 3,
+            ErrorKind::Throttled => 4,
         };
         Self {
             name,
@@ -105,6 +112,11 @@ impl CircuitBreakerError {
     #[inline(always)]
     pub(crate) fn probe_in_flight(name: Name) -> Self {
         Self::new(name, ErrorKind::ProbeInFlight, 0)
+    }
+
+    /// A call refused by the throttle, whose refusal probability was `millionths`.
+    pub(crate) fn throttled(name: Name, millionths: u32) -> Self {
+        Self::new(name, ErrorKind::Throttled, u64::from(millionths))
     }
 
     /// The error for a call through breaker `name` abandoned after `after`: what a
@@ -132,7 +144,8 @@ impl CircuitBreakerError {
             0 => ErrorKind::Open,
             1 => ErrorKind::ProbeInFlight,
             2 => ErrorKind::Timeout,
-            _ => ErrorKind::ForcedOpen,
+            3 => ErrorKind::ForcedOpen,
+            _ => ErrorKind::Throttled,
         }
     }
 
@@ -144,6 +157,19 @@ impl CircuitBreakerError {
     /// True when the call ran past its `call_timeout`.
     pub fn is_timeout(&self) -> bool {
         self.kind() == ErrorKind::Timeout
+    }
+
+    /// True when the throttle refused the call (the breaker is closed; see
+    /// [`ErrorKind::Throttled`]).
+    pub fn is_throttled(&self) -> bool {
+        self.kind() == ErrorKind::Throttled
+    }
+
+    /// For a [`Throttled`](ErrorKind::Throttled) refusal: the probability, in [0, 1],
+    /// with which the breaker was refusing calls when it refused this one.
+    pub fn throttle_probability(&self) -> Option<f64> {
+        self.is_throttled()
+            .then(|| self.nanos() as f64 / 1_000_000.0)
     }
 
     /// How long until the breaker lets a probe call through, when it was open: the
@@ -181,6 +207,11 @@ impl fmt::Display for CircuitBreakerError {
                 let limit = Rounded(Duration::from_nanos(self.nanos()));
                 write!(f, "call through circuit breaker '{name}' timed out after {limit}")
             }
+            ErrorKind::Throttled => write!(
+                f,
+                "circuit breaker '{name}' throttled the call (refusing {:.1}% of calls while its upstream accepts too few); retry now",
+                self.nanos() as f64 / 10_000.0
+            ),
         }
     }
 }
@@ -192,6 +223,7 @@ impl fmt::Debug for CircuitBreakerError {
         match self.kind() {
             ErrorKind::Open => d.field("retry_after", &Duration::from_nanos(self.nanos())),
             ErrorKind::Timeout => d.field("elapsed", &Duration::from_nanos(self.nanos())),
+            ErrorKind::Throttled => d.field("probability", &(self.nanos() as f64 / 1e6)),
             _ => &mut d,
         };
         d.finish()
@@ -322,6 +354,16 @@ pub enum ConfigError {
     NameTaken,
     /// `retry_after_cap` is zero.
     ZeroRetryAfterCap,
+    /// `throttle` was not more than 0 % and at most 100 %.
+    Throttle(Percent),
+    /// `max_throttle` was not more than 0 % and at most 100 %.
+    MaxThrottle(Percent),
+    /// `max_throttle` was set without `throttle`.
+    MaxThrottleWithoutThrottle,
+    /// `throttle` was set with a count window: it counts calls over a time.
+    ThrottleWithCountWindow,
+    /// `throttle` was set with `within`.
+    ThrottleWithWithin,
 }
 
 impl fmt::Display for ConfigError {
@@ -330,7 +372,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::FailMax(n) => write!(
                 f,
-                "fail_max must be between 1 and {MAX_FAIL_MAX}, got {n}: it is the number of consecutive failures that opens the breaker"
+                "fail_max must be between 1 and {MAX_FAIL_MAX}, got {n}: it is the number of consecutive failures that opens the breaker (0 only with throttle, for a breaker that only throttles)"
             ),
             ConfigError::SuccessThreshold(n) => write!(
                 f,
@@ -434,6 +476,23 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::ZeroRetryAfterCap => f.write_str(
                 "retry_after_cap must be greater than zero: it is the longest an upstream's Retry-After keeps the breaker open; leave it unset for the larger of reset_timeout and 5 minutes",
+            ),
+            ConfigError::Throttle(p) => write!(
+                f,
+                "throttle must be more than 0% and at most 100%, got {p}: it is the success rate below which calls are refused at random, e.g. 50 (Google's K = 2)"
+            ),
+            ConfigError::MaxThrottle(p) => write!(
+                f,
+                "max_throttle must be more than 0% and at most 100%, got {p}: it caps the share of calls the throttle refuses, e.g. 90"
+            ),
+            ConfigError::MaxThrottleWithoutThrottle => f.write_str(
+                "max_throttle caps a throttle: set throttle too (e.g. 50), or remove max_throttle",
+            ),
+            ConfigError::ThrottleWithCountWindow => f.write_str(
+                "throttle counts the calls asked for and accepted over a time, not over the last N calls: give it a time window (Window::Time(Duration::from_secs(120)), the default) or none",
+            ),
+            ConfigError::ThrottleWithWithin => f.write_str(
+                "throttle cannot be combined with within: pair it with fail_max (consecutive failures) or a failure_rate over its window instead",
             ),
             ConfigError::EmptyName => f.write_str(
                 "a circuit breaker needs a non-empty name: it appears in errors, logs, metrics and the registry",

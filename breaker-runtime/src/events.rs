@@ -115,6 +115,7 @@ pub(crate) enum Counted {
     Failure = 1,
     Rejected = 2,
     Ignored = 3,
+    Throttled = 4,
 }
 
 impl From<Verdict> for Counted {
@@ -155,7 +156,7 @@ pub(crate) fn ended(breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
 }
 
 /// The outcome of a call that started at `started` (microseconds, from [`admitted`]),
-/// as of now. Durations wrap after 25 days: the start is kept in 41 bits so that the
+/// as of now. Durations wrap after 50 days: the start is kept in 42 bits so that the
 /// permit stays two words.
 pub(crate) fn outcome_since<'e>(
     breaker: &CircuitBreaker,
@@ -192,11 +193,32 @@ pub(crate) fn rejected(
     }
     #[cfg(feature = "opentelemetry")]
     if !answered {
-        crate::telemetry::otel::fail_callers_span();
+        crate::telemetry::otel::fail_callers_span(false);
     }
     #[cfg(not(feature = "opentelemetry"))]
     let _ = answered;
     if word.is_listening() {
+        rejection_heard(breaker, error);
+    }
+}
+
+/// The throttle refused a call (see [`crate::throttle`]): counted, traced, and heard by
+/// listeners as a rejection. `answered`: a fallback answers the call.
+#[cold]
+#[inline(never)]
+pub(crate) fn throttled(breaker: &CircuitBreaker, error: &CircuitBreakerError, answered: bool) {
+    counted(breaker, Counted::Throttled);
+    #[cfg(feature = "tracing")]
+    if tracing::level_enabled!(tracing::Level::DEBUG) {
+        crate::telemetry::throttled(breaker, error);
+    }
+    #[cfg(feature = "opentelemetry")]
+    if !answered {
+        crate::telemetry::otel::fail_callers_span(true);
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = answered;
+    if breaker.word().is_listening() {
         rejection_heard(breaker, error);
     }
 }
@@ -324,10 +346,10 @@ pub(crate) fn fleet_probe_settled(breaker: &CircuitBreaker, verdict: Verdict) {
     }
 }
 
-/// The bits of a call's start time a permit keeps: 41 bits of microseconds, 25 days.
+/// The bits of a call's start time a permit keeps: 42 bits of microseconds, 50 days.
 pub(crate) const MICROS_MASK: u64 = (1 << crate::permit::START_BITS) - 1;
 
-/// A clock reading in microseconds, wrapping at 41 bits (25 days).
+/// A clock reading in microseconds, wrapping at 42 bits (50 days).
 #[inline]
 pub(crate) fn micros(nanos: u64) -> u64 {
     (nanos / 1_000) & MICROS_MASK

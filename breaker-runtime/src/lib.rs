@@ -151,6 +151,7 @@ mod state;
 mod sync;
 #[cfg(feature = "tracing")]
 mod telemetry;
+pub mod throttle;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;

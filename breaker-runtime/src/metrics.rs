@@ -3,7 +3,8 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | `circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `rejected`, `ignored` |
+//! | `circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `rejected`, `ignored`; and `throttled` for a breaker with a [`throttle`](crate::throttle) (for a keyed set, once its keys refused a call) |
+//! | `circuit_breaker_throttle_probability` | gauge: the probability, 0 to 1, with which a throttling breaker refuses a call now (breakers with a throttle only) | `breaker` |
 //! | `circuit_breaker_state` | gauge: 0 closed, 1 open, 2 half_open | `breaker` |
 //! | `circuit_breaker_transitions_total` | counter, one series per transition that can happen (six: no `closed` → `closed`) | `breaker`, `from`, `to` (`closed`, `open`, `half_open`) |
 //! | `circuit_breaker_failure_rate` | gauge: percent of the window's calls that failed; -1 below `min_calls` (rate policies only) | `breaker` |
@@ -102,6 +103,8 @@ pub struct Calls {
     pub rejected: u64,
     /// Calls with a neutral outcome (ignored errors, cancelled futures).
     pub ignored: u64,
+    /// Calls the throttle refused (see [`throttle`](crate::throttle)).
+    pub throttled: u64,
 }
 
 /// A breaker's counting state, or a keyed set's, which its keys share.
@@ -153,6 +156,8 @@ struct Handles {
     rates: Option<[metrics::Gauge; 2]>,
     /// A shared breaker's link to its fleet: healthy or not.
     fleet: Option<metrics::Gauge>,
+    /// A throttling breaker's refusals and its refusal probability.
+    throttle: Option<(metrics::Counter, metrics::Gauge)>,
     /// A set's keys in each phase, in the order of [`Phase::ALL`].
     keys: Option<[metrics::Gauge; 5]>,
 }
@@ -160,7 +165,11 @@ struct Handles {
 /// What a set of handles is for.
 #[derive(Clone, Copy)]
 enum Publishes {
-    Breaker { rate: bool, shared: bool },
+    Breaker {
+        rate: bool,
+        shared: bool,
+        throttle: bool,
+    },
     Set,
 }
 
@@ -171,11 +180,21 @@ impl Handles {
             Some(name) => name.into(),
             None => name.to_string().into(),
         };
-        let (rate, shared, set) = match publishes {
-            Publishes::Breaker { rate, shared } => (rate, shared, false),
-            Publishes::Set => (false, false, true),
+        let (rate, shared, throttle, set) = match publishes {
+            Publishes::Breaker {
+                rate,
+                shared,
+                throttle,
+            } => (rate, shared, throttle, false),
+            Publishes::Set => (false, false, false, true),
         };
         Handles {
+            throttle: throttle.then(|| {
+                (
+                    throttled_counter(&name),
+                    metrics::gauge!("circuit_breaker_throttle_probability", "breaker" => name.clone()),
+                )
+            }),
             fleet: shared.then(|| {
                 metrics::gauge!("circuit_breaker_fleet_healthy", "breaker" => name.clone())
             }),
@@ -230,7 +249,8 @@ impl Counters {
     fn with(set: Option<Box<SetTally>>) -> Arc<Self> {
         start_publisher();
         Arc::new(Counters {
-            lanes: Lanes::new(OUTCOMES.len()),
+            // The four outcomes, and the throttle's refusals.
+            lanes: Lanes::new(OUTCOMES.len() + 1),
             handles: Mutex::new(None),
             listed: AtomicBool::new(false),
             set,
@@ -244,7 +264,7 @@ impl Counters {
     }
 
     pub(crate) fn totals(&self) -> Calls {
-        let mut n = [0u64; 4];
+        let mut n = [0u64; 5];
         self.lanes.each(|lane| {
             for (i, n) in n.iter_mut().enumerate() {
                 *n += lane.cell(i).load(Relaxed);
@@ -255,6 +275,7 @@ impl Counters {
             failure: n[1],
             rejected: n[2],
             ignored: n[3],
+            throttled: n[4],
         }
     }
 
@@ -345,8 +366,14 @@ fn retally(breaker: &CircuitBreaker, set: &SetTally) {
     }
 }
 
-/// The `outcome` label of each [`Counted`], in its order.
+/// The `outcome` label of each [`Counted`], in its order, but the throttle's (published
+/// only for a breaker with a throttle, or a set whose keys refused calls).
 const OUTCOMES: [&str; 4] = ["success", "failure", "rejected", "ignored"];
+
+/// The `throttled` outcome's series of `name`.
+fn throttled_counter(name: &metrics::SharedString) -> metrics::Counter {
+    metrics::counter!("circuit_breaker_calls_total", "breaker" => name.clone(), "outcome" => "throttled")
+}
 
 /// Hands the current counts and states of every registered breaker, and of every keyed
 /// set, to the `metrics` facade now. The background publisher does this every 500 ms;
@@ -407,6 +434,10 @@ fn describe(recorder: usize) {
         "circuit_breaker_keys",
         "Keys of a keyed circuit breaker set in each state"
     );
+    metrics::describe_gauge!(
+        "circuit_breaker_throttle_probability",
+        "The probability with which a throttling circuit breaker refuses a call (0 to 1)"
+    );
     metrics::describe_counter!(
         "circuit_breaker_advised_openings_total",
         "Circuit breaker openings whose time an upstream's advice (Retry-After, gRPC RetryInfo or pushback) set"
@@ -440,13 +471,23 @@ pub(crate) fn publish_breaker(breaker: &CircuitBreaker) {
         let healthy = fleet.backend == crate::shared::BackendHealth::Healthy;
         gauge.set(if healthy { 1.0 } else { 0.0 });
     }
+    if let Some((refused, probability)) = &handles.throttle {
+        refused.absolute(counters.totals().throttled);
+        probability.set(breaker.throttle_probability().unwrap_or(0.0));
+    }
 }
 
-/// A keyed set's series: its keys' calls, transitions and states.
+/// A keyed set's series: its keys' calls, transitions and states; the throttle's
+/// refusals once its keys have refused any.
 fn publish_set(counters: &Counters) {
     if let Some(set) = &counters.set {
         publish_calls(&set_handles(counters, set), counters);
         publish_set_states(counters, set);
+        let throttled = counters.totals().throttled;
+        if throttled > 0 {
+            let name: metrics::SharedString = set.name.to_string().into();
+            throttled_counter(&name).absolute(throttled);
+        }
     }
 }
 
@@ -545,6 +586,7 @@ fn handles(breaker: &CircuitBreaker) -> Arc<Handles> {
     let publishes = Publishes::Breaker {
         rate: breaker.config().is_rate(),
         shared: breaker.sinks().fleet_info().is_some(),
+        throttle: breaker.config().throttle.is_some(),
     };
     breaker
         .sinks()

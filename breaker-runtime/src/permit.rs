@@ -75,11 +75,11 @@ const GENERATION: u32 = (1 << crate::state::GEN_BITS) - 1;
 /// flags.
 const START_SHIFT: u32 = crate::state::GEN_BITS;
 const START_HIGH: u32 = (STARTED - 1) & !GENERATION;
-/// How many bits of a start time (microseconds) a permit keeps: 41, 25 days.
+/// How many bits of a start time (microseconds) a permit keeps: 42, 50 days.
 pub(crate) const START_BITS: u32 = 32 + START_HIGH.count_ones();
 
 impl<'a> Permit<'a> {
-    /// `started`: the call's start time (microseconds, 41 bits) when listeners were
+    /// `started`: the call's start time (microseconds, 42 bits) when listeners were
     /// attached at admission (`listened`) or calls are timed.
     #[inline(always)]
     pub(crate) fn new(
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn the_tag_packs_generation_start_and_flags_without_overlap() {
-        assert_eq!(START_BITS, 41, "25 days of microseconds");
+        assert_eq!(START_BITS, 42, "50 days of microseconds");
         assert_eq!(GENERATION & START_HIGH, 0);
         assert_eq!((GENERATION | START_HIGH) & (STARTED | LISTENED | PROBE), 0);
         let started = (1u64 << START_BITS) - 3;

@@ -57,7 +57,8 @@ impl Percent {
 }
 
 /// What a builder's percentage setting takes ([`failure_rate`](crate::Builder::failure_rate),
-/// [`slow_rate`](crate::Builder::slow_rate), [`jitter`](crate::Builder::jitter)): a
+/// [`slow_rate`](crate::Builder::slow_rate), [`jitter`](crate::Builder::jitter),
+/// [`throttle`](crate::Builder::throttle), [`max_throttle`](crate::Builder::max_throttle)): a
 /// [`Percent`], or a whole number of percent (`50` is 50 %).
 ///
 /// A bare float does not compile: `0.5` reads as 50 % to some and as half a percent to
@@ -126,15 +127,19 @@ pub enum Policy {
     Within,
     /// A failure rate or slow-call rate over a window.
     Rate,
+    /// No trip rule: the breaker only throttles (`throttle` without `fail_max`, a rate
+    /// or `within`); it opens only by hand or by its fleet.
+    Throttle,
 }
 
 impl Policy {
-    /// `consecutive`, `within` or `rate`.
+    /// `consecutive`, `within`, `rate` or `throttle`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Policy::Consecutive => "consecutive",
             Policy::Within => "within",
             Policy::Rate => "rate",
+            Policy::Throttle => "throttle",
         }
     }
 }

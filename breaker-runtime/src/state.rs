@@ -100,7 +100,7 @@ impl fmt::Display for State {
 
 // Layout of the word, low bits first:
 //   state 2 | forced open 1 | disabled 1 | listening 1 | fleet 1 | counted 1 | timed 1 |
-//   failures 16 | successes 12 | probes in flight 8 | generation 20
+//   throttling 1 | failures 16 | successes 12 | probes in flight 8 | generation 19
 const STATE_MASK: u64 = 0b11;
 /// Sticky modes set by `force_open()` and `disable()`; cleared by the manual transitions.
 const FORCED_OPEN: u64 = 1 << 2;
@@ -118,7 +118,12 @@ const COUNTED: u64 = 1 << 6;
 /// Admission reads the clock (slow calls are measured): a closed admission is never
 /// quiet. Set at build and never changed.
 const TIMED: u64 = 1 << 7;
-const FAIL_SHIFT: u32 = 8;
+/// The throttle refuses calls at random (its probability is above zero): a closed
+/// admission is never quiet. Set and cleared as the probability leaves and reaches
+/// zero, and cleared by every change of state; never set on a breaker without a
+/// throttle, whose admission therefore tests it for free, in the mask it applies anyway.
+const THROTTLING: u64 = 1 << 8;
+const FAIL_SHIFT: u32 = 9;
 const FAIL_BITS: u32 = 16;
 const SUCC_SHIFT: u32 = FAIL_SHIFT + FAIL_BITS;
 const SUCC_BITS: u32 = 12;
@@ -145,8 +150,8 @@ const OPEN: u64 = State::Open.number();
 ///
 /// The generation changes on every state change and on every grant of a half-open probe,
 /// so a permit can tell whether the state it was admitted under still holds (gobreaker's
-/// rule: results from an earlier generation are discarded). It is 25 bits wide: a permit
-/// would have to stay out across 33 million transitions for a stale result to be taken
+/// rule: results from an earlier generation are discarded). It is 19 bits wide: a permit
+/// would have to stay out across 524,288 transitions for a stale result to be taken
 /// for a current one.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
@@ -179,19 +184,30 @@ impl Word {
 
     /// True for a closed breaker of `generation` whose window counts every outcome, with
     /// no sticky mode, no listener and no call to time: a success only adds to the
-    /// window.
+    /// window (throttling or not).
     #[inline(always)]
     pub(crate) fn counts_plainly(self, generation: u32) -> bool {
         // Everything but the counters (which a rate policy leaves unused while closed)
-        // at once: closed, no mode, no listener, counted, untimed, this generation.
-        self.0 & !COUNTERS == COUNTED | (u64::from(generation) << GEN_SHIFT)
+        // and the throttle's flag at once: closed, no mode, no listener, counted,
+        // untimed, this generation.
+        self.0 & !(COUNTERS | THROTTLING) == COUNTED | (u64::from(generation) << GEN_SHIFT)
     }
 
-    /// True for a closed breaker with no listener and no call to time: a call is
-    /// admitted with nothing to do.
+    /// True for a closed breaker with no listener, no call to time and no throttling: a
+    /// call is admitted with nothing to do.
     #[inline(always)]
     pub(crate) fn admits_quietly(self) -> bool {
-        self.0 & (STATE_MASK | LISTENING | TIMED) == CLOSED
+        self.0 & (STATE_MASK | LISTENING | TIMED | THROTTLING) == CLOSED
+    }
+
+    /// The throttle refuses calls at random.
+    #[inline]
+    pub(crate) fn is_throttling(self) -> bool {
+        self.0 & THROTTLING != 0
+    }
+
+    pub(crate) fn with_throttling(self, on: bool) -> Word {
+        self.with_bit(THROTTLING, on)
     }
 
     /// Calls' durations are measured (slow calls count).
@@ -285,13 +301,13 @@ impl Word {
         }
     }
 
-    /// The same word in `state`, with the next generation and no probe out. Closing
-    /// ends the fleet's hold.
+    /// The same word in `state`, with the next generation, no probe out and no
+    /// throttling (its window starts over). Closing ends the fleet's hold.
     pub(crate) fn enter(self, state: State) -> Word {
         let bits = state.number();
         let generation = (u64::from(self.generation()) + 1) & ((1 << GEN_BITS) - 1);
         let fleet = if state == State::Closed { FLEET } else { 0 };
-        let kept = self.0 & !(STATE_MASK | FLIGHT_MASK | GEN_MASK | fleet);
+        let kept = self.0 & !(STATE_MASK | FLIGHT_MASK | GEN_MASK | THROTTLING | fleet);
         Word(kept | bits | (generation << GEN_SHIFT))
     }
 

@@ -168,6 +168,20 @@ pub(crate) fn rejected(breaker: &CircuitBreaker, error: &CircuitBreakerError, st
     );
 }
 
+/// The throttle refused a call.
+pub(crate) fn throttled(breaker: &CircuitBreaker, error: &CircuitBreakerError) {
+    tracing::event!(
+        name: conventions::events::THROTTLED,
+        Level::DEBUG,
+        circuit_breaker.name = breaker.name(),
+        circuit_breaker.key = crate::keyed::key_of(breaker),
+        circuit_breaker.state = values::CLOSED,
+        circuit_breaker.throttle.probability = error.throttle_probability(),
+        error.type = values::CIRCUIT_BREAKER_THROTTLED,
+        "circuit_breaker.throttled"
+    );
+}
+
 /// The fleet backend cannot be reached: every shared breaker carries on locally.
 #[cfg(feature = "redis")]
 pub(crate) fn fleet_degraded(channel: &str, reason: &str) {

@@ -24,10 +24,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::clock::duration_to_nanos;
-use crate::config::{Config, Rules};
+use crate::config::{Config, Rules, MAX_THROTTLE, THROTTLE_MIN_CALLS};
 use crate::lanes::{Lane, Lanes};
 use crate::outcome::Verdict;
-use crate::policy::Window;
+use crate::policy::{Percent, Policy, Window};
+
+mod throttled;
+
+pub(crate) use throttled::{Throttled, MILLION};
 
 /// A rate policy's window at one moment, from
 /// [`CircuitBreaker::window`](crate::CircuitBreaker::window) (and in the
@@ -68,6 +72,8 @@ pub(crate) enum Tally {
     Within(Box<Within>),
     /// A rate over a window.
     Rate(Box<Rate>),
+    /// A throttle, over a time window, with any trip rule but `within`.
+    Throttle(Box<Throttled>),
 }
 
 pub(crate) struct Within {
@@ -94,6 +100,26 @@ impl Tally {
                 timeline,
             }));
         }
+        if config.throttle.is_some() {
+            let length = match config.effective_window() {
+                Some(Window::Time(length)) => length,
+                // Refused by `Config::validate`: a throttle counts over a time.
+                _ => crate::config::THROTTLE_WINDOW,
+            };
+            let default_min = if config.is_rate() {
+                1
+            } else {
+                THROTTLE_MIN_CALLS
+            };
+            let rate = config.throttle.map_or(0, Percent::basis_points);
+            let cap = config.max_throttle.unwrap_or(MAX_THROTTLE).basis_points();
+            return Tally::Throttle(Box::new(Throttled::new(
+                Timeline::new(length, config.buckets),
+                config.min_calls.unwrap_or(default_min),
+                (rate, cap),
+                config.policy() == Policy::Consecutive,
+            )));
+        }
         let Some(window) = config.window else {
             return Tally::Consecutive;
         };
@@ -112,7 +138,16 @@ impl Tally {
 
     /// Every outcome is recorded, successes too.
     pub(crate) fn counts_every_call(&self) -> bool {
-        matches!(self, Tally::Rate(_))
+        matches!(self, Tally::Rate(_) | Tally::Throttle(_))
+    }
+
+    /// The throttle, for a breaker that has one.
+    #[inline]
+    pub(crate) fn throttle(&self) -> Option<&Throttled> {
+        match self {
+            Tally::Throttle(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// Records a closed breaker's outcome at `now`; true when it trips the breaker.
@@ -140,6 +175,7 @@ impl Tally {
                 let c = rate.window.counts(now);
                 c.calls >= rate.min_calls && rules.rate_reached(c.failures, c.slow, c.calls)
             }
+            Tally::Throttle(t) => t.record(verdict, slow, now, rules),
         }
     }
 
@@ -152,6 +188,8 @@ impl Tally {
                 RateWindow::Count(w) => w.add_success(),
                 RateWindow::Time(w) => w.add_success(now()),
             }
+        } else if let Tally::Throttle(t) = self {
+            t.count_success(now());
         }
     }
 
@@ -161,6 +199,7 @@ impl Tally {
             Tally::Consecutive => {}
             Tally::Within(w) => w.timeline.clear(),
             Tally::Rate(rate) => rate.window.clear(),
+            Tally::Throttle(t) => t.clear(),
         }
     }
 
@@ -171,13 +210,15 @@ impl Tally {
             Tally::Consecutive => 0,
             Tally::Within(w) => w.timeline.sum(now, |p| w.failures.get(p)),
             Tally::Rate(rate) => rate.window.counts(now).failures,
+            Tally::Throttle(t) => t.failures(now),
         }
     }
 
-    /// A rate policy's window as of `now`, and its `min_calls`.
+    /// A rate policy's (or a throttle's) window as of `now`, and its `min_calls`.
     pub(crate) fn window(&self, now: u64) -> Option<(Counts, u32)> {
         match self {
             Tally::Rate(rate) => Some((rate.window.counts(now), rate.min_calls)),
+            Tally::Throttle(t) => Some((t.counts(now), t.min_calls)),
             _ => None,
         }
     }

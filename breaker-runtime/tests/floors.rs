@@ -38,6 +38,7 @@ const CORE: &[&str] = &[
     "breaker",
     "call",
     "traceparent",
+    "throttle",
 ];
 const SEAM: &[&str] = &["events"];
 const AROUND: &[&str] = &[

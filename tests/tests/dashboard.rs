@@ -3,7 +3,8 @@
 //! 2 s, no main-thread task over 200 ms while transitions stream (the page counts them
 //! itself, through `PerformanceObserver`), a write shown within a second. A write made
 //! through the API shows on a filtered page; the page writes to breakers whose names a
-//! URL cannot carry (`..`); an opening an upstream advised shows its period and source;
+//! URL cannot carry (`..`); an opening an upstream advised shows its period and source,
+//! a throttling breaker how much it refuses;
 //! after the server restarts, the page reads everything again; and a screenshot goes
 //! under `target/`.
 
@@ -302,6 +303,38 @@ async fn an_advised_opening_shows_its_period_and_source_in_its_row() {
     assert_eq!(
         browser.eval(&format!("{cell}.textContent")).await,
         "advised 30 s · retry_after"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_breaker_shows_how_much_it_refuses() {
+    use breaker_runtime::ManualClock;
+    let _turn = TURN.lock().await;
+    let Some(mut browser) = Browser::launch().await else {
+        return;
+    };
+    let throttled = CircuitBreaker::builder("page-throttled")
+        .throttle(50)
+        .max_throttle(100)
+        .min_calls(5)
+        .clock(ManualClock::new())
+        .build();
+    // Five asked, none accepted: it refuses 5 in 6.
+    for _ in 0..5 {
+        throttled.try_acquire().unwrap().failure();
+    }
+    let server = Server::start(any_port(), Access::read_only());
+    browser
+        .open(&format!("{}?prefix=page-throttled", server.url()))
+        .await;
+    let cell = "document.querySelector('#rows tr[data-name=\"page-throttled\"] small.throttle')";
+    browser
+        .until(&format!("{cell} !== null"), 10_000)
+        .await
+        .expect("the row says it throttles");
+    assert_eq!(
+        browser.eval(&format!("{cell}.textContent")).await,
+        "throttling 83%"
     );
 }
 

@@ -145,6 +145,14 @@ function show(b) {
   const r = row(b.name);
   r.tr.dataset.phase = b.phase;
   r.cells.state.replaceChildren(badge(b.phase, label(b.phase)));
+  // A throttle refusing calls at random while closed: how many.
+  if (b.throttle_probability > 0) {
+    const throttling = document.createElement("small");
+    throttling.className = "throttle";
+    throttling.textContent = `throttling ${(b.throttle_probability * 100).toFixed(0)}%`;
+    throttling.title = "The share of calls the throttle refuses now";
+    r.cells.state.appendChild(throttling);
+  }
   r.cells.failures.textContent = b.fail_counter;
   r.cells.calls.textContent = b.calls ? b.calls.success + b.calls.failure + b.calls.ignored : "";
   r.cells.rejected.textContent = b.calls ? b.calls.rejected : "";

@@ -32,6 +32,9 @@ pub struct BreakerInfo {
     /// The upstream's advice that set its current (or last) open period, if advice did
     /// (see [`CircuitBreaker::open_advice`]).
     pub advice: Option<Advice>,
+    /// For a breaker with a throttle: the probability, 0 to 1, with which it refuses a
+    /// call now (see [`CircuitBreaker::throttle_probability`]).
+    pub throttle_probability: Option<f64>,
     /// Its settings.
     pub config: Config,
     /// For a rate policy: the calls, failures and slow calls in its window, and the
@@ -61,6 +64,7 @@ impl BreakerInfo {
             retry_after: breaker.retry_after(),
             since_last_change: breaker.since_last_change(),
             advice: breaker.open_advice(),
+            throttle_probability: breaker.throttle_probability(),
             config: *breaker.config(),
             window: breaker.window(),
             #[cfg(feature = "metrics")]
@@ -179,9 +183,19 @@ impl fmt::Display for Snapshot {
 
 /// `consecutive`, `within`, or a rate policy with what its window holds, failures and
 /// calls named: `rate: 3 failures in 20 calls (15.0%)`, with slow calls when it counts
-/// them, and `below min_calls` until the window holds enough calls for a rate.
+/// them, and `below min_calls` until the window holds enough calls for a rate. A
+/// throttle says how much it refuses: `consecutive; throttling 12.5%`, `throttle: 0%`.
 fn policy_column(b: &BreakerInfo) -> String {
-    let Some(w) = &b.window else {
+    let rule = rule_column(b);
+    match b.throttle_probability {
+        None => rule,
+        Some(p) if b.policy == Policy::Throttle => format!("throttle: {:.1}%", p * 100.0),
+        Some(p) => format!("{rule}; throttling {:.1}%", p * 100.0),
+    }
+}
+
+fn rule_column(b: &BreakerInfo) -> String {
+    let (Some(w), Policy::Rate) = (&b.window, b.policy) else {
         return b.policy.to_string();
     };
     let slow = b.config.slow_call.is_some();
@@ -219,7 +233,7 @@ mod serialize {
     impl Serialize for Config {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
-            let mut c = s.serialize_struct("Config", 18)?;
+            let mut c = s.serialize_struct("Config", 20)?;
             c.serialize_field("policy", self.policy().as_str())?;
             c.serialize_field("fail_max", &self.fail_max)?;
             c.serialize_field("reset_timeout_secs", &self.reset_timeout.as_secs_f64())?;
@@ -241,6 +255,15 @@ mod serialize {
             c.serialize_field("jitter", &self.jitter.as_f64())?;
             c.serialize_field("retry_after_cap_secs", &self.advice_cap().as_secs_f64())?;
             c.serialize_field("open_on_retry_after", &self.open_on_retry_after)?;
+            c.serialize_field("throttle", &self.throttle.map(|p| p.as_f64()))?;
+            c.serialize_field(
+                "max_throttle",
+                &self.throttle.map(|_| {
+                    self.max_throttle
+                        .unwrap_or(crate::config::MAX_THROTTLE)
+                        .as_f64()
+                }),
+            )?;
             c.end()
         }
     }
@@ -269,7 +292,7 @@ mod serialize {
 
     impl Serialize for BreakerInfo {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut b = s.serialize_struct("BreakerInfo", 12)?;
+            let mut b = s.serialize_struct("BreakerInfo", 13)?;
             b.serialize_field("name", self.name.as_str())?;
             b.serialize_field("state", &self.state)?;
             b.serialize_field("policy", self.policy.as_str())?;
@@ -284,6 +307,7 @@ mod serialize {
                 &self.since_last_change.as_secs_f64(),
             )?;
             b.serialize_field("advice", &self.advice.map(Advised))?;
+            b.serialize_field("throttle_probability", &self.throttle_probability)?;
             b.serialize_field("config", &self.config)?;
             b.serialize_field("window", &self.window)?;
             #[cfg(feature = "metrics")]

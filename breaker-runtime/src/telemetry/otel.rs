@@ -110,16 +110,25 @@ pub(crate) fn remember_failure(failures: &Failures) {
     }
 }
 
-/// The caller's span fails: its call was rejected.
+/// The caller's span fails: its call was refused, by an open breaker
+/// (`error.type = circuit_breaker_open`) or the throttle (`circuit_breaker_throttled`).
 #[cold]
 #[inline(never)]
-pub(crate) fn fail_callers_span() {
+pub(crate) fn fail_callers_span(throttled: bool) {
     let span = Span::current();
     if span.is_none() {
         return;
     }
-    span.set_status(Status::error("circuit breaker open"));
-    span.set_attribute(attributes::ERROR_TYPE, values::CIRCUIT_BREAKER_OPEN);
+    let (message, error_type) = if throttled {
+        (
+            "circuit breaker throttled",
+            values::CIRCUIT_BREAKER_THROTTLED,
+        )
+    } else {
+        ("circuit breaker open", values::CIRCUIT_BREAKER_OPEN)
+    };
+    span.set_status(Status::error(message));
+    span.set_attribute(attributes::ERROR_TYPE, error_type);
 }
 
 /// The call being classified was refused by an upstream service's breaker: its span

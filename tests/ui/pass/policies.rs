@@ -48,12 +48,44 @@ fn within() -> Result<(), BoxError> {
     Ok(())
 }
 
+#[circuit_breaker(name = "policy-throttle", throttle = "50%")]
+fn throttled() -> Result<u32, BoxError> {
+    Ok(1)
+}
+
+#[circuit_breaker(
+    name = "policy-throttle-trip",
+    throttle = "62.5%",
+    max_throttle = "75%",
+    fail_max = 10,
+    window = "30s",
+    min_calls = 50,
+    buckets = 30
+)]
+fn throttled_with_trip() -> Result<u32, BoxError> {
+    Ok(1)
+}
+
+#[circuit_breaker(
+    name = "policy-throttle-rate",
+    throttle = "50%",
+    failure_rate = "80%",
+    window = "60s",
+    min_calls = 20
+)]
+fn throttled_with_rate() -> Result<u32, BoxError> {
+    Ok(1)
+}
+
 fn main() {
     count_window().unwrap();
     time_window().unwrap();
     slow_only().unwrap();
     backoff().unwrap();
     within().unwrap();
+    throttled().unwrap();
+    throttled_with_trip().unwrap();
+    throttled_with_rate().unwrap();
     let config = |name| *registry::get(name).unwrap().config();
 
     let c = config("policy-count");
@@ -81,4 +113,18 @@ fn main() {
     let c = config("policy-within");
     assert_eq!(c.policy(), Policy::Within);
     assert_eq!((c.within, c.buckets), (Some(Duration::from_secs(10)), 2));
+
+    let c = config("policy-throttle");
+    assert_eq!(c.policy(), Policy::Throttle);
+    assert_eq!((c.throttle, c.max_throttle, c.fail_max), (Some(Percent::new(50.0)), None, 0));
+    assert_eq!(c.effective_window(), Some(Window::Time(Duration::from_secs(120))));
+
+    let c = config("policy-throttle-trip");
+    assert_eq!(c.policy(), Policy::Consecutive);
+    assert_eq!((c.throttle, c.max_throttle), (Some(Percent::new(62.5)), Some(Percent::new(75.0))));
+    assert_eq!((c.fail_max, c.min_calls, c.buckets), (10, Some(50), 30));
+
+    let c = config("policy-throttle-rate");
+    assert_eq!(c.policy(), Policy::Rate);
+    assert_eq!(c.failure_rate, Some(Percent::new(80.0)));
 }
