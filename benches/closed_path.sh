@@ -36,7 +36,7 @@ per_call() {
 bare=$(per_call bare)
 printf '%-44s %s\n' "case (instructions per call, callgrind)" "count  over bare"
 printf '%-44s %5d\n' "bare function" "$bare"
-for case in annotated call rejected time_window count_window within slow_window owned; do
+for case in annotated call rejected time_window throttle throttled count_window within slow_window owned; do
   n=$(per_call "$case")
   printf '%-44s %5d  %+d\n' "$case" "$n" $(( n - bare ))
 done

@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::CircuitBreaker as _;
 
 use breaker_benches::{
-    annotated, annotated_count_window, annotated_open, annotated_slow_window,
+    annotated, annotated_count_window, annotated_open, annotated_slow_window, annotated_throttle,
     annotated_time_window, annotated_within, bare, E,
 };
 
@@ -257,7 +257,8 @@ fn mixed(c: &mut Criterion) {
     }
 }
 
-/// The policies of issue 12 on a closed breaker (every call succeeds), beside the
+/// The policies of issue 12 (and issue 28's throttle) on a closed breaker (every call
+/// succeeds), beside the
 /// consecutive default and the peers' rate policies: failsafe's success rate over a time
 /// window, recloser's failure rate over its last calls.
 fn policies(c: &mut Criterion) {
@@ -281,7 +282,11 @@ fn policies(c: &mut Criterion) {
         annotated_time_window(0),
         annotated_count_window(0),
     );
-    let _ = (annotated_within(0), annotated_slow_window(0));
+    let _ = (
+        annotated_within(0),
+        annotated_slow_window(0),
+        annotated_throttle(0),
+    );
     for threads in [1, 2] {
         let cases: Vec<Case<'_>> = vec![
             ("bare call", Box::new(|i| drop(black_box(bare(i))))),
@@ -292,6 +297,10 @@ fn policies(c: &mut Criterion) {
             (
                 "failure_rate, window = 60s",
                 Box::new(|i| drop(black_box(annotated_time_window(i)))),
+            ),
+            (
+                "throttle = 50%, window = 60s (healthy)",
+                Box::new(|i| drop(black_box(annotated_throttle(i)))),
             ),
             (
                 "failure_rate, window = 100 calls",

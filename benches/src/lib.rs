@@ -65,6 +65,18 @@ pub fn annotated_time_window(x: u64) -> Result<u64, E> {
     Ok(black_box(x))
 }
 
+/// `bare` under a throttle over the same 60 s window, its upstream healthy (issue 28).
+#[inline(never)]
+#[circuit_breaker(
+    name = "bench-throttle",
+    throttle = "50%",
+    window = "60s",
+    min_calls = 100
+)]
+pub fn annotated_throttle(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
 /// `bare` under a failure rate over the last 100 calls.
 #[inline(never)]
 #[circuit_breaker(

@@ -247,6 +247,8 @@ impl CircuitBreaker {
         match &self.inner.tally {
             Tally::Consecutive => word.failures(),
             _ if word.is_counted() && word.state() == State::HalfOpen => word.probe_failures(),
+            // A throttle beside consecutive failures: they are counted in the word.
+            _ if !self.inner.rules.window_trips => word.failures(),
             tally => tally.failures(self.now()),
         }
     }
@@ -530,13 +532,17 @@ impl CircuitBreaker {
         &self,
         word: Word,
     ) -> Result<Permit<'_>, CircuitBreakerError> {
-        if word.state() == State::Closed {
-            if word.is_throttling() {
+        // Closed and not throttling (one test of the word, as before throttles), closed
+        // and throttling, or not closed.
+        match word.closed_and_throttling() {
+            (true, false) => return Ok(self.admit(word, false)),
+            (true, true) => {
                 if let Some(refusal) = self.throttle_refusal(word) {
                     return self.refuse::<ANSWERED>(refusal);
                 }
+                return Ok(self.admit(word, false));
             }
-            return Ok(self.admit(word, false));
+            (false, _) => {}
         }
         let now = self.now();
         // The rejection of an open breaker, the common case here, decided before (and
@@ -994,9 +1000,10 @@ impl CircuitBreaker {
         let inner = &*self.inner;
         let rules = &inner.rules;
         let current = word.generation() == generation && !word.is_disabled();
-        // The window decides the trip (and consecutive failures, if they are the rule,
-        // are counted beside it), or the word counts them.
-        let windowed = !matches!(inner.tally, Tally::Consecutive);
+        // A window records the outcome (a rate's, `within`'s, a throttle's); the window
+        // decides the trip, or consecutive failures counted in the word do.
+        let counted = !matches!(inner.tally, Tally::Consecutive);
+        let windowed = counted && rules.window_trips;
         if current && verdict == Verdict::Failure {
             // A failure that counts: its observers may keep what it needs to be traced
             // back to (an opening links to the calls that caused it).
@@ -1029,10 +1036,11 @@ impl CircuitBreaker {
         let at_once = advice.is_some_and(|a| rules.open_on_advice || a.opens_at_once());
         // A closed breaker's window takes the outcome once, before the state is
         // decided; whether it trips is then a matter of one swap.
-        let trips = current
-            && windowed
+        let recorded = current
+            && counted
             && word.state() == State::Closed
-            && (inner.tally.record(verdict, slow, now(), rules) || at_once);
+            && inner.tally.record(verdict, slow, now(), rules);
+        let trips = windowed && current && word.state() == State::Closed && (recorded || at_once);
         // Proceeds when the verdict belongs to the current generation and changes the
         // word: a failure to count (opening at `fail_max`), a failure count to reset, a
         // window that trips, a probe's result. A failed swap means another thread
@@ -1238,7 +1246,7 @@ mod footprint {
         assert!(std::mem::size_of::<crate::Config>() <= 184);
         assert!(std::mem::size_of::<crate::lanes::Lanes>() <= 176);
         assert!(std::mem::size_of::<crate::window::Tally>() <= 16);
-        assert!(std::mem::size_of::<crate::window::Rate>() <= 256);
+        assert!(std::mem::size_of::<crate::window::Rate>() <= 264);
         assert!(std::mem::size_of::<crate::window::Within>() <= 56);
     }
 

@@ -359,6 +359,10 @@ pub(crate) struct Rules {
     pub(crate) advice_cap: u64,
     /// One advised failure opens the breaker.
     pub(crate) open_on_advice: bool,
+    /// The window (a rate, `within`, or a throttle alone) decides when the breaker
+    /// trips; otherwise consecutive failures do, counted in the word (with or without
+    /// a throttle's window beside them).
+    pub(crate) window_trips: bool,
 }
 
 impl Rules {
@@ -415,6 +419,7 @@ impl From<&Config> for Rules {
             },
             advice_cap: duration_to_nanos(c.advice_cap()),
             open_on_advice: c.open_on_retry_after,
+            window_trips: c.policy() != Policy::Consecutive,
         }
     }
 }

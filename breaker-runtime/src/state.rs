@@ -135,6 +135,8 @@ pub(crate) const GEN_BITS: u32 = 64 - GEN_SHIFT;
 const GEN_MASK: u64 = u64::MAX << GEN_SHIFT;
 const FLIGHT_MASK: u64 = ((1 << FLIGHT_BITS) - 1) << FLIGHT_SHIFT;
 const COUNTERS: u64 = ((1 << (FAIL_BITS + SUCC_BITS + FLIGHT_BITS)) - 1) << FAIL_SHIFT;
+/// The successes and probes in flight: what a half-open period counts.
+const PROBE_COUNTERS: u64 = ((1 << (SUCC_BITS + FLIGHT_BITS)) - 1) << SUCC_SHIFT;
 
 /// The largest `fail_max` the packed counter can hold.
 pub(crate) const MAX_FAIL_MAX: u32 = (1 << FAIL_BITS) - 1;
@@ -187,10 +189,11 @@ impl Word {
     /// window (throttling or not).
     #[inline(always)]
     pub(crate) fn counts_plainly(self, generation: u32) -> bool {
-        // Everything but the counters (which a rate policy leaves unused while closed)
-        // and the throttle's flag at once: closed, no mode, no listener, counted,
-        // untimed, this generation.
-        self.0 & !(COUNTERS | THROTTLING) == COUNTED | (u64::from(generation) << GEN_SHIFT)
+        // Everything but the probe counters and the throttle's flag at once: closed, no
+        // failure counted (a rate policy leaves the field unused while closed; a
+        // throttle with consecutive failures counts them there, and a success must
+        // reset them), no mode, no listener, counted, untimed, this generation.
+        self.0 & !(PROBE_COUNTERS | THROTTLING) == COUNTED | (u64::from(generation) << GEN_SHIFT)
     }
 
     /// True for a closed breaker with no listener, no call to time and no throttling: a
@@ -198,6 +201,17 @@ impl Word {
     #[inline(always)]
     pub(crate) fn admits_quietly(self) -> bool {
         self.0 & (STATE_MASK | LISTENING | TIMED | THROTTLING) == CLOSED
+    }
+
+    /// Whether it is closed, and whether the throttle refuses calls: from one mask, so
+    /// that the closed case not throttling is one test.
+    #[inline(always)]
+    pub(crate) fn closed_and_throttling(self) -> (bool, bool) {
+        match self.0 & (STATE_MASK | THROTTLING) {
+            CLOSED => (true, false),
+            THROTTLING => (true, true),
+            _ => (false, false),
+        }
     }
 
     /// The throttle refuses calls at random.
@@ -302,12 +316,17 @@ impl Word {
     }
 
     /// The same word in `state`, with the next generation, no probe out and no
-    /// throttling (its window starts over). Closing ends the fleet's hold.
+    /// throttling (its window starts over). Closing ends the fleet's hold, and a
+    /// counted breaker's counters (its probes' tally: closed, it counts in its window).
     pub(crate) fn enter(self, state: State) -> Word {
         let bits = state.number();
         let generation = (u64::from(self.generation()) + 1) & ((1 << GEN_BITS) - 1);
-        let fleet = if state == State::Closed { FLEET } else { 0 };
-        let kept = self.0 & !(STATE_MASK | FLIGHT_MASK | GEN_MASK | THROTTLING | fleet);
+        let closing = match state {
+            State::Closed if self.is_counted() => FLEET | COUNTERS,
+            State::Closed => FLEET,
+            _ => 0,
+        };
+        let kept = self.0 & !(STATE_MASK | FLIGHT_MASK | GEN_MASK | THROTTLING | closing);
         Word(kept | bits | (generation << GEN_SHIFT))
     }
 

@@ -27,11 +27,11 @@ use crate::clock::duration_to_nanos;
 use crate::config::{Config, Rules, MAX_THROTTLE, THROTTLE_MIN_CALLS};
 use crate::lanes::{Lane, Lanes};
 use crate::outcome::Verdict;
-use crate::policy::{Percent, Policy, Window};
+use crate::policy::{Percent, Window};
 
 mod throttled;
 
-pub(crate) use throttled::{Throttled, MILLION};
+pub(crate) use throttled::{Throttle, Throttling, MILLION};
 
 /// A rate policy's window at one moment, from
 /// [`CircuitBreaker::window`](crate::CircuitBreaker::window) (and in the
@@ -70,10 +70,8 @@ pub(crate) enum Tally {
     Consecutive,
     /// `fail_max` failures within a time.
     Within(Box<Within>),
-    /// A rate over a window.
+    /// A rate over a window (and a throttle's window, with or without a rate).
     Rate(Box<Rate>),
-    /// A throttle, over a time window, with any trip rule but `within`.
-    Throttle(Box<Throttled>),
 }
 
 pub(crate) struct Within {
@@ -84,6 +82,8 @@ pub(crate) struct Within {
 pub(crate) struct Rate {
     min_calls: u32,
     window: RateWindow,
+    /// A throttle reading the window (a time window).
+    throttle: Option<Box<Throttle>>,
 }
 
 enum RateWindow {
@@ -113,12 +113,13 @@ impl Tally {
             };
             let rate = config.throttle.map_or(0, Percent::basis_points);
             let cap = config.max_throttle.unwrap_or(MAX_THROTTLE).basis_points();
-            return Tally::Throttle(Box::new(Throttled::new(
-                Timeline::new(length, config.buckets),
-                config.min_calls.unwrap_or(default_min),
-                (rate, cap),
-                config.policy() == Policy::Consecutive,
-            )));
+            let timeline = Timeline::new(length, config.buckets);
+            let throttle = Throttle::new(&timeline, (rate, cap));
+            return Tally::Rate(Box::new(Rate {
+                min_calls: config.min_calls.unwrap_or(default_min),
+                window: RateWindow::Time(TimeWindow::new(timeline)),
+                throttle: Some(Box::new(throttle)),
+            }));
         }
         let Some(window) = config.window else {
             return Tally::Consecutive;
@@ -133,19 +134,27 @@ impl Tally {
         Tally::Rate(Box::new(Rate {
             min_calls: config.min_calls.unwrap_or(default_min),
             window,
+            throttle: None,
         }))
     }
 
     /// Every outcome is recorded, successes too.
     pub(crate) fn counts_every_call(&self) -> bool {
-        matches!(self, Tally::Rate(_) | Tally::Throttle(_))
+        matches!(self, Tally::Rate(_))
     }
 
-    /// The throttle, for a breaker that has one.
+    /// The throttle, for a breaker that has one, with the window it reads.
     #[inline]
-    pub(crate) fn throttle(&self) -> Option<&Throttled> {
-        match self {
-            Tally::Throttle(t) => Some(t),
+    pub(crate) fn throttle(&self) -> Option<Throttling<'_>> {
+        let Tally::Rate(rate) = self else {
+            return None;
+        };
+        match (&rate.throttle, &rate.window) {
+            (Some(state), RateWindow::Time(window)) => Some(Throttling {
+                window,
+                min_calls: rate.min_calls,
+                state,
+            }),
             _ => None,
         }
     }
@@ -172,10 +181,12 @@ impl Tally {
                 if !(failed || slow) {
                     return false;
                 }
+                if !rules.has_rate() {
+                    return false; // a throttle's window: it never trips
+                }
                 let c = rate.window.counts(now);
                 c.calls >= rate.min_calls && rules.rate_reached(c.failures, c.slow, c.calls)
             }
-            Tally::Throttle(t) => t.record(verdict, slow, now, rules),
         }
     }
 
@@ -188,8 +199,6 @@ impl Tally {
                 RateWindow::Count(w) => w.add_success(),
                 RateWindow::Time(w) => w.add_success(now()),
             }
-        } else if let Tally::Throttle(t) = self {
-            t.count_success(now());
         }
     }
 
@@ -198,8 +207,12 @@ impl Tally {
         match self {
             Tally::Consecutive => {}
             Tally::Within(w) => w.timeline.clear(),
-            Tally::Rate(rate) => rate.window.clear(),
-            Tally::Throttle(t) => t.clear(),
+            Tally::Rate(rate) => {
+                rate.window.clear();
+                if let Some(throttle) = &rate.throttle {
+                    throttle.clear();
+                }
+            }
         }
     }
 
@@ -210,7 +223,6 @@ impl Tally {
             Tally::Consecutive => 0,
             Tally::Within(w) => w.timeline.sum(now, |p| w.failures.get(p)),
             Tally::Rate(rate) => rate.window.counts(now).failures,
-            Tally::Throttle(t) => t.failures(now),
         }
     }
 
@@ -218,7 +230,6 @@ impl Tally {
     pub(crate) fn window(&self, now: u64) -> Option<(Counts, u32)> {
         match self {
             Tally::Rate(rate) => Some((rate.window.counts(now), rate.min_calls)),
-            Tally::Throttle(t) => Some((t.counts(now), t.min_calls)),
             _ => None,
         }
     }

@@ -7,7 +7,9 @@
 //! `#[circuit_breaker]`, closed), `call` (through `CircuitBreaker::call`, closed),
 //! `rejected` (an annotated function whose breaker is open), and the policies of issue
 //! 12 on annotated functions, closed: `time_window`, `count_window`, `within`,
-//! `slow_window` (a time window that also times each call). Issue 13's: `owned`
+//! `slow_window` (a time window that also times each call); issue 28's `throttle` (the
+//! same time window with a throttle and no trip rule, its upstream healthy) and
+//! `throttled` (a throttle refusing about 99 % of calls). Issue 13's: `owned`
 //! (`try_acquire_owned` and a success), `tower_bare` (the harness's service without a
 //! layer), `tower` (behind `CircuitBreakerLayer::new`) and `tower_static` (behind
 //! `CircuitBreakerLayer::from_static`). Issue 27's, a `503` failure through the layer
@@ -22,7 +24,7 @@ use tower::Layer;
 
 use breaker_benches::tower_harness::{failures, one_call, Echo, Failing};
 use breaker_benches::{
-    annotated, annotated_count_window, annotated_open, annotated_slow_window,
+    annotated, annotated_count_window, annotated_open, annotated_slow_window, annotated_throttle,
     annotated_time_window, annotated_within, bare,
 };
 
@@ -45,6 +47,19 @@ fn main() {
         breaker_runtime::tower::CircuitBreakerLayer::from_static(pinned).layer(Echo),
     );
     let echo = std::cell::RefCell::new(Echo);
+    // A throttle refusing about 99 % of calls (nothing accepted, no cap), on a clock
+    // that stands still: a refusal, and now and then an admission let go.
+    let throttling = CircuitBreaker::builder("closed-path-throttling")
+        .throttle(50)
+        .max_throttle(100)
+        .clock(breaker_runtime::ManualClock::new())
+        .unregistered()
+        .build();
+    for _ in 0..100 {
+        if let Ok(permit) = throttling.try_acquire() {
+            permit.failure();
+        }
+    }
     // A 503 answer through a layer whose breaker counts up to 65,535 failures.
     let [plain, seconds, date] = failures();
     let failing = |name: &'static str, service: Failing| {
@@ -92,6 +107,8 @@ fn main() {
         "fail_retry_after" => &|i| one_call(&mut *fail_seconds.borrow_mut(), i),
         "fail_http_date" => &|i| one_call(&mut *fail_date.borrow_mut(), i),
         "time_window" => &|i| annotated_time_window(i).is_ok(),
+        "throttle" => &|i| annotated_throttle(i).is_ok(),
+        "throttled" => &|_| throttling.try_acquire().is_ok(),
         "count_window" => &|i| annotated_count_window(i).is_ok(),
         "within" => &|i| annotated_within(i).is_ok(),
         "slow_window" => &|i| annotated_slow_window(i).is_ok(),
@@ -103,7 +120,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown case {other:?}: bare, annotated, call, rejected, time_window, count_window, within, slow_window, owned, tower_bare, tower, tower_static, fail_503(_bare), fail_retry_after(_bare) or fail_http_date(_bare)"
+                "unknown case {other:?}: bare, annotated, call, rejected, time_window, count_window, within, slow_window, throttle, throttled, owned, tower_bare, tower, tower_static, fail_503(_bare), fail_retry_after(_bare) or fail_http_date(_bare)"
             );
             std::process::exit(2);
         }

@@ -1,8 +1,7 @@
-//! The counts of a breaker that throttles: its time window (successes in per-thread
-//! lanes, failures and slow calls in shared buckets, as a rate policy's), the calls the
-//! throttle refused (shared buckets, written only on a refusal), the consecutive
-//! failures when that is also its trip rule, and the refusal probability as last
-//! computed.
+//! A throttle's counts beside its breaker's rate window (a time window: successes in
+//! per-thread lanes, failures and slow calls in shared buckets): the calls it refused
+//! (shared buckets, written only on a refusal), and the refusal probability as last
+//! computed. Its successes are counted on the rate policies' own path, unchanged.
 //!
 //! The probability is computed from the window on a failure and, while it is above
 //! zero, at most every [`REFRESH`] on admission; a success never computes it. So a
@@ -12,9 +11,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use super::{Buckets, Counts, TimeWindow, Timeline};
-use crate::config::Rules;
-use crate::outcome::Verdict;
+use super::{Buckets, TimeWindow, Timeline};
 
 /// How often, at most, admission computes a throttling breaker's probability again
 /// (nanoseconds of the breaker's clock).
@@ -23,16 +20,13 @@ pub(crate) const REFRESH: u64 = 100_000_000;
 /// One in a million: the unit of a refusal probability.
 pub(crate) const MILLION: u32 = 1_000_000;
 
-pub(crate) struct Throttled {
-    pub(super) window: TimeWindow,
-    pub(super) min_calls: u32,
+/// A throttle's state beside its rate window (a time window, whose successes and
+/// failures it reads): what it refused, and its probability as last computed.
+pub(crate) struct Throttle {
     /// The success rate below which it throttles, and its cap, in basis points.
     rate: u32,
     cap: u32,
-    /// Consecutive failures, when they are the breaker's trip rule too: reset by a
-    /// success (read, and written only when not already zero).
-    consecutive: Option<AtomicU32>,
-    /// Calls refused by the throttle, per bucket: asked for, never sent.
+    /// Calls refused, per bucket of the window: asked for, never sent.
     refused: Buckets,
     /// The refusal probability in millionths, as last computed.
     probability: AtomicU32,
@@ -40,105 +34,51 @@ pub(crate) struct Throttled {
     computed_at: AtomicU64,
 }
 
-impl Throttled {
-    pub(super) fn new(
-        timeline: Timeline,
-        min_calls: u32,
-        (rate, cap): (u32, u32),
-        consecutive: bool,
-    ) -> Self {
-        let refused = Buckets::new(&timeline);
-        Throttled {
-            window: TimeWindow::new(timeline),
-            min_calls,
+impl Throttle {
+    pub(super) fn new(timeline: &Timeline, (rate, cap): (u32, u32)) -> Self {
+        Throttle {
             rate,
             cap,
-            consecutive: consecutive.then(|| AtomicU32::new(0)),
-            refused,
+            refused: Buckets::new(timeline),
             probability: AtomicU32::new(0),
             computed_at: AtomicU64::new(0),
         }
     }
 
-    /// Records a closed breaker's outcome at `now`; true when it trips the breaker (its
-    /// rate, or `fail_max` consecutive failures).
-    pub(super) fn record(&self, verdict: Verdict, slow: bool, now: u64, rules: &Rules) -> bool {
-        if verdict == Verdict::Ignore {
-            return false;
-        }
-        let failed = verdict == Verdict::Failure;
-        self.window.add(failed, slow, now);
-        let mut trips = false;
-        if let Some(consecutive) = &self.consecutive {
-            if failed {
-                trips = consecutive.fetch_add(1, Relaxed).saturating_add(1) >= rules.fail_max;
-            } else {
-                self.reset_consecutive(consecutive);
-            }
-        }
-        if (failed || slow) && rules.has_rate() {
-            let c = self.window.counts(now);
-            trips |= c.calls >= self.min_calls && rules.rate_reached(c.failures, c.slow, c.calls);
-        }
-        trips
-    }
-
-    /// A plain success: into this thread's lane, and the end of a run of failures.
-    #[inline(always)]
-    pub(super) fn count_success(&self, now: u64) {
-        self.window.add_success(now);
-        if let Some(consecutive) = &self.consecutive {
-            self.reset_consecutive(consecutive);
-        }
-    }
-
-    #[inline(always)]
-    fn reset_consecutive(&self, consecutive: &AtomicU32) {
-        if consecutive.load(Relaxed) != 0 {
-            consecutive.store(0, Relaxed);
-        }
-    }
-
-    /// The window's counts as of `now`.
-    pub(super) fn counts(&self, now: u64) -> Counts {
-        self.window.counts(now)
-    }
-
-    /// The failures that count toward an opening: the consecutive ones, or the window's.
-    pub(super) fn failures(&self, now: u64) -> u32 {
-        match &self.consecutive {
-            Some(consecutive) => consecutive.load(Relaxed),
-            None => self.window.counts(now).failures,
-        }
-    }
-
+    /// Forgets the probability (the window starts over with it).
     pub(super) fn clear(&self) {
-        self.window.timeline.clear();
-        if let Some(consecutive) = &self.consecutive {
-            consecutive.store(0, Relaxed);
-        }
         self.probability.store(0, Relaxed);
         self.computed_at.store(0, Relaxed);
     }
+}
 
+/// A breaker's throttle with the window it reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Throttling<'a> {
+    pub(super) window: &'a TimeWindow,
+    pub(super) min_calls: u32,
+    pub(super) state: &'a Throttle,
+}
+
+impl Throttling<'_> {
     /// A call the throttle refused at `now`: it was asked for, so it counts.
     pub(crate) fn refused(&self, now: u64) {
-        self.window.timeline.add(&self.refused, now);
+        self.window.timeline.add(&self.state.refused, now);
     }
 
     /// Calls refused within the window as of `now`.
     pub(crate) fn refusals(&self, now: u64) -> u32 {
-        self.window.timeline.sum(now, |p| self.refused.get(p))
+        self.window.timeline.sum(now, |p| self.state.refused.get(p))
     }
 
     /// The refusal probability in millionths, as last computed.
     pub(crate) fn probability(&self) -> u32 {
-        self.probability.load(Relaxed)
+        self.state.probability.load(Relaxed)
     }
 
     /// Whether the probability is due to be computed again at `now`.
     pub(crate) fn stale(&self, now: u64) -> bool {
-        let at = self.computed_at.load(Relaxed);
+        let at = self.state.computed_at.load(Relaxed);
         at == 0 || now.saturating_add(1).saturating_sub(at) >= REFRESH
     }
 
@@ -147,9 +87,10 @@ impl Throttled {
         let counts = self.window.counts(now);
         let requests = counts.calls.saturating_add(self.refusals(now));
         let accepts = counts.calls - counts.failures;
-        let p = refusal_probability(requests, accepts, self.min_calls, self.rate, self.cap);
-        self.probability.store(p, Relaxed);
-        self.computed_at.store(now.saturating_add(1), Relaxed);
+        let (rate, cap) = (self.state.rate, self.state.cap);
+        let p = refusal_probability(requests, accepts, self.min_calls, rate, cap);
+        self.state.probability.store(p, Relaxed);
+        self.state.computed_at.store(now.saturating_add(1), Relaxed);
         p
     }
 }
@@ -208,16 +149,21 @@ mod tests {
         let config = crate::Config {
             throttle: Some(crate::Percent::new(50.0)),
             fail_max: 0,
+            window: Some(crate::Window::Time(Duration::from_secs(10))),
+            min_calls: Some(4),
             ..crate::Config::DEFAULT
         };
-        let rules = Rules::from(&config);
-        let t = Throttled::new(Timeline::new(Duration::from_secs(10), 10), 4, HALF, false);
+        let (tally, rules) = (
+            super::super::Tally::new(&config),
+            crate::config::Rules::from(&config),
+        );
+        let t = tally.throttle().unwrap();
         let s = 1_000_000_000u64;
         for _ in 0..2 {
-            t.record(Verdict::Success, false, s, &rules);
+            tally.record(crate::Verdict::Success, false, s, &rules);
         }
         for _ in 0..8 {
-            t.record(Verdict::Failure, false, s, &rules);
+            tally.record(crate::Verdict::Failure, false, s, &rules);
         }
         // 10 asked, 2 accepted: (10 - 4) / 11.
         assert_eq!(t.refresh(s), 545_455);
