@@ -12,10 +12,13 @@
 //!   replicas × 100 to 10,000 shared breakers (`--release`);
 //! - `tower_client`: the tower layer on a hyper client, reading HTTP statuses;
 //! - `per_host`: a reqwest client with a breaker per host, one host down;
-//! - `traced_services`: three services traced with OpenTelemetry, a breaker opening
-//!   between two of them, and the traces printed as trees.
+//! - `traced_services`: a chain of services traced with OpenTelemetry, its breakers
+//!   listening to each other's advice, and the traces printed as trees;
+//! - `overload`: a seeded simulation of an overloaded upstream under no breaker, two
+//!   trip rules and the throttle, with a table and an SVG plot (`--release`).
 
 pub mod observability;
+pub mod overload;
 pub mod own_redis;
 pub mod timeline;
 pub mod traced_services;
