@@ -421,7 +421,12 @@ impl fmt::Debug for Permit<'_> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
     use super::*;
+    use crate::listener::CallOutcome;
+    use crate::{AdviceSource, ManualClock, State};
 
     #[test]
     fn the_tag_packs_generation_start_and_flags_without_overlap() {
@@ -438,5 +443,227 @@ mod tests {
         assert_eq!(tag & GENERATION, GENERATION);
         assert!(permit.is_probe() && tag & LISTENED != 0);
         permit.ignore();
+        let plain = Permit::new(&breaker, 5, false, None, false);
+        let tag = tag_of(plain.bits);
+        assert_eq!(Permit::started(tag, started_of(plain.bits)), None);
+        assert!(!plain.is_probe() && tag & LISTENED == 0);
+        assert_eq!(tag & GENERATION, 5);
+        plain.ignore();
+    }
+
+    /// What a listener heard: each outcome's verdict, error and duration.
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<String>>);
+
+    impl crate::Listener for Heard {
+        fn on_outcome(&self, _: &CircuitBreaker, outcome: &CallOutcome<'_>) {
+            let error = outcome.error().map(|e| e.to_string());
+            self.0.lock().unwrap().push(format!(
+                "{:?} {error:?} {:?}",
+                outcome.verdict(),
+                outcome.elapsed()
+            ));
+        }
+    }
+
+    impl Heard {
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut self.0.lock().unwrap())
+        }
+    }
+
+    fn breaker(name: &str, clock: &ManualClock) -> CircuitBreaker {
+        CircuitBreaker::builder(name.to_string())
+            .fail_max(3)
+            .reset_timeout(Duration::from_secs(10))
+            .clock(clock.clone())
+            .unregistered()
+            .build()
+    }
+
+    fn advice() -> Advice {
+        Advice::new(Duration::from_secs(30), AdviceSource::RetryAfter).unwrap()
+    }
+
+    #[test]
+    fn each_verdict_of_a_borrowed_permit_reaches_the_breaker() {
+        let clock = ManualClock::new();
+        let b = breaker("permit-verdicts", &clock);
+        b.try_acquire().unwrap().failure();
+        b.try_acquire().unwrap().failure();
+        assert_eq!(b.fail_counter(), 2);
+        b.try_acquire().unwrap().ignore();
+        drop(b.try_acquire().unwrap());
+        assert_eq!(b.fail_counter(), 2, "neutral: ignored, or dropped");
+        b.try_acquire().unwrap().success();
+        assert_eq!(b.fail_counter(), 0, "a success starts the count over");
+        b.try_acquire().unwrap().record(&Err::<(), _>("refused"));
+        assert_eq!(b.fail_counter(), 1);
+        b.try_acquire().unwrap().record(&Ok::<_, &str>(()));
+        assert_eq!(b.fail_counter(), 0);
+        for _ in 0..3 {
+            b.try_acquire().unwrap().failure_with_advice(advice());
+        }
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(
+            b.open_period(),
+            Some(Duration::from_secs(30)),
+            "the advice's"
+        );
+        assert_eq!(
+            b.try_acquire().unwrap_err().retry_after(),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn each_verdict_of_an_owned_permit_reaches_the_breaker() {
+        let clock = ManualClock::new();
+        let b = breaker("owned-verdicts", &clock);
+        b.try_acquire_owned().unwrap().failure();
+        b.try_acquire_owned().unwrap().verdict(Verdict::Failure);
+        assert_eq!(b.fail_counter(), 2);
+        b.try_acquire_owned().unwrap().ignore();
+        drop(b.try_acquire_owned().unwrap());
+        assert_eq!(b.fail_counter(), 2);
+        b.try_acquire_owned().unwrap().success();
+        assert_eq!(b.fail_counter(), 0);
+        b.try_acquire_owned()
+            .unwrap()
+            .record(&Err::<(), _>("refused"));
+        b.try_acquire_owned()
+            .unwrap()
+            .record(&Err::<(), _>("refused"));
+        assert_eq!(b.fail_counter(), 2);
+        b.try_acquire_owned().unwrap().record(&Ok::<_, &str>(()));
+        assert_eq!(b.fail_counter(), 0);
+        for _ in 0..3 {
+            b.try_acquire_owned().unwrap().failure_with_advice(advice());
+        }
+        assert_eq!(b.open_period(), Some(Duration::from_secs(30)));
+        let owned = b.try_acquire_owned();
+        assert!(owned.is_err());
+    }
+
+    #[test]
+    fn a_permit_dropped_while_panicking_is_a_failure() {
+        let clock = ManualClock::new();
+        let b = breaker("permit-panic", &clock);
+        for owned in [false, true] {
+            let b = b.clone();
+            let result = std::panic::catch_unwind(move || {
+                if owned {
+                    let _permit = b.try_acquire_owned().unwrap();
+                    panic!("the call panicked");
+                } else {
+                    let _permit = b.try_acquire().unwrap();
+                    panic!("the call panicked");
+                }
+            });
+            assert!(result.is_err());
+        }
+        assert_eq!(b.fail_counter(), 2, "both permits failed as they unwound");
+    }
+
+    #[test]
+    fn the_probe_knows_it_is_one_and_its_verdict_decides() {
+        let clock = ManualClock::new();
+        let b = breaker("permit-probe", &clock);
+        let closed = b.try_acquire().unwrap();
+        assert!(!closed.is_probe());
+        closed.success();
+        let closed = b.try_acquire_owned().unwrap();
+        assert!(!closed.is_probe());
+        closed.success();
+        b.open();
+        clock.advance(Duration::from_secs(10));
+        // A dropped probe frees its slot; a failed one reopens.
+        let probe = b.try_acquire().unwrap();
+        assert!(probe.is_probe());
+        assert!(b.try_acquire().is_err(), "one probe at a time");
+        drop(probe);
+        let probe = b.try_acquire_owned().unwrap();
+        assert!(probe.is_probe(), "the slot was free again");
+        assert!(format!("{probe:?}").contains("probe: true"));
+        probe.failure();
+        assert_eq!(b.state(), State::Open);
+        clock.advance(Duration::from_secs(10));
+        let probe = b.try_acquire_owned().unwrap();
+        drop(probe);
+        let probe = b.try_acquire().unwrap();
+        assert!(probe.is_probe());
+        probe.success();
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn listeners_hear_each_outcome_with_its_error_and_duration() {
+        let clock = ManualClock::new();
+        let heard = Arc::new(Heard::default());
+        let b = CircuitBreaker::builder("permit-heard")
+            .fail_max(10)
+            .clock(clock.clone())
+            .listener_arc(heard.clone())
+            .unregistered()
+            .build();
+        let ms = |n| clock.advance(Duration::from_millis(n));
+        let permit = b.try_acquire().unwrap();
+        ms(5);
+        permit.record(&Err::<(), _>("reset"));
+        let permit = b.try_acquire().unwrap();
+        ms(7);
+        permit.failure_with_advice(advice());
+        let permit = b.try_acquire().unwrap();
+        ms(1);
+        drop(permit);
+        let permit = b.try_acquire_owned().unwrap();
+        ms(2);
+        permit.failure_with_advice(advice());
+        let permit = b.try_acquire_owned().unwrap();
+        ms(3);
+        permit.success();
+        assert_eq!(
+            heard.take(),
+            [
+                "Failure Some(\"reset\") Some(5ms)",
+                "Failure None Some(7ms)",
+                "Ignore None Some(1ms)",
+                "Failure None Some(2ms)",
+                "Success None Some(3ms)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_late_verdict_of_an_earlier_state_is_discarded() {
+        let clock = ManualClock::new();
+        let b = breaker("permit-late", &clock);
+        let early = b.try_acquire().unwrap();
+        let early_owned = b.try_acquire_owned().unwrap();
+        b.open();
+        b.close();
+        early.failure();
+        early_owned.failure_with_advice(advice());
+        assert_eq!(b.fail_counter(), 0, "granted under another generation");
+    }
+
+    #[test]
+    fn permits_say_what_they_are() {
+        let clock = ManualClock::new();
+        let b = breaker("permit-debug", &clock);
+        let permit = b.try_acquire().unwrap();
+        assert_eq!(
+            format!("{permit:?}"),
+            "Permit { breaker: \"permit-debug\", generation: 0, probe: false }"
+        );
+        assert!(permit.breaker().ptr_eq(&b));
+        permit.success();
+        let owned = b.try_acquire_owned().unwrap();
+        assert_eq!(
+            format!("{owned:?}"),
+            "OwnedPermit { breaker: \"permit-debug\", probe: false }"
+        );
+        assert!(owned.breaker().ptr_eq(&b));
+        owned.success();
     }
 }

@@ -326,7 +326,7 @@ impl Word {
             State::Closed => FLEET,
             _ => 0,
         };
-        let kept = self.0 & !(STATE_MASK | FLIGHT_MASK | GEN_MASK | THROTTLING | closing);
+        let kept = self.0 & !(STATE_MASK | FLIGHT_MASK | GEN_MASK | THROTTLING) & !closing;
         Word(kept | bits | (generation << GEN_SHIFT))
     }
 
@@ -532,6 +532,231 @@ mod tests {
         assert!(w.enter(State::Open).forced_open().disabled().is_listening());
         assert!(w.with_probe_granted().with_probe_released().is_listening());
         assert!(!w.with_listening(false).is_listening());
+    }
+
+    /// A word built from its parts through the word's own methods, and what each part
+    /// should make of it, worked out from the parts (not from the bits).
+    #[derive(Clone, Copy, Debug)]
+    struct Parts {
+        state: State,
+        counted: bool,
+        timed: bool,
+        listening: bool,
+        fleet: bool,
+        throttling: bool,
+        mode: Mode,
+        failures: u32,
+        generation: u32,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Mode {
+        None,
+        ForcedOpen,
+        Disabled,
+    }
+
+    impl Parts {
+        fn word(self) -> Word {
+            let mut w = Word::initial(self.counted, self.timed);
+            for _ in 0..self.generation {
+                w = w.enter(State::Closed);
+            }
+            w = match (self.mode, self.state) {
+                (Mode::ForcedOpen, _) => w.forced_open(),
+                (Mode::Disabled, _) => w.disabled(),
+                (Mode::None, State::Closed) => w,
+                (Mode::None, state) => w.enter(state),
+            };
+            w.with_listening(self.listening)
+                .with_fleet(self.fleet)
+                .with_throttling(self.throttling)
+                .with_failures(self.failures)
+        }
+
+        /// Its generation once built (each `enter`, and a sticky mode's, moves it on).
+        fn built_generation(self) -> u32 {
+            self.generation + u32::from(self.mode != Mode::None || self.state != State::Closed)
+        }
+    }
+
+    fn every_parts() -> Vec<Parts> {
+        let mut all = Vec::new();
+        let flags = [false, true];
+        for state in [State::Closed, State::Open, State::HalfOpen] {
+            for mode in [Mode::None, Mode::ForcedOpen, Mode::Disabled] {
+                if mode == Mode::ForcedOpen && state != State::Open
+                    || mode == Mode::Disabled && state != State::Closed
+                {
+                    continue;
+                }
+                for bits in 0..32u32 {
+                    let flag = |n: u32| flags[((bits >> n) & 1) as usize];
+                    for failures in [0, 3] {
+                        for generation in [0, 2] {
+                            all.push(Parts {
+                                state,
+                                counted: flag(0),
+                                timed: flag(1),
+                                listening: flag(2),
+                                fleet: flag(3),
+                                throttling: flag(4),
+                                mode,
+                                failures,
+                                generation,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_question_the_word_answers_matches_its_parts() {
+        for p in every_parts() {
+            let w = p.word();
+            let at = format!("{p:?} -> {w:?}");
+            let closed = p.state == State::Closed;
+            let quiet_mode = p.mode == Mode::None;
+            assert_eq!(w.state(), p.state, "{at}");
+            assert_eq!(w.generation(), p.built_generation(), "{at}");
+            assert_eq!(w.failures(), p.failures, "{at}");
+            assert_eq!(w.is_counted(), p.counted, "{at}");
+            assert_eq!(w.is_timed(), p.timed, "{at}");
+            assert_eq!(w.is_listening(), p.listening, "{at}");
+            assert_eq!(w.defers_to_fleet(), p.fleet, "{at}");
+            assert_eq!(w.is_throttling(), p.throttling, "{at}");
+            assert_eq!(w.is_forced_open(), p.mode == Mode::ForcedOpen, "{at}");
+            assert_eq!(w.is_disabled(), p.mode == Mode::Disabled, "{at}");
+            let phase = match (p.mode, p.state) {
+                (Mode::ForcedOpen, _) => Phase::ForcedOpen,
+                (Mode::Disabled, _) => Phase::Disabled,
+                (_, State::Closed) => Phase::Closed,
+                (_, State::Open) => Phase::Open,
+                (_, State::HalfOpen) => Phase::HalfOpen,
+            };
+            assert_eq!(w.phase(), phase, "{at}");
+            assert_eq!(
+                w.is_quiet_closed(),
+                closed
+                    && quiet_mode
+                    && !p.counted
+                    && !p.timed
+                    && !p.listening
+                    && !p.fleet
+                    && !p.throttling
+                    && p.failures == 0,
+                "{at}"
+            );
+            assert_eq!(
+                w.admits_quietly(),
+                closed && !p.timed && !p.listening && !p.throttling,
+                "{at}"
+            );
+            assert_eq!(
+                w.closed_and_throttling(),
+                (closed, closed && p.throttling),
+                "{at}"
+            );
+            let g = p.built_generation();
+            let plain = closed
+                && quiet_mode
+                && p.counted
+                && !p.timed
+                && !p.listening
+                && !p.fleet
+                && p.failures == 0;
+            assert_eq!(w.counts_plainly(g), plain, "{at}");
+            assert!(!w.counts_plainly(g + 1), "another generation: {at}");
+            // The probe counters never make a success less plain.
+            let probing = w.with_successes(5).with_probe_granted();
+            assert_eq!(probing.counts_plainly(g), plain, "{at}");
+        }
+    }
+
+    #[test]
+    fn entering_a_state_moves_the_generation_on_and_clears_what_it_must() {
+        let w = Word::INITIAL.enter(State::Open).enter(State::HalfOpen);
+        assert_eq!(w.generation(), 2);
+        assert_eq!(w.enter(State::Closed).generation(), 3);
+        // A consecutive breaker keeps its failures (pybreaker's); a counted one's word
+        // holds a probe tally, which closing clears; probes out are gone either way.
+        let consecutive = Word::INITIAL
+            .with_failures(4)
+            .enter(State::HalfOpen)
+            .with_probe_granted()
+            .with_fleet(true)
+            .with_throttling(true);
+        let closed = consecutive.enter(State::Closed);
+        assert_eq!((closed.failures(), closed.in_flight()), (4, 0));
+        assert!(!closed.defers_to_fleet() && !closed.is_throttling());
+        let counted = Word::initial(true, false)
+            .enter(State::HalfOpen)
+            .with_probe_tally(2, 1)
+            .with_successes(3)
+            .with_probe_granted()
+            .with_fleet(true);
+        let closed = counted.enter(State::Closed);
+        assert_eq!(
+            (closed.failures(), closed.successes(), closed.in_flight()),
+            (0, 0, 0)
+        );
+        assert!(!closed.defers_to_fleet());
+        assert!(closed.is_counted());
+        // Opening keeps the fleet's hold, the counters, and the sticky bits' absence.
+        let open = counted.enter(State::Open);
+        assert!(open.defers_to_fleet());
+        assert_eq!((open.failures(), open.in_flight()), (counted.failures(), 0));
+    }
+
+    #[test]
+    fn sticky_modes_come_and_go_alone() {
+        let w = Word::initial(false, true)
+            .with_listening(true)
+            .with_failures(2);
+        let forced = w.forced_open();
+        assert!(forced.is_forced_open() && !forced.is_disabled());
+        assert_eq!(forced.state(), State::Open);
+        let disabled = forced.disabled();
+        assert!(disabled.is_disabled() && !disabled.is_forced_open());
+        assert_eq!(disabled.state(), State::Closed);
+        let released = disabled.without_sticky_modes();
+        assert!(!released.is_disabled() && !released.is_forced_open());
+        // Nothing else changes.
+        assert_eq!(released.0, disabled.0 & !(FORCED_OPEN | DISABLED));
+        assert!(released.is_listening() && released.is_timed() && !released.is_counted());
+        assert_eq!(
+            released.failures(),
+            2,
+            "a consecutive breaker's count stays"
+        );
+        assert_eq!(w.without_sticky_modes(), w);
+        // A manual move to the state it is in keeps the generation.
+        assert_eq!(
+            forced.moved_to(State::Open).generation(),
+            forced.generation()
+        );
+        assert!(!forced.moved_to(State::Open).is_forced_open());
+        assert_eq!(
+            forced.moved_to(State::Closed).generation(),
+            forced.generation() + 1
+        );
+    }
+
+    #[test]
+    fn the_phase_and_the_word_say_their_names() {
+        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(
+            names,
+            ["closed", "open", "half_open", "forced_open", "disabled"]
+        );
+        let shown = format!("{:?}", Word::INITIAL.with_failures(3).enter(State::Open));
+        assert!(shown.starts_with("Word {"), "{shown}");
+        assert!(shown.contains("state: Open"), "{shown}");
+        assert!(shown.contains("failures: 3"), "{shown}");
+        assert!(shown.contains("generation: 1"), "{shown}");
     }
 
     #[test]
