@@ -98,4 +98,36 @@ mod tests {
         assert!((400..600).contains(&low), "{low}");
         assert_eq!(unit(42, 7), unit(42, 7), "same opening, same deadline");
     }
+
+    #[test]
+    fn unit_is_splitmix64() {
+        // SplitMix64's first output from seed 0 is 0xE220A8397B1DCDAF (Vigna's
+        // reference): generation 1 of seed 0 is that state, its top 53 bits the unit.
+        let top = 0xE220_A839_7B1D_CDAF_u64 >> 11;
+        assert_eq!(unit(0, 1), top as f64 / (1u64 << 53) as f64);
+        assert_ne!(unit(42, 7), unit(42, 8), "another opening, another draw");
+        assert_ne!(unit(42, 7), unit(43, 7), "another breaker, another draw");
+    }
+
+    #[test]
+    fn seeds_differ_between_breakers() {
+        let seeds: std::collections::HashSet<u64> = (0..16).map(|_| seed()).collect();
+        assert!(seeds.len() > 1, "{seeds:?}");
+    }
+
+    #[test]
+    fn a_long_timeout_is_kept_to_the_nanosecond() {
+        // Above 2^53 ns (104 days) a float round trip would round: the first opening
+        // and a breaker without backoff or jitter take the reset timeout as it is.
+        let long = Duration::from_nanos((1 << 53) + 1);
+        let at = |backoff: Option<f64>| {
+            Rules::from(&Config {
+                reset_timeout: long,
+                backoff: backoff.map(Backoff::new),
+                ..Config::DEFAULT
+            })
+        };
+        assert_eq!(open_duration(&at(Some(2.0)), 1, 0.5), (1 << 53) + 1);
+        assert_eq!(open_duration(&at(None), 3, 0.5), (1 << 53) + 1);
+    }
 }

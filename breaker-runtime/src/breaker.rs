@@ -244,12 +244,13 @@ impl CircuitBreaker {
     /// window (in half-open: the failed probes).
     pub fn fail_counter(&self) -> u32 {
         let word = self.word();
-        match &self.inner.tally {
-            Tally::Consecutive => word.failures(),
-            _ if word.is_counted() && word.state() == State::HalfOpen => word.probe_failures(),
-            // A throttle beside consecutive failures: they are counted in the word.
-            _ if !self.inner.rules.window_trips => word.failures(),
-            tally => tally.failures(self.now()),
+        if word.is_counted() && word.state() == State::HalfOpen {
+            word.probe_failures()
+        } else if !self.inner.rules.window_trips {
+            // Consecutive failures, with or without a throttle beside them: in the word.
+            word.failures()
+        } else {
+            self.inner.tally.failures(self.now())
         }
     }
 
@@ -281,9 +282,9 @@ impl CircuitBreaker {
     /// ```
     pub fn window(&self) -> Option<WindowSnapshot> {
         let (counts, min_calls) = self.inner.tally.window(self.now())?;
+        // `min_calls` is at least 1 (validated), so a rate never divides by zero.
         let rate = |n: u32| {
-            (counts.calls >= min_calls && counts.calls > 0)
-                .then(|| f64::from(n) * 100.0 / f64::from(counts.calls))
+            (counts.calls >= min_calls).then(|| f64::from(n) * 100.0 / f64::from(counts.calls))
         };
         Some(WindowSnapshot {
             calls: counts.calls,
@@ -861,7 +862,8 @@ impl CircuitBreaker {
     pub fn throttle_probability(&self) -> Option<f64> {
         let throttle = self.inner.tally.throttle()?;
         let word = self.word();
-        let p = if word.state() == State::Closed && word.is_throttling() {
+        // Only a closed word throttles: every change of state clears the flag.
+        let p = if word.is_throttling() {
             throttle.probability()
         } else {
             0
@@ -1229,6 +1231,9 @@ impl fmt::Debug for CircuitBreaker {
             .finish()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 #[cfg(all(test, not(loom)))]
 mod footprint {

@@ -453,4 +453,658 @@ mod tests {
         // `validate` is a `const fn`: the attribute's settings are checked at compile time.
         const { assert!(Config::DEFAULT.validate().is_ok()) };
     }
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+    const S: fn(u64) -> Duration = Duration::from_secs;
+    const D: Config = Config::DEFAULT;
+
+    fn pc(bp: u32) -> Percent {
+        Percent::from_basis_points(bp)
+    }
+
+    /// Each bound of each setting, on both sides: the last value accepted and the first
+    /// refused, with the error that names it.
+    #[test]
+    fn every_bound_is_where_the_docs_put_it() {
+        use ConfigError as E;
+        let rate = |window| Config {
+            failure_rate: Some(pc(5_000)),
+            window: Some(window),
+            min_calls: Some(1),
+            ..D
+        };
+        let cases: Vec<(&str, Config, Result<(), ConfigError>)> = vec![
+            (
+                "no throttle, fail_max 0",
+                Config { fail_max: 0, ..D },
+                Err(E::FailMax(0)),
+            ),
+            (
+                "a throttle alone",
+                Config {
+                    fail_max: 0,
+                    throttle: Some(pc(5_000)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            ("probes 0", Config { probes: 0, ..D }, Err(E::Probes(0))),
+            (
+                "probes max",
+                Config {
+                    probes: MAX_PROBES,
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "probes over",
+                Config {
+                    probes: MAX_PROBES + 1,
+                    ..D
+                },
+                Err(E::Probes(256)),
+            ),
+            (
+                "probes and success_threshold",
+                Config {
+                    probes: 2,
+                    success_threshold: 2,
+                    ..D
+                },
+                Err(E::ProbesWithSuccessThreshold),
+            ),
+            (
+                "probes, threshold 1",
+                Config {
+                    probes: 2,
+                    success_threshold: 1,
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "threshold, probes 1",
+                Config {
+                    probes: 1,
+                    success_threshold: 2,
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "half_open_timeout zero",
+                Config {
+                    half_open_timeout: Duration::ZERO,
+                    ..D
+                },
+                Err(E::ZeroHalfOpenTimeout),
+            ),
+            (
+                "backoff 1",
+                Config {
+                    backoff: Some(Backoff::new(1.0)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "backoff 10",
+                Config {
+                    backoff: Some(Backoff::new(10.0)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "backoff under 1",
+                Config {
+                    backoff: Some(Backoff::new(0.999)),
+                    ..D
+                },
+                Err(E::Backoff(Backoff::new(0.999))),
+            ),
+            (
+                "backoff over 10",
+                Config {
+                    backoff: Some(Backoff::new(10.001)),
+                    ..D
+                },
+                Err(E::Backoff(Backoff::new(10.001))),
+            ),
+            (
+                "max_reset_timeout without backoff",
+                Config {
+                    max_reset_timeout: Some(S(600)),
+                    ..D
+                },
+                Err(E::MaxResetWithoutBackoff),
+            ),
+            (
+                "max_reset_timeout at reset_timeout",
+                Config {
+                    backoff: Some(Backoff::new(2.0)),
+                    max_reset_timeout: Some(S(60)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "max_reset_timeout below",
+                Config {
+                    backoff: Some(Backoff::new(2.0)),
+                    max_reset_timeout: Some(S(60) - Duration::from_nanos(1)),
+                    ..D
+                },
+                Err(E::MaxResetBelowReset {
+                    max: S(60) - Duration::from_nanos(1),
+                    reset_timeout: S(60),
+                }),
+            ),
+            (
+                "jitter 99.99 %",
+                Config {
+                    jitter: pc(9_999),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "jitter 100 %",
+                Config {
+                    jitter: pc(10_000),
+                    ..D
+                },
+                Err(E::Jitter(pc(10_000))),
+            ),
+            (
+                "retry_after_cap zero",
+                Config {
+                    retry_after_cap: Some(Duration::ZERO),
+                    ..D
+                },
+                Err(E::ZeroRetryAfterCap),
+            ),
+            (
+                "retry_after_cap 1 ns",
+                Config {
+                    retry_after_cap: Some(Duration::from_nanos(1)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            // Rates.
+            ("failure_rate 100 %", rate(Window::Calls(10)), Ok(())),
+            (
+                "failure_rate 0",
+                Config {
+                    failure_rate: Some(pc(0)),
+                    ..rate(Window::Calls(10))
+                },
+                Err(E::FailureRate(pc(0))),
+            ),
+            (
+                "failure_rate over 100 %",
+                Config {
+                    failure_rate: Some(pc(10_001)),
+                    ..rate(Window::Calls(10))
+                },
+                Err(E::FailureRate(pc(10_001))),
+            ),
+            (
+                "a rate without a window",
+                Config {
+                    failure_rate: Some(pc(5_000)),
+                    ..D
+                },
+                Err(E::MissingWindow),
+            ),
+            (
+                "a rate with within",
+                Config {
+                    within: Some(S(10)),
+                    ..rate(Window::Calls(10))
+                },
+                Err(E::WithinWithRate),
+            ),
+            (
+                "window without a rate",
+                Config {
+                    window: Some(Window::Calls(10)),
+                    ..D
+                },
+                Err(E::WindowWithoutRate),
+            ),
+            ("window of 1 call", rate(Window::Calls(1)), Ok(())),
+            (
+                "window of 0 calls",
+                rate(Window::Calls(0)),
+                Err(E::WindowCalls(0)),
+            ),
+            (
+                "window at the limit",
+                rate(Window::Calls(MAX_WINDOW_CALLS)),
+                Ok(()),
+            ),
+            (
+                "window over the limit",
+                rate(Window::Calls(MAX_WINDOW_CALLS + 1)),
+                Err(E::WindowCalls(MAX_WINDOW_CALLS + 1)),
+            ),
+            (
+                "min_calls = window",
+                Config {
+                    min_calls: Some(10),
+                    ..rate(Window::Calls(10))
+                },
+                Ok(()),
+            ),
+            (
+                "min_calls over the window",
+                Config {
+                    min_calls: Some(11),
+                    ..rate(Window::Calls(10))
+                },
+                Err(E::MinCallsOverWindow {
+                    min_calls: 11,
+                    calls: 10,
+                }),
+            ),
+            (
+                "min_calls 0",
+                Config {
+                    min_calls: Some(0),
+                    ..rate(Window::Calls(10))
+                },
+                Err(E::ZeroMinCalls),
+            ),
+            (
+                "a time window without min_calls",
+                Config {
+                    min_calls: None,
+                    ..rate(Window::Time(S(10)))
+                },
+                Err(E::TimeWindowWithoutMinCalls),
+            ),
+            (
+                "a count window without min_calls",
+                Config {
+                    min_calls: None,
+                    ..rate(Window::Calls(10))
+                },
+                Ok(()),
+            ),
+            (
+                "min_calls without a window",
+                Config {
+                    min_calls: Some(3),
+                    ..D
+                },
+                Err(E::MinCallsWithoutWindow),
+            ),
+            ("a time window of 1 s", rate(Window::Time(S(1))), Ok(())),
+            (
+                "a time window under 1 s",
+                rate(Window::Time(MS(999))),
+                Err(E::TimeTooShort {
+                    setting: "window",
+                    length: MS(999),
+                }),
+            ),
+            (
+                "2 buckets",
+                Config {
+                    buckets: 2,
+                    ..rate(Window::Time(S(10)))
+                },
+                Ok(()),
+            ),
+            (
+                "1 bucket",
+                Config {
+                    buckets: 1,
+                    ..rate(Window::Time(S(10)))
+                },
+                Err(E::Buckets(1)),
+            ),
+            (
+                "60 buckets",
+                Config {
+                    buckets: 60,
+                    ..rate(Window::Time(S(10)))
+                },
+                Ok(()),
+            ),
+            (
+                "61 buckets",
+                Config {
+                    buckets: 61,
+                    ..rate(Window::Time(S(10)))
+                },
+                Err(E::Buckets(61)),
+            ),
+            (
+                "buckets of 100 ms",
+                Config {
+                    buckets: 10,
+                    ..rate(Window::Time(S(1)))
+                },
+                Ok(()),
+            ),
+            (
+                "buckets under 100 ms",
+                Config {
+                    buckets: 11,
+                    ..rate(Window::Time(S(1)))
+                },
+                Err(E::BucketTooShort {
+                    length: S(1),
+                    buckets: 11,
+                }),
+            ),
+            (
+                "buckets without a time window",
+                Config {
+                    buckets: 5,
+                    ..rate(Window::Calls(10))
+                },
+                Err(E::BucketsWithoutTimeWindow),
+            ),
+            (
+                "buckets alone",
+                Config { buckets: 5, ..D },
+                Err(E::BucketsWithoutTimeWindow),
+            ),
+            (
+                "within 1 s",
+                Config {
+                    within: Some(S(1)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "within under 1 s",
+                Config {
+                    within: Some(MS(999)),
+                    ..D
+                },
+                Err(E::TimeTooShort {
+                    setting: "within",
+                    length: MS(999),
+                }),
+            ),
+            // Slow calls.
+            (
+                "slow_call alone",
+                Config {
+                    slow_call: Some(S(1)),
+                    window: Some(Window::Calls(10)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "slow_call zero",
+                Config {
+                    slow_call: Some(Duration::ZERO),
+                    window: Some(Window::Calls(10)),
+                    ..D
+                },
+                Err(E::ZeroSlowCall),
+            ),
+            (
+                "slow_rate without slow_call",
+                Config {
+                    slow_rate: Some(pc(5_000)),
+                    ..D
+                },
+                Err(E::SlowRateWithoutSlowCall),
+            ),
+            (
+                "slow_rate 0",
+                Config {
+                    slow_call: Some(S(1)),
+                    slow_rate: Some(pc(0)),
+                    window: Some(Window::Calls(10)),
+                    ..D
+                },
+                Err(E::SlowRate(pc(0))),
+            ),
+            // Throttles.
+            (
+                "throttle 100 %",
+                Config {
+                    throttle: Some(pc(10_000)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "throttle 0",
+                Config {
+                    throttle: Some(pc(0)),
+                    ..D
+                },
+                Err(E::Throttle(pc(0))),
+            ),
+            (
+                "throttle over 100 %",
+                Config {
+                    throttle: Some(pc(10_001)),
+                    ..D
+                },
+                Err(E::Throttle(pc(10_001))),
+            ),
+            (
+                "max_throttle without throttle",
+                Config {
+                    max_throttle: Some(pc(5_000)),
+                    ..D
+                },
+                Err(E::MaxThrottleWithoutThrottle),
+            ),
+            (
+                "max_throttle 0",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    max_throttle: Some(pc(0)),
+                    ..D
+                },
+                Err(E::MaxThrottle(pc(0))),
+            ),
+            (
+                "max_throttle 100 %",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    max_throttle: Some(pc(10_000)),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "a throttle with within",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    within: Some(S(10)),
+                    ..D
+                },
+                Err(E::ThrottleWithWithin),
+            ),
+            (
+                "a throttle with a count window",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    ..rate(Window::Calls(10))
+                },
+                Err(E::ThrottleWithCountWindow),
+            ),
+            (
+                "a throttle with a time window of its own",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    window: Some(Window::Time(S(10))),
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "a throttle's window under 1 s",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    window: Some(Window::Time(MS(999))),
+                    ..D
+                },
+                Err(E::TimeTooShort {
+                    setting: "window",
+                    length: MS(999),
+                }),
+            ),
+            (
+                "a throttle's own window in 60 buckets",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    buckets: 60,
+                    ..D
+                },
+                Ok(()),
+            ),
+            (
+                "a throttle's own window in 61",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    buckets: 61,
+                    ..D
+                },
+                Err(E::Buckets(61)),
+            ),
+            (
+                "min_calls with a throttle's own window",
+                Config {
+                    throttle: Some(pc(5_000)),
+                    min_calls: Some(5),
+                    ..D
+                },
+                Ok(()),
+            ),
+        ];
+        for (what, config, expected) in cases {
+            assert_eq!(config.validate(), expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_policy_is_the_rule_that_trips() {
+        let rate = Config {
+            failure_rate: Some(pc(5_000)),
+            ..D
+        };
+        let slow = Config {
+            slow_call: Some(S(1)),
+            ..D
+        };
+        let within = Config {
+            within: Some(S(1)),
+            ..D
+        };
+        let throttle = Config {
+            throttle: Some(pc(5_000)),
+            fail_max: 0,
+            ..D
+        };
+        let beside = Config {
+            throttle: Some(pc(5_000)),
+            ..D
+        };
+        assert!(rate.is_rate() && slow.is_rate());
+        assert!(!D.is_rate() && !within.is_rate() && !throttle.is_rate());
+        assert_eq!(rate.policy(), Policy::Rate);
+        assert_eq!(slow.policy(), Policy::Rate);
+        assert_eq!(within.policy(), Policy::Within);
+        assert_eq!(throttle.policy(), Policy::Throttle);
+        assert_eq!(
+            beside.policy(),
+            Policy::Consecutive,
+            "fail_max beside a throttle"
+        );
+        assert_eq!(D.policy(), Policy::Consecutive);
+    }
+
+    #[test]
+    fn advice_is_trusted_for_the_cap_or_the_longer_of_reset_and_five_minutes() {
+        let at = |reset_timeout, retry_after_cap| Config {
+            reset_timeout,
+            retry_after_cap,
+            ..D
+        };
+        assert_eq!(at(S(60), None).advice_cap(), S(300));
+        assert_eq!(at(S(300), None).advice_cap(), S(300));
+        assert_eq!(at(S(301), None).advice_cap(), S(301));
+        assert_eq!(at(S(301), Some(S(7))).advice_cap(), S(7));
+        assert_eq!(at(S(60), Some(S(700))).advice_cap(), S(700));
+    }
+
+    #[test]
+    fn rules_carry_the_settings_in_their_units() {
+        let r = Rules::from(&Config {
+            reset_timeout: S(2),
+            half_open_timeout: MS(5),
+            success_threshold: 3,
+            jitter: pc(250),
+            ..D
+        });
+        assert_eq!(
+            (r.reset_timeout, r.half_open_timeout),
+            (2_000_000_000, 5_000_000)
+        );
+        assert_eq!((r.success_threshold, r.probes), (3, 1));
+        assert_eq!((r.backoff, r.max_reset_timeout), (1_000, 20_000_000_000));
+        assert_eq!((r.jitter, r.slow_call), (250, u64::MAX));
+        assert_eq!((r.failure_rate, r.slow_rate), (u32::MAX, u32::MAX));
+        assert!(!r.has_rate() && !r.window_trips && !r.open_on_advice);
+        let r = Rules::from(&Config { probes: 4, ..D });
+        assert_eq!(
+            (r.success_threshold, r.probes),
+            (4, 4),
+            "every probe decides"
+        );
+        let r = Rules::from(&Config {
+            slow_call: Some(MS(1)),
+            failure_rate: Some(pc(2_500)),
+            window: Some(Window::Calls(4)),
+            ..D
+        });
+        assert_eq!(
+            (r.slow_call, r.slow_rate, r.failure_rate),
+            (1_000_000, 10_000, 2_500)
+        );
+        assert!(r.has_rate() && r.window_trips);
+        let r = Rules::from(&Config {
+            slow_rate: Some(pc(10)),
+            ..D
+        });
+        assert_eq!(
+            r.slow_rate,
+            u32::MAX,
+            "a slow rate is nothing without slow_call"
+        );
+    }
+
+    #[test]
+    fn a_rate_is_reached_at_its_threshold_and_not_before() {
+        let r = Rules::from(&Config {
+            failure_rate: Some(pc(5_000)),
+            slow_call: Some(S(1)),
+            slow_rate: Some(pc(2_500)),
+            window: Some(Window::Calls(8)),
+            ..D
+        });
+        assert!(!r.rate_reached(0, 0, 0), "no calls, no rate");
+        assert!(r.rate_reached(4, 0, 8) && !r.rate_reached(3, 0, 8));
+        assert!(r.rate_reached(0, 2, 8) && !r.rate_reached(0, 1, 8));
+        assert!(r.probes_reopen(1, 0, 2) && !r.probes_reopen(1, 0, 3));
+        let consecutive = Rules::from(&D);
+        assert!(!consecutive.rate_reached(8, 8, 8), "no rate is a rule");
+        assert!(consecutive.probes_reopen(1, 0, 100) && !consecutive.probes_reopen(0, 9, 1));
+    }
 }

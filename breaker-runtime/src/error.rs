@@ -537,6 +537,252 @@ mod tests {
     }
 
     #[test]
+    fn each_kind_answers_its_own_questions() {
+        let open = CircuitBreakerError::open("a".into(), 2_000_000_000);
+        let forced = CircuitBreakerError::forced_open("b".into());
+        let probe = CircuitBreakerError::probe_in_flight("c".into());
+        let timeout = CircuitBreakerError::timeout("d", Duration::from_millis(3));
+        let throttled = CircuitBreakerError::throttled("e".into(), 250_000);
+        let all = [&open, &forced, &probe, &timeout, &throttled];
+        let kinds: Vec<ErrorKind> = all.iter().map(|e| e.kind()).collect();
+        use ErrorKind::*;
+        assert_eq!(kinds, [Open, ForcedOpen, ProbeInFlight, Timeout, Throttled]);
+        let names: Vec<&str> = all.iter().map(|e| e.name()).collect();
+        assert_eq!(names, ["a", "b", "c", "d", "e"]);
+        let ask =
+            |f: fn(&CircuitBreakerError) -> bool| all.iter().map(|e| f(e)).collect::<Vec<_>>();
+        assert_eq!(ask(|e| e.is_open()), [true, true, false, false, false]);
+        assert_eq!(ask(|e| e.is_timeout()), [false, false, false, true, false]);
+        assert_eq!(
+            ask(|e| e.is_throttled()),
+            [false, false, false, false, true]
+        );
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(2)));
+        assert!(all[1..].iter().all(|e| e.retry_after().is_none()));
+        assert_eq!(timeout.elapsed(), Some(Duration::from_millis(3)));
+        assert!(open.elapsed().is_none() && throttled.elapsed().is_none());
+        assert_eq!(throttled.throttle_probability(), Some(0.25));
+        assert!(open.throttle_probability().is_none());
+    }
+
+    #[test]
+    fn a_wait_too_long_to_hold_saturates_without_changing_the_kind() {
+        let e = CircuitBreakerError::open("p".into(), u64::MAX);
+        assert_eq!(e.kind(), ErrorKind::Open);
+        assert_eq!(e.retry_after(), Some(Duration::from_nanos(NANOS)));
+        let e = CircuitBreakerError::timeout("p", Duration::MAX);
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+
+    #[test]
+    fn messages_say_what_happened_and_what_to_do() {
+        let shown = |e: CircuitBreakerError| e.to_string();
+        assert_eq!(
+            shown(CircuitBreakerError::forced_open("m".into())),
+            "circuit breaker 'm' is forced open (maintenance); it stays open until released"
+        );
+        assert_eq!(
+            shown(CircuitBreakerError::probe_in_flight("m".into())),
+            "circuit breaker 'm' is half-open and its probe call is still running; retry shortly"
+        );
+        assert_eq!(
+            shown(CircuitBreakerError::throttled("m".into(), 125_000)),
+            "circuit breaker 'm' throttled the call (refusing 12.5% of calls while its upstream accepts too few); retry now"
+        );
+        assert_eq!(
+            shown(CircuitBreakerError::open("m".into(), 1_000_000_000)),
+            "circuit breaker 'm' is open; retry in 1s"
+        );
+        assert_eq!(
+            shown(CircuitBreakerError::open("m".into(), 999_999_999)),
+            "circuit breaker 'm' is open; retry in 1000ms"
+        );
+        assert_eq!(
+            shown(CircuitBreakerError::timeout("m", Duration::ZERO)),
+            "call through circuit breaker 'm' timed out after 1ms"
+        );
+    }
+
+    #[test]
+    fn debug_names_the_kind_and_its_figure() {
+        let debug = |e: CircuitBreakerError| format!("{e:?}");
+        assert_eq!(
+            debug(CircuitBreakerError::open("d".into(), 1_500_000_000)),
+            r#"CircuitBreakerError { name: "d", kind: Open, retry_after: 1.5s }"#
+        );
+        assert_eq!(
+            debug(CircuitBreakerError::timeout("d", Duration::from_millis(2))),
+            r#"CircuitBreakerError { name: "d", kind: Timeout, elapsed: 2ms }"#
+        );
+        assert_eq!(
+            debug(CircuitBreakerError::throttled("d".into(), 500_000)),
+            r#"CircuitBreakerError { name: "d", kind: Throttled, probability: 0.5 }"#
+        );
+        assert_eq!(
+            debug(CircuitBreakerError::forced_open("d".into())),
+            r#"CircuitBreakerError { name: "d", kind: ForcedOpen }"#
+        );
+    }
+
+    #[test]
+    fn an_io_error_keeps_the_rejection_inside() {
+        let timed_out: std::io::Error =
+            CircuitBreakerError::timeout("io", Duration::from_secs(1)).into();
+        assert_eq!(timed_out.kind(), std::io::ErrorKind::TimedOut);
+        let open: std::io::Error = CircuitBreakerError::open("io".into(), 5).into();
+        assert_eq!(open.kind(), std::io::ErrorKind::Other);
+        let inner = open
+            .get_ref()
+            .unwrap()
+            .downcast_ref::<CircuitBreakerError>();
+        assert_eq!(inner.unwrap().kind(), ErrorKind::Open);
+    }
+
+    #[test]
+    fn every_config_error_names_its_setting() {
+        use ConfigError as E;
+        let p = crate::Percent::new(150.0);
+        let d = Duration::from_millis(500);
+        let cases: Vec<(ConfigError, &str)> = vec![
+            (E::FailMax(0), "fail_max must be between 1 and 65535, got 0"),
+            (
+                E::SuccessThreshold(0),
+                "success_threshold must be between 1 and 4095, got 0",
+            ),
+            (
+                E::ZeroResetTimeout,
+                "reset_timeout must be greater than zero",
+            ),
+            (
+                E::ZeroHalfOpenTimeout,
+                "half_open_timeout must be greater than zero",
+            ),
+            (E::Probes(0), "probes must be between 1 and 255, got 0"),
+            (
+                E::ProbesWithSuccessThreshold,
+                "probes and success_threshold cannot both be set",
+            ),
+            (
+                E::FailMaxWithRate,
+                "fail_max cannot be combined with failure_rate",
+            ),
+            (
+                E::FailureRate(p),
+                "failure_rate must be more than 0% and at most 100%, got 150%",
+            ),
+            (
+                E::SlowRate(p),
+                "slow_rate must be more than 0% and at most 100%, got 150%",
+            ),
+            (E::ZeroSlowCall, "slow_call must be greater than zero"),
+            (E::SlowRateWithoutSlowCall, "slow_rate needs slow_call"),
+            (E::MissingWindow, "failure_rate and slow_call need a window"),
+            (
+                E::WindowWithoutRate,
+                "a window is only used by failure_rate or slow_call",
+            ),
+            (
+                E::WindowCalls(0),
+                "a count window must hold between 1 and 65536 calls, got 0",
+            ),
+            (
+                E::MinCallsOverWindow {
+                    min_calls: 9,
+                    calls: 4,
+                },
+                "min_calls (9) cannot be more than the window's 4 calls",
+            ),
+            (E::ZeroMinCalls, "min_calls must be at least 1"),
+            (
+                E::TimeWindowWithoutMinCalls,
+                "a time window needs min_calls",
+            ),
+            (
+                E::MinCallsWithoutWindow,
+                "min_calls is only used with a window",
+            ),
+            (
+                E::TimeTooShort {
+                    setting: "within",
+                    length: d,
+                },
+                "within must be at least 1s, got 500ms",
+            ),
+            (E::Buckets(1), "buckets must be between 2 and 60, got 1"),
+            (
+                E::BucketTooShort {
+                    length: d,
+                    buckets: 10,
+                },
+                "500ms in 10 buckets makes 50ms",
+            ),
+            (
+                E::BucketsWithoutTimeWindow,
+                "buckets only applies to a time window or within",
+            ),
+            (
+                E::WithinWithRate,
+                "within counts fail_max failures within a time",
+            ),
+            (E::WithinWithoutFailMax, "within needs fail_max"),
+            (
+                E::Backoff(crate::Backoff::new(11.0)),
+                "backoff must be between 1.0 and 10.0, got 11",
+            ),
+            (
+                E::MaxResetWithoutBackoff,
+                "max_reset_timeout caps a backoff",
+            ),
+            (
+                E::MaxResetBelowReset {
+                    max: d,
+                    reset_timeout: Duration::from_secs(1),
+                },
+                "max_reset_timeout (500ms) must be at least reset_timeout (1s)",
+            ),
+            (
+                E::Jitter(p),
+                "jitter must be at least 0% and below 100%, got 150%",
+            ),
+            (E::ZeroQuorum, "quorum must be at least 1"),
+            (E::ZeroMaxKeys, "max_keys must be at least 1"),
+            (
+                E::NameTaken,
+                "a live breaker already has this name with other settings",
+            ),
+            (
+                E::ZeroRetryAfterCap,
+                "retry_after_cap must be greater than zero",
+            ),
+            (
+                E::Throttle(p),
+                "throttle must be more than 0% and at most 100%, got 150%",
+            ),
+            (
+                E::MaxThrottle(p),
+                "max_throttle must be more than 0% and at most 100%, got 150%",
+            ),
+            (
+                E::MaxThrottleWithoutThrottle,
+                "max_throttle caps a throttle",
+            ),
+            (
+                E::ThrottleWithCountWindow,
+                "throttle counts the calls asked for and accepted over a time",
+            ),
+            (
+                E::ThrottleWithWithin,
+                "throttle cannot be combined with within",
+            ),
+            (E::EmptyName, "a circuit breaker needs a non-empty name"),
+        ];
+        for (error, says) in cases {
+            let shown = error.to_string();
+            assert!(shown.contains(says), "{error:?}: {shown}");
+        }
+    }
+
+    #[test]
     fn is_a_thread_safe_static_error() {
         fn assert_error<E: Error + Send + Sync + Clone + 'static>() {}
         assert_error::<CircuitBreakerError>();

@@ -158,6 +158,12 @@ pub mod tower;
 mod traceparent;
 mod window;
 
+// The behaviour tests (`src/tests`) name the crate as a user does.
+#[cfg(all(test, not(loom)))]
+extern crate self as breaker_runtime;
+#[cfg(all(test, not(loom)))]
+mod tests;
+
 pub use advice::{Advice, AdviceSource};
 pub use breaker::{CircuitBreaker, ThisReplica};
 #[doc = include_str!("attribute.md")]

@@ -219,4 +219,51 @@ mod tests {
         );
         assert!("fetch[a]" == made && made == *"fetch[a]");
     }
+
+    #[test]
+    fn every_way_in_gives_the_same_name() {
+        let want = Name::new_static("orders");
+        let ways: [Name; 6] = [
+            Name::from("orders"),
+            Name::from(String::from("orders")),
+            Name::from(Box::<str>::from("orders")),
+            Name::from(Arc::<str>::from("orders")),
+            Name::from(Cow::Owned(String::from("orders"))),
+            Name::from(&want),
+        ];
+        for name in &ways {
+            assert_eq!(name, &want);
+            assert_eq!(
+                (name.as_str(), name.as_ref(), &**name),
+                ("orders", "orders", "orders")
+            );
+        }
+        assert_eq!(
+            Name::from(Cow::Borrowed("orders")).as_static(),
+            Some("orders")
+        );
+        assert_eq!(Name::from(Cow::Owned::<str>("o".into())).as_static(), None);
+        assert_ne!(Name::from("orders"), Name::from("order"));
+    }
+
+    #[test]
+    fn names_compare_as_their_text() {
+        let (a, b) = (Name::from("alpha"), Name::from(String::from("beta")));
+        assert_eq!(a.cmp(&b), std::cmp::Ordering::Less);
+        assert_eq!(b.cmp(&a), std::cmp::Ordering::Greater);
+        assert_eq!(a.cmp(&a.clone()), std::cmp::Ordering::Equal);
+        assert_eq!(a.partial_cmp(&b), Some(std::cmp::Ordering::Less));
+        let (alpha, beta) = (String::from("alpha"), String::from("beta"));
+        assert!(a == "alpha" && a == *"alpha" && a == alpha);
+        assert!(a != "beta" && a != *"beta" && a != beta);
+        assert!("alpha" == a && *"alpha" == a && "beta" != a && *"beta" != a);
+        // `Borrow<str>`: a map keyed by names is looked up by text.
+        let map: std::collections::HashMap<Name, u8> = [(b.clone(), 2)].into();
+        assert_eq!(map.get("beta"), Some(&2));
+        let set: std::collections::BTreeSet<Name> = [b, a].into();
+        assert_eq!(
+            set.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+            ["alpha", "beta"]
+        );
+    }
 }

@@ -270,3 +270,171 @@ impl<'a> Trigger<'a> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[derive(Debug)]
+    enum Fetch {
+        #[allow(dead_code)] // read through `Debug`
+        Refused {
+            port: u16,
+        },
+        Timeout,
+    }
+
+    impl fmt::Display for Fetch {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("fetch failed")
+        }
+    }
+
+    impl std::error::Error for Fetch {}
+
+    #[derive(Debug)]
+    struct Plain;
+
+    #[test]
+    fn an_outcome_hands_back_what_it_was_given() {
+        let error = Fetch::Timeout;
+        let seen = Seen::of::<Fetch>(CallError::Error(&error));
+        let outcome =
+            CallOutcome::new(Verdict::Failure, Some(seen), Some(Duration::from_millis(3)));
+        assert_eq!(outcome.verdict(), Verdict::Failure);
+        assert_eq!(outcome.elapsed(), Some(Duration::from_millis(3)));
+        assert_eq!(outcome.error().unwrap().to_string(), "fetch failed");
+        assert!(outcome.seen().is_some());
+        let bare = CallOutcome::new(Verdict::Ignore, None, None);
+        assert!(bare.error().is_none() && bare.elapsed().is_none());
+        assert!(Trigger::Call(Some(&outcome)).outcome().is_some());
+        assert!(Trigger::Call(None).outcome().is_none());
+        assert!(Trigger::Manual.outcome().is_none() && Trigger::ProbeTimedOut.outcome().is_none());
+    }
+
+    #[test]
+    fn a_call_error_shows_each_form_as_it_was_seen() {
+        let error = Fetch::Refused { port: 80 };
+        let as_error = CallError::Error(&error);
+        let as_display = CallError::Display(&error);
+        let as_debug = CallError::Debug(&error);
+        assert_eq!(as_error.to_string(), "fetch failed");
+        assert_eq!(as_display.to_string(), "fetch failed");
+        assert_eq!(as_debug.to_string(), "Refused { port: 80 }");
+        for form in [as_error, as_display, as_debug] {
+            assert_eq!(format!("{form:?}"), "Refused { port: 80 }");
+        }
+        assert!(as_error.as_error().is_some());
+        assert!(as_display.as_error().is_none() && as_debug.as_error().is_none());
+    }
+
+    #[test]
+    fn error_type_is_the_io_kind_however_it_is_wrapped() {
+        let bare = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let seen = Seen::of::<io::Error>(CallError::Error(&bare));
+        assert_eq!(seen.error_type(), "ConnectionRefused");
+        // Seen through Debug alone (a generic caller), as an io::Error or a boxed one.
+        let seen = Seen::of::<io::Error>(CallError::Debug(&bare));
+        assert_eq!(seen.error_type(), "ConnectionRefused");
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(bare);
+        let seen = Seen::of::<Box<dyn std::error::Error + Send + Sync>>(CallError::Debug(&boxed));
+        assert_eq!(seen.error_type(), "ConnectionRefused");
+        let os = io::Error::from_raw_os_error(111);
+        let seen = Seen::of::<io::Error>(CallError::Debug(&os));
+        assert_eq!(seen.error_type(), "ConnectionRefused");
+        let simple = io::Error::from(io::ErrorKind::TimedOut);
+        let seen = Seen::of::<io::Error>(CallError::Display(&simple));
+        assert_eq!(seen.error_type(), "TimedOut");
+    }
+
+    #[test]
+    fn error_type_names_the_type_and_variant_never_the_message() {
+        let refused = Fetch::Refused { port: 80 };
+        let seen = Seen::of::<Fetch>(CallError::Error(&refused));
+        let ty = std::any::type_name::<Fetch>();
+        assert_eq!(seen.error_type(), format!("{ty}::Refused"));
+        // A struct's Debug form starts with its own name: not said twice.
+        let seen = Seen::of::<Plain>(CallError::Debug(&Plain));
+        assert_eq!(seen.error_type(), std::any::type_name::<Plain>());
+        // A type-erased error names no type: its variant, or nothing.
+        let boxed: Box<dyn std::error::Error> = Box::new(Fetch::Timeout);
+        let seen = Seen::of::<Box<dyn std::error::Error>>(CallError::Debug(&boxed));
+        assert_eq!(seen.error_type(), "Timeout");
+        let message: Box<dyn std::error::Error> = "connection refused".into();
+        let seen = Seen::of::<Box<dyn std::error::Error>>(CallError::Debug(&message));
+        assert_eq!(seen.error_type(), "_OTHER");
+        // A type that is not an io::Error is never read as one, whatever its Debug says.
+        let seen = Seen::of::<&str>(CallError::Debug(&"Kind(Other)"));
+        assert_eq!(seen.error_type(), "&str");
+    }
+
+    #[test]
+    fn the_message_is_display_or_an_unquoted_debug() {
+        let refused = Fetch::Refused { port: 80 };
+        assert_eq!(
+            Seen::of::<Fetch>(CallError::Error(&refused)).message(),
+            "fetch failed"
+        );
+        assert_eq!(
+            Seen::of::<Fetch>(CallError::Debug(&refused)).message(),
+            "Refused { port: 80 }"
+        );
+        let quoted = String::from("said \"no\"");
+        assert_eq!(
+            Seen::of::<String>(CallError::Debug(&quoted)).message(),
+            "said \"no\""
+        );
+        assert_eq!(
+            Seen::of::<String>(CallError::Display(&quoted)).message(),
+            "said \"no\""
+        );
+    }
+
+    #[test]
+    fn io_kinds_are_read_from_each_shape_and_nothing_else() {
+        assert_eq!(
+            io_kind("Kind(ConnectionReset)").as_deref(),
+            Some("ConnectionReset")
+        );
+        assert_eq!(
+            io_kind("Os { code: 111, kind: ConnectionRefused, message: \"x\" }").as_deref(),
+            Some("ConnectionRefused")
+        );
+        assert_eq!(
+            io_kind("Custom { kind: Other, error: \"x\" }").as_deref(),
+            Some("Other")
+        );
+        assert_eq!(
+            io_kind("Error { kind: InvalidData, message: \"x\" }").as_deref(),
+            Some("InvalidData")
+        );
+        assert_eq!(io_kind("Refused { kind: Other }"), None, "another shape");
+        assert_eq!(io_kind("Kind(lowercase)"), None, "not a kind's name");
+        assert_eq!(io_kind("Os { code: 1 }"), None, "no kind");
+        assert_eq!(
+            io_kind("Kind(Under_score9)").as_deref(),
+            Some("Under_score9")
+        );
+    }
+
+    #[test]
+    fn a_leading_identifier_is_a_capitalised_name_alone_or_with_fields() {
+        assert_eq!(leading_identifier("Timeout").as_deref(), Some("Timeout"));
+        assert_eq!(
+            leading_identifier("Refused { port: 1 }").as_deref(),
+            Some("Refused")
+        );
+        assert_eq!(leading_identifier("Kind(Other)").as_deref(), Some("Kind"));
+        assert_eq!(
+            leading_identifier("Snake_case2(1)").as_deref(),
+            Some("Snake_case2")
+        );
+        assert_eq!(leading_identifier("Connection refused"), None);
+        assert_eq!(leading_identifier("\"refused\""), None);
+        assert_eq!(leading_identifier("refused"), None);
+        assert_eq!(leading_identifier("404"), None);
+        assert_eq!(leading_identifier("Refused{x}"), None);
+    }
+}

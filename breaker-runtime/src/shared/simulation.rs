@@ -248,6 +248,32 @@ fn a_neutral_fleet_probe_gives_its_lease_back_at_once() {
     );
 }
 
+/// A breaker the fleet holds does not probe on its own clock: its first call past the
+/// deadline asks the fleet for the probe and is refused until the lease comes.
+#[test]
+fn a_fleet_held_breaker_waits_for_the_fleets_lease() {
+    let mut sim = Sim::new(2, 1, 1);
+    sim.run(Op::Call(0, Some(false)));
+    for _ in 0..3 {
+        for i in 0..2 {
+            sim.run(Op::Step(i));
+            sim.run(Op::Deliver(i, 1));
+        }
+    }
+    assert!(sim
+        .replicas
+        .iter()
+        .all(|n| n.breaker.word().defers_to_fleet()));
+    sim.run(Op::Advance(500));
+    let asked = sim.replicas[1].breaker.try_acquire();
+    assert_eq!(
+        asked.unwrap_err().kind(),
+        crate::ErrorKind::Open,
+        "no lease yet"
+    );
+    assert_eq!(sim.replicas[1].breaker.state(), State::Open);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 

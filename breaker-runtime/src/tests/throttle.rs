@@ -31,12 +31,25 @@ fn throttled(name: &str, clock: &ManualClock) -> breaker_runtime::Builder {
         .unregistered()
 }
 
+/// Bounds a loop that waits on the throttle's draws (or on a state it leads to): no
+/// probability here makes 10,000 rounds in a row anywhere near likely, so a loop that
+/// gets there is a breaker that never decides, said at once rather than hung.
+fn bounded(rounds: &mut u32) {
+    *rounds += 1;
+    assert!(
+        *rounds <= 10_000,
+        "10,000 rounds and the throttle never decided"
+    );
+}
+
 /// `successes` then `failures`, each asked for until admitted; the refusals on the
 /// way.
 fn outcomes(breaker: &CircuitBreaker, successes: u32, failures: u32) -> u32 {
     let mut refused = 0;
     for n in 0..successes + failures {
+        let mut rounds = 0;
         let permit = loop {
+            bounded(&mut rounds);
             match breaker.try_acquire() {
                 Ok(permit) => break permit,
                 Err(_) => refused += 1,
@@ -68,7 +81,9 @@ fn the_probability_is_the_formula_and_falls_back_to_zero_as_the_window_slides() 
     // too. A failure computes the probability again: 23 accepted of all those asked.
     clock.advance(Duration::from_secs(5));
     let (mut sent, mut refused) = (0, 0u32);
+    let mut rounds = 0;
     while sent < 20 {
+        bounded(&mut rounds);
         match b.try_acquire() {
             Ok(permit) => {
                 permit.success();
@@ -157,7 +172,9 @@ fn refused_calls_count_as_requests() {
     // 10 asked, 3 accepted: (10 - 6) / 11.
     assert!(close_to(b.throttle_probability(), 4.0 / 11.0));
     let mut refused = 0u32;
+    let mut rounds = 0;
     while refused < 5 {
+        bounded(&mut rounds);
         match b.try_acquire() {
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::Throttled);
@@ -171,7 +188,9 @@ fn refused_calls_count_as_requests() {
         }
     }
     // A failure computes the probability again, with the refusals among the requests.
+    let mut rounds = 0;
     loop {
+        bounded(&mut rounds);
         match b.try_acquire() {
             Ok(permit) => break permit.failure(),
             Err(_) => refused += 1,
@@ -259,7 +278,9 @@ fn with_a_trip_rule_the_throttle_acts_while_closed_and_the_rule_still_opens_it()
     assert!(close_to(b.throttle_probability(), 8.0 / 11.0));
     assert_eq!(b.fail_counter(), 9, "in a row");
     let mut failures = 9;
+    let mut rounds = 0;
     while b.state() == State::Closed {
+        bounded(&mut rounds);
         if let Ok(permit) = b.try_acquire() {
             permit.failure();
             failures += 1;
@@ -303,7 +324,9 @@ fn with_a_trip_rule_the_throttle_acts_while_closed_and_the_rule_still_opens_it()
     outcomes(&rate, 1, 9);
     assert_eq!(rate.state(), State::Closed, "90 % < 95 %");
     assert!(close_to(rate.throttle_probability(), 8.0 / 11.0));
+    let mut rounds = 0;
     while rate.state() == State::Closed {
+        bounded(&mut rounds);
         if let Ok(permit) = rate.try_acquire() {
             permit.failure();
         }
@@ -321,7 +344,9 @@ fn a_throttled_call_is_told_and_its_error_says_so() {
         .build();
     assert_eq!(outcomes(&b, 0, 30), 0, "nothing refused below min_calls");
     // Nothing accepted, no cap: (30 - 0) / 31.
+    let mut rounds = 0;
     let e: CircuitBreakerError = loop {
+        bounded(&mut rounds);
         if let Err(e) = b.try_acquire() {
             break e;
         }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tests::support::{assert_rejected, Recorder, TestError as E};
 use breaker_runtime::{CircuitBreaker, ErrorKind, ManualClock, State};
-use breaker_tests::{assert_rejected, Recorder, TestError as E};
 
 const SECOND: Duration = Duration::from_secs(1);
 

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::tests::support::Recorder;
 use breaker_runtime::{CircuitBreaker, ErrorKind, ManualClock, Permit, State};
-use breaker_tests::Recorder;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]

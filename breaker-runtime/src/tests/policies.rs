@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use crate::tests::support::Recorder;
 use breaker_runtime::{
     Builder, CircuitBreaker, ConfigError, ErrorKind, ManualClock, Percent, Policy, State, Window,
 };
-use breaker_tests::Recorder;
 
 const SECOND: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);

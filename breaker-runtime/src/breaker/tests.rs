@@ -1,0 +1,392 @@
+//! The breaker's own questions and bookkeeping, asked directly: what the behaviour tests
+//! (`src/tests`) see only through a call's result.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::{Advice, AdviceSource, ErrorKind, Listener, ManualClock, Percent, Window};
+
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+fn manual(name: &'static str, clock: &ManualClock) -> crate::Builder {
+    CircuitBreaker::builder(name)
+        .clock(clock.clone())
+        .unregistered()
+}
+
+fn advice(secs: u64) -> Advice {
+    Advice::new(S(secs), AdviceSource::RetryAfter).unwrap()
+}
+
+#[test]
+fn handles_know_their_breaker() {
+    let a = CircuitBreaker::builder("handles-a").unregistered().build();
+    let b = CircuitBreaker::builder("handles-b").unregistered().build();
+    assert!(a.ptr_eq(&a.clone()) && !a.ptr_eq(&b));
+    assert_ne!(a.address(), b.address());
+    assert_eq!(a.address(), a.clone().address());
+    let weak = a.downgrade();
+    assert!(weak.is_alive() && weak.points_to(&a) && !weak.points_to(&b));
+    assert!(weak.same(&a.downgrade()) && !weak.same(&b.downgrade()));
+    weak.touch();
+    assert!(weak.upgrade().unwrap().ptr_eq(&a));
+    assert_eq!(a.handle_count(), 1, "a weak handle does not count");
+    drop(a);
+    assert!(!weak.is_alive() && weak.upgrade().is_none());
+}
+
+#[test]
+fn a_dropped_breaker_leaves_the_registry_at_once() {
+    let name = "dropped-leaves-the-registry";
+    let b = CircuitBreaker::builder(name).build();
+    assert!(crate::registry::get(name).is_some());
+    drop(b);
+    // The entry goes with the last handle, so the name is free for other settings.
+    assert!(crate::registry::get(name).is_none());
+    let again = CircuitBreaker::builder(name).fail_max(9).try_build();
+    assert!(again.is_ok(), "{:?}", again.err());
+}
+
+#[test]
+fn settings_are_shared_not_copied() {
+    let b = CircuitBreaker::builder("shared-config")
+        .fail_max(7)
+        .unregistered()
+        .build();
+    assert_eq!(b.shared_config().fail_max, 7);
+    assert!(std::ptr::eq(&**b.shared_config(), b.config()));
+}
+
+#[test]
+fn the_clock_is_the_one_given_and_can_be_replaced_once() {
+    let clock = ManualClock::new();
+    let b = manual("clock-source", &clock).build();
+    assert!(b
+        .clock_source()
+        .same(&crate::clock::ClockSource::of(clock.clone())));
+    let other = ManualClock::new();
+    other.advance(S(100));
+    assert!(b.set_clock(other.clone()), "the first replacement is taken");
+    assert!(!b.set_clock(ManualClock::new()), "the second is refused");
+    assert!(b
+        .clock_source()
+        .same(&crate::clock::ClockSource::of(other.clone())));
+    other.advance(S(5));
+    assert_eq!(b.since_last_change(), S(5), "measured from the replacement");
+}
+
+#[test]
+fn counters_say_what_they_count() {
+    let clock = ManualClock::new();
+    let b = manual("counters", &clock)
+        .fail_max(3)
+        .success_threshold(2)
+        .build();
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.fail_counter(), 2);
+    b.try_acquire().unwrap().failure();
+    assert_eq!((b.state(), b.fail_counter()), (State::Open, 3));
+    clock.advance(S(60));
+    let probe = b.try_acquire().unwrap();
+    assert_eq!(b.probes_in_flight(), 1);
+    probe.success();
+    assert_eq!((b.probes_in_flight(), b.success_counter()), (0, 1));
+    assert_eq!(b.state(), State::HalfOpen);
+}
+
+#[test]
+fn a_rate_policys_half_open_counter_is_its_failed_probes() {
+    let clock = ManualClock::new();
+    let b = manual("rate-half-open-counter", &clock)
+        .failure_rate(50)
+        .window(Window::Calls(4))
+        .success_threshold(4)
+        .build();
+    for _ in 0..4 {
+        b.try_acquire().unwrap().failure();
+    }
+    assert_eq!((b.state(), b.fail_counter()), (State::Open, 4));
+    clock.advance(S(60));
+    b.try_acquire().unwrap().failure();
+    // One failed probe of a period of four: 25 %, under the rate.
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(
+        b.fail_counter(),
+        1,
+        "the period's failed probes, not the window's"
+    );
+}
+
+#[test]
+fn the_window_has_a_rate_from_min_calls_on() {
+    let b = CircuitBreaker::builder("window-rate")
+        .failure_rate(50)
+        .window(Window::Calls(10))
+        .min_calls(2)
+        .unregistered()
+        .build();
+    assert_eq!(b.window().unwrap().failure_rate, None, "no calls");
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.window().unwrap().failure_rate, None, "one call of two");
+    b.try_acquire().unwrap().success();
+    let w = b.window().unwrap();
+    assert_eq!((w.calls, w.failures, w.slow), (2, 1, 0));
+    assert_eq!((w.failure_rate, w.slow_rate), (Some(50.0), Some(0.0)));
+    let c = CircuitBreaker::builder("window-none")
+        .unregistered()
+        .build();
+    assert!(c.window().is_none(), "consecutive failures have no window");
+}
+
+#[test]
+fn the_open_period_is_known_only_while_open_by_a_rule() {
+    let clock = ManualClock::new();
+    let b = manual("open-period", &clock).fail_max(1).build();
+    assert_eq!(b.open_period(), None, "closed");
+    b.try_acquire().unwrap().failure();
+    clock.advance(S(10));
+    assert_eq!(b.open_period(), Some(S(60)));
+    clock.advance(S(50));
+    let probe = b.try_acquire().unwrap();
+    assert_eq!(b.open_period(), None, "half-open");
+    probe.failure();
+    assert_eq!(b.open_period(), Some(S(60)), "reopened");
+    b.force_open();
+    assert_eq!(b.open_period(), None, "forced open: no period ends it");
+}
+
+#[test]
+fn refusal_answers_what_a_call_would_get() {
+    let clock = ManualClock::new();
+    let b = manual("refusal", &clock).fail_max(1).build();
+    assert!(b.refusal().is_none(), "closed");
+    b.try_acquire().unwrap().failure();
+    let open = b.refusal().unwrap();
+    assert_eq!(
+        (open.kind(), open.retry_after()),
+        (ErrorKind::Open, Some(S(60)))
+    );
+    assert_eq!(b.state(), State::Open);
+    clock.advance(S(60));
+    assert!(b.refusal().is_none(), "the probe is due");
+    assert_eq!(b.state(), State::Open, "asking grants nothing");
+    let probe = b.try_acquire().unwrap();
+    assert_eq!(b.refusal().unwrap().kind(), ErrorKind::ProbeInFlight);
+    clock.advance(S(60));
+    assert!(
+        b.refusal().is_none(),
+        "the probe is overdue: the next call decides"
+    );
+    drop(probe);
+    b.force_open();
+    assert_eq!(b.refusal().unwrap().kind(), ErrorKind::ForcedOpen);
+}
+
+#[test]
+fn a_half_open_breaker_with_a_free_slot_refuses_nothing() {
+    let clock = ManualClock::new();
+    let b = manual("refusal-slot", &clock).fail_max(1).probes(2).build();
+    b.try_acquire().unwrap().failure();
+    clock.advance(S(60));
+    let first = b.try_acquire().unwrap();
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.refusal().is_none(), "one slot of two is free");
+    assert_eq!(b.retry_after(), Some(Duration::ZERO));
+    let second = b.try_acquire().unwrap();
+    assert_eq!(b.refusal().unwrap().kind(), ErrorKind::ProbeInFlight);
+    assert_eq!(b.retry_after(), Some(S(60)), "the running probes' timeout");
+    first.success();
+    second.success();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn a_rate_policys_recorded_probes_take_their_slots() {
+    let clock = ManualClock::new();
+    let b = manual("rate-slots", &clock)
+        .failure_rate(50)
+        .window(Window::Calls(2))
+        .probes(3)
+        .build();
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+    clock.advance(S(60));
+    b.try_acquire().unwrap().success();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(
+        b.state(),
+        State::HalfOpen,
+        "one failure in three is under 50 %"
+    );
+    // Two of the period's three probes are recorded: one slot is left.
+    let last = b.try_acquire().unwrap();
+    assert_eq!(
+        b.try_acquire().unwrap_err().kind(),
+        ErrorKind::ProbeInFlight
+    );
+    last.success();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[derive(Default)]
+struct Outcomes(Mutex<Vec<Verdict>>);
+
+impl Listener for Arc<Outcomes> {
+    fn on_outcome(&self, _: &CircuitBreaker, outcome: &CallOutcome<'_>) {
+        self.0.lock().unwrap().push(outcome.verdict());
+    }
+}
+
+#[test]
+fn a_listened_success_of_a_rate_policy_is_heard() {
+    let heard = Arc::new(Outcomes::default());
+    let b = CircuitBreaker::builder("rate-heard")
+        .failure_rate(50)
+        .window(Window::Calls(4))
+        .listener(Arc::clone(&heard))
+        .unregistered()
+        .build();
+    b.try_acquire().unwrap().success();
+    assert_eq!(*heard.0.lock().unwrap(), [Verdict::Success]);
+    assert_eq!(b.window().unwrap().calls, 1, "and counted");
+}
+
+#[test]
+fn global_listening_follows_listen() {
+    let b = CircuitBreaker::builder("listen").unregistered().build();
+    b.listen(false);
+    assert!(!b.word().is_listening());
+    b.listen(true);
+    assert!(b.word().is_listening());
+    b.listen(false);
+    assert!(!b.word().is_listening());
+    let own = CircuitBreaker::builder("listen-own")
+        .listener(Arc::new(Outcomes::default()))
+        .unregistered()
+        .build();
+    own.listen(false);
+    assert!(own.word().is_listening(), "its own listeners still listen");
+}
+
+#[test]
+fn an_advised_opening_lasts_what_the_upstream_said() {
+    let clock = ManualClock::new();
+    clock.advance(S(100));
+    let b = manual("advised-period", &clock).fail_max(1).build();
+    b.try_acquire().unwrap().failure_with_advice(advice(10));
+    assert_eq!(b.retry_after(), Some(S(10)));
+    let advised = b.open_advice().unwrap();
+    assert_eq!(
+        (advised.delay(), advised.source()),
+        (S(10), AdviceSource::RetryAfter)
+    );
+    assert!(!b.opened_by_advice(), "the trip rule opened it");
+    b.open();
+    assert!(
+        b.open_advice().is_none(),
+        "an opening by hand is timed by reset_timeout"
+    );
+    assert_eq!(b.retry_after(), Some(S(60)));
+}
+
+#[test]
+fn advice_that_ran_out_before_the_opening_is_not_followed() {
+    let clock = ManualClock::new();
+    let b = manual("advice-ran-out", &clock).fail_max(2).build();
+    b.try_acquire().unwrap().failure_with_advice(advice(10));
+    clock.advance(S(10));
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(
+        b.retry_after(),
+        Some(S(60)),
+        "reset_timeout, not a period of zero"
+    );
+    assert!(b.open_advice().is_none());
+}
+
+#[test]
+fn an_advised_failure_opens_at_once_when_asked() {
+    let clock = ManualClock::new();
+    let b = manual("advice-at-once", &clock)
+        .fail_max(5)
+        .open_on_retry_after(true)
+        .build();
+    b.try_acquire().unwrap().failure_with_advice(advice(20));
+    assert_eq!(b.state(), State::Open);
+    assert!(b.opened_by_advice());
+    assert_eq!(b.retry_after(), Some(S(20)));
+    b.forget_advised();
+    assert!(b.open_advice().is_none() && !b.opened_by_advice());
+}
+
+#[test]
+fn the_throttle_flag_is_set_only_while_it_refuses() {
+    let clock = ManualClock::new();
+    let b = manual("throttle-flag", &clock)
+        .fail_max(0)
+        .throttle(50)
+        .min_calls(4)
+        .build();
+    b.try_acquire().unwrap().failure();
+    // Under min_calls: the probability is zero, admission stays quiet.
+    assert!(!b.word().is_throttling());
+    assert_eq!(b.throttle_probability(), Some(0.0));
+    for _ in 0..9 {
+        b.try_acquire().map(|p| p.failure()).ok();
+    }
+    assert!(b.word().is_throttling());
+    assert!(b.throttle_probability().unwrap() > 0.0);
+}
+
+#[test]
+fn throttling_is_a_flag_of_a_closed_word_only() {
+    let clock = ManualClock::new();
+    let b = manual("throttle-closed-only", &clock).throttle(50).build();
+    b.open();
+    let open = b.word();
+    b.set_throttling(open, true);
+    assert_eq!(b.word(), open, "an open breaker does not throttle");
+    b.close();
+    let closed = b.word();
+    b.set_throttling(closed, true);
+    assert!(b.word().is_throttling());
+    b.set_throttling(b.word(), false);
+    assert!(!b.word().is_throttling());
+    let plain = CircuitBreaker::builder("no-throttle")
+        .unregistered()
+        .build();
+    assert_eq!(plain.throttle_probability(), None);
+}
+
+#[test]
+fn debug_shows_the_state_and_counters() {
+    let b = CircuitBreaker::builder("debug-breaker")
+        .unregistered()
+        .build();
+    b.try_acquire().unwrap().failure();
+    let shown = format!("{b:?}");
+    assert!(shown.starts_with("CircuitBreaker { name: "), "{shown}");
+    for part in [
+        "debug-breaker",
+        "state: Closed",
+        "fail_counter: 1",
+        "success_counter: 0",
+        "fail_max: 5",
+    ] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+}
+
+#[test]
+fn percent_settings_reach_the_rules() {
+    let b = CircuitBreaker::builder("percent-rules")
+        .failure_rate(Percent::new(12.5))
+        .window(Window::Calls(8))
+        .unregistered()
+        .build();
+    assert_eq!(b.inner.rules.failure_rate, 1_250);
+}
