@@ -1021,11 +1021,11 @@ impl CircuitBreaker {
             }
             _ => false,
         };
-        // An advice with a failure that counts (closed, or a probe's): the latest is
-        // kept, as a deadline, for the opening it leads to. One that comes while open
-        // changes nothing.
-        let advice = advice
-            .filter(|_| current && verdict == Verdict::Failure && word.state() != State::Open);
+        // An advice with a failure that counts (closed, or a probe's: a permit of the
+        // current generation is never one of an open word, since opening moves the
+        // generation on): the latest is kept, as a deadline, for the opening it leads
+        // to. A late one changes nothing.
+        let advice = advice.filter(|_| current && verdict == Verdict::Failure);
         if let Some(advice) = advice {
             let until = now().saturating_add(crate::clock::duration_to_nanos(advice.delay()));
             let until_ms = until.div_ceil(1_000_000);

@@ -668,6 +668,14 @@ mod tests {
                 Err(E::WithinWithRate),
             ),
             (
+                "a time window without a rate",
+                Config {
+                    window: Some(Window::Time(S(10))),
+                    ..D
+                },
+                Err(E::WindowWithoutRate),
+            ),
+            (
                 "window without a rate",
                 Config {
                     window: Some(Window::Calls(10)),

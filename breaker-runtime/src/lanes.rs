@@ -149,8 +149,9 @@ impl Lanes {
 
 /// No slot taken yet.
 const NO_SLOT: u32 = u32::MAX;
-/// The thread is exiting: it counts nothing any more.
-const EXITED: u32 = u32::MAX - 1;
+/// The thread is exiting: it counts nothing any more. (Beside `NO_SLOT`, both beyond
+/// any slot a process can hold.)
+const EXITED: u32 = 0xFFFF_FFFE;
 
 thread_local! {
     /// This thread's slot. Nothing to drop, so it stays readable while the thread's
@@ -184,8 +185,9 @@ fn take_slot() -> u32 {
         match pool.free.iter().enumerate().min_by_key(|(_, slot)| **slot) {
             Some((i, _)) => pool.free.swap_remove(i),
             None => {
+                let slot = pool.next;
                 pool.next += 1;
-                pool.next - 1
+                slot
             }
         }
     };
@@ -197,11 +199,11 @@ struct Lease;
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // Only `take_slot` sets the lease up, right before it gives the thread its
+        // slot: there is one to give back. The lanes are the next holder's from here:
+        // this thread writes no more.
         let slot = SLOT.with(|slot| slot.replace(EXITED));
-        if slot < EXITED {
-            // The lanes are the next holder's from here: this thread writes no more.
-            lock(&POOL).free.push(slot);
-        }
+        lock(&POOL).free.push(slot);
     }
 }
 
@@ -278,6 +280,62 @@ mod tests {
         assert!(lanes.lane(SLOTS).is_none());
         assert!(lanes.lane(NO_SLOT).is_none());
         assert!(lanes.lane(EXITED).is_none());
+    }
+
+    #[test]
+    fn every_slot_finds_the_lane_it_made() {
+        let lanes = Lanes::new(1);
+        for slot in 0..SLOTS {
+            assert!(lanes.lane(slot).is_none(), "slot {slot} has no lane yet");
+            lanes.with_slot(slot, |l| l.cell(0).store(u64::from(slot) + 1, Relaxed));
+        }
+        // 504 slots have lanes of their own (six segments), each its own.
+        assert_eq!(SLOTS, 504);
+        for slot in 0..SLOTS {
+            let lane = Lane(lanes.lane(slot).expect("made"));
+            assert_eq!(
+                lane.cell(0).load(Relaxed),
+                u64::from(slot) + 1,
+                "slot {slot}"
+            );
+        }
+        let mut lanes_seen = 0;
+        lanes.each(|_| lanes_seen += 1);
+        assert_eq!(lanes_seen, SLOTS);
+    }
+
+    #[test]
+    fn a_thread_finds_its_lane_again_without_making_one() {
+        std::thread::spawn(|| {
+            let lanes = Lanes::new(9);
+            assert!(lanes.get().is_none());
+            lanes.with(|l| l.bump(8));
+            lanes.with(|l| l.bump(8));
+            let lane = lanes.get().expect("made by the first count");
+            assert_eq!(lane.cell(8).load(Relaxed), 2);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn threads_alive_together_hold_different_slots() {
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    Lanes::new(1).with(|l| l.bump(0));
+                    let slot = SLOT.with(Cell::get);
+                    barrier.wait(); // every thread holds its slot here
+                    slot
+                })
+            })
+            .collect();
+        let slots: std::collections::HashSet<u32> =
+            threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(slots.len(), 4, "{slots:?}");
+        assert!(slots.iter().all(|s| *s < EXITED));
     }
 
     #[test]

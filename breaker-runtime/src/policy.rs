@@ -238,5 +238,35 @@ mod tests {
         assert_eq!(Backoff::new(1.0005).thousandths(), 1_001);
         assert_eq!(Backoff::new(f64::INFINITY).thousandths(), u32::MAX);
         assert_eq!(Backoff::from_thousandths(2_500).factor(), 2.5);
+        assert_eq!(Backoff::new(1.5).to_string(), "1.5");
+        assert_eq!(Backoff::new(f64::NAN).to_string(), "not a number");
+    }
+
+    #[test]
+    fn settings_show_as_they_are_written() {
+        assert_eq!(Percent::new(12.5).to_string(), "12.5%");
+        assert_eq!(Percent::new(0.1).to_string(), "0.1%");
+        assert_eq!(Percent::new(f64::NAN).to_string(), "not a percentage");
+        assert_eq!(Percent::new(12.5).as_f64(), 12.5);
+        let names: Vec<String> = [
+            Policy::Consecutive,
+            Policy::Within,
+            Policy::Rate,
+            Policy::Throttle,
+        ]
+        .iter()
+        .map(|p| format!("{p:>12}|{}", p.as_str()))
+        .collect();
+        assert_eq!(
+            names,
+            [
+                " consecutive|consecutive",
+                "      within|within",
+                "        rate|rate",
+                "    throttle|throttle"
+            ]
+        );
+        assert_eq!(Window::Calls(100).to_string(), "100 calls");
+        assert_eq!(Window::Time(Duration::from_secs(60)).to_string(), "60s");
     }
 }

@@ -390,3 +390,158 @@ fn percent_settings_reach_the_rules() {
         .build();
     assert_eq!(b.inner.rules.failure_rate, 1_250);
 }
+
+/// A clock that counts its readings: the state machine reads it only when something
+/// needs the time (the hot path's rule).
+#[derive(Clone, Default)]
+struct CountingClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl crate::Clock for CountingClock {
+    fn now(&self) -> Duration {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Duration::ZERO
+    }
+}
+
+impl CountingClock {
+    fn reads(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn a_call_reads_the_clock_only_where_it_needs_the_time() {
+    let clock = CountingClock::default();
+    let quiet = CircuitBreaker::builder("clock-reads-quiet")
+        .clock(clock.clone())
+        .unregistered()
+        .build();
+    let built = clock.reads();
+    quiet.try_acquire().unwrap().success();
+    quiet.try_acquire().unwrap().ignore();
+    assert_eq!(
+        clock.reads(),
+        built,
+        "a closed breaker's calls read nothing"
+    );
+    let heard = CircuitBreaker::builder("clock-reads-heard")
+        .clock(clock.clone())
+        .listener(Arc::new(Outcomes::default()))
+        .unregistered()
+        .build();
+    let built = clock.reads();
+    heard.try_acquire().unwrap().success();
+    assert_eq!(
+        clock.reads(),
+        built + 2,
+        "a listened call: its start and its end"
+    );
+    heard.try_acquire().unwrap().ignore();
+    assert_eq!(clock.reads(), built + 4);
+}
+
+#[test]
+fn a_disabled_breaker_counts_nothing() {
+    for timed in [false, true] {
+        let mut builder = CircuitBreaker::builder("disabled-counts")
+            .failure_rate(50)
+            .window(Window::Calls(4))
+            .unregistered();
+        if timed {
+            builder = builder.slow_call(S(1));
+        }
+        let b = builder.build();
+        b.disable();
+        for _ in 0..4 {
+            b.try_acquire().unwrap().failure();
+            b.try_acquire().unwrap().success();
+        }
+        assert_eq!(b.window().unwrap().calls, 0, "timed: {timed}");
+        assert_eq!(b.state(), State::Closed);
+        assert!(b.is_disabled());
+    }
+}
+
+#[test]
+fn a_late_verdict_of_a_timed_policy_is_discarded() {
+    let clock = ManualClock::new();
+    let b = manual("late-timed", &clock)
+        .failure_rate(50)
+        .slow_call(S(1))
+        .window(Window::Calls(4))
+        .build();
+    let late = b.try_acquire().unwrap();
+    b.open();
+    b.close();
+    late.success();
+    assert_eq!(
+        b.window().unwrap().calls,
+        0,
+        "granted before the breaker moved on"
+    );
+}
+
+#[test]
+fn a_timed_policys_probe_decides() {
+    let clock = ManualClock::new();
+    let b = manual("timed-probe", &clock)
+        .failure_rate(50)
+        .slow_call(S(1))
+        .window(Window::Calls(2))
+        .build();
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+    clock.advance(S(60));
+    b.try_acquire().unwrap().success();
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "a quick probe's success closes it"
+    );
+}
+
+#[test]
+fn a_late_advice_does_not_time_the_next_opening() {
+    let clock = ManualClock::new();
+    let b = manual("late-advice", &clock).fail_max(1).build();
+    let late = b.try_acquire().unwrap();
+    b.open();
+    b.close();
+    late.failure_with_advice(advice(10));
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "a late failure counts for nothing"
+    );
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.retry_after(), Some(S(60)));
+    assert!(b.open_advice().is_none());
+}
+
+#[test]
+fn an_advice_that_says_so_opens_at_once_by_itself() {
+    let clock = ManualClock::new();
+    let b = manual("advice-says-at-once", &clock).fail_max(5).build();
+    b.try_acquire().unwrap().failure_with_advice(advice(20));
+    assert_eq!(b.state(), State::Closed, "one failure of five");
+    b.try_acquire()
+        .unwrap()
+        .failure_with_advice(advice(20).at_once());
+    assert_eq!(b.state(), State::Open);
+    assert!(b.opened_by_advice());
+}
+
+#[test]
+fn a_throttle_beside_fail_max_opens_on_consecutive_failures() {
+    let clock = ManualClock::new();
+    let b = manual("throttle-beside", &clock)
+        .throttle(50)
+        .fail_max(3)
+        .min_calls(100)
+        .build();
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure();
+    }
+    assert_eq!(b.state(), State::Open);
+}
