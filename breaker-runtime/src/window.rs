@@ -335,7 +335,6 @@ fn set_bit(bits: &[AtomicU64], slot: u64, on: bool) {
 const COUNT_BITS: u32 = 24;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 const ERA_BITS: u32 = 16;
-const INDEX_BITS: u32 = 64 - COUNT_BITS - ERA_BITS;
 
 /// Division by a number fixed when the breaker is built, by a multiplication: a
 /// 64-bit `div` takes tens of cycles, and a success into a time window needs two.
@@ -452,7 +451,7 @@ impl Timeline {
 }
 
 fn tag(index: u64, era: u64) -> u64 {
-    let index = index & ((1 << INDEX_BITS) - 1);
+    // The index keeps its low 24 bits: the shift drops the rest.
     let era = era & ((1 << ERA_BITS) - 1);
     (index << (COUNT_BITS + ERA_BITS)) | (era << COUNT_BITS)
 }
@@ -513,6 +512,15 @@ fn key(tag: u64, position: usize) -> u64 {
     tag | KEYED | (CELLS + position) as u64
 }
 
+/// Whether a thread's success at `now` belongs in the bucket its lane counted in last
+/// (`key`, a bucket that starts at `from` and lasts `width`): a key written in this
+/// `era`, and a time within that bucket. Otherwise the success finds its bucket by
+/// division, which would count it right too, only slower.
+#[inline(always)]
+fn in_last_bucket(key: u64, from: u64, era: u64, now: u64, width: u64) -> bool {
+    key & (ERA_FIELD | KEYED) == tag(0, era) | KEYED && now.wrapping_sub(from) < width
+}
+
 impl TimeWindow {
     fn new(timeline: Timeline) -> Self {
         TimeWindow {
@@ -544,9 +552,8 @@ impl TimeWindow {
             return self.add_success_new(now, era);
         };
         let key = lane.cell(KEY).load(Relaxed);
-        let same_era = key & (ERA_FIELD | KEYED) == tag(0, era) | KEYED;
         let from = lane.cell(FROM).load(Relaxed);
-        if same_era && now.wrapping_sub(from) < self.timeline.grid.width.d {
+        if in_last_bucket(key, from, era, now, self.timeline.grid.width.d) {
             // Single writer: a plain load and store, saturating below the tag.
             let cell = lane.cell((key & 0x3f) as usize);
             let count = cell.load(Relaxed);
@@ -637,6 +644,94 @@ mod tests {
         assert!(!tally.record(Verdict::Failure, false, 1_050 * MS, &rules));
         tally.clear();
         assert_eq!(tally.window(1_050 * MS).unwrap().0, Counts::default());
+    }
+
+    #[test]
+    fn a_threads_successes_count_once_each_in_their_bucket_and_era() {
+        // A thread of its own: its success lane starts fresh, at the clock's origin.
+        std::thread::spawn(|| {
+            let config = Config {
+                failure_rate: Some(crate::Percent::new(50.0)),
+                window: Some(Window::Time(Duration::from_secs(1))),
+                buckets: 10,
+                min_calls: Some(100),
+                ..Config::DEFAULT
+            };
+            let (tally, rules) = (Tally::new(&config), rules(&config));
+            let calls = |at: u64| tally.window(at).unwrap().0.calls;
+            let succeed = |at: u64| tally.record(Verdict::Success, false, at, &rules);
+            for _ in 0..3 {
+                succeed(0);
+            }
+            assert_eq!(calls(0), 3, "a fresh lane at time zero");
+            succeed(50 * MS);
+            succeed(99 * MS);
+            assert_eq!(calls(99 * MS), 5, "the same bucket");
+            succeed(100 * MS);
+            assert_eq!(calls(100 * MS), 6, "the next bucket");
+            tally.record(Verdict::Failure, false, 120 * MS, &rules);
+            assert_eq!(calls(120 * MS), 7);
+            tally.clear();
+            assert_eq!(calls(120 * MS), 0, "cleared");
+            succeed(130 * MS);
+            assert_eq!(calls(130 * MS), 1, "a new era in the bucket the lane knows");
+            assert_eq!(calls(1_099 * MS), 1);
+            assert_eq!(calls(1_100 * MS), 0, "the bucket left the window");
+            succeed(1_100 * MS);
+            succeed(1_150 * MS);
+            assert_eq!(calls(1_150 * MS), 2);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_success_takes_the_fast_way_exactly_when_its_bucket_is_the_last_one() {
+        const W: u64 = 100 * MS;
+        let (from, era) = (7 * W, 3);
+        let last = key(tag(7, era), 2);
+        assert!(in_last_bucket(last, from, era, from, W));
+        assert!(in_last_bucket(last, from, era, from + W - 1, W));
+        assert!(
+            !in_last_bucket(last, from, era, from + W, W),
+            "the next bucket"
+        );
+        assert!(
+            !in_last_bucket(last, from, era + 1, from, W),
+            "cleared since"
+        );
+        assert!(!in_last_bucket(0, 0, 0, 0, W), "a lane's zero is no key");
+        assert_eq!(last & 0x3f, (CELLS + 2) as u64, "the cell it names");
+    }
+
+    #[test]
+    fn a_lane_remembers_the_bucket_it_counted_in() {
+        std::thread::spawn(|| {
+            let config = Config {
+                failure_rate: Some(crate::Percent::new(50.0)),
+                window: Some(Window::Time(Duration::from_secs(1))),
+                buckets: 10,
+                min_calls: Some(1),
+                ..Config::DEFAULT
+            };
+            let Tally::Rate(rate) = Tally::new(&config) else {
+                unreachable!("a rate policy")
+            };
+            let RateWindow::Time(window) = &rate.window else {
+                unreachable!("a time window")
+            };
+            window.add(false, false, 150 * MS);
+            let lane = window.successes.get().expect("made by the success");
+            assert_eq!(
+                lane.cell(FROM).load(Relaxed),
+                100 * MS,
+                "bucket 1 starts at 100 ms"
+            );
+            let position = window.timeline.grid.position(1);
+            assert_eq!(lane.cell(KEY).load(Relaxed), key(tag(1, 0), position));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

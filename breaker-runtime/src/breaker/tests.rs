@@ -545,3 +545,21 @@ fn a_throttle_beside_fail_max_opens_on_consecutive_failures() {
     }
     assert_eq!(b.state(), State::Open);
 }
+
+#[test]
+fn the_fleet_moves_the_open_deadline_as_it_says() {
+    let clock = ManualClock::new();
+    let b = manual("fleet-deadline", &clock).build();
+    b.open();
+    assert_eq!(b.retry_after(), Some(S(60)));
+    b.extend_open_until(90_000_000_000);
+    assert_eq!(b.retry_after(), Some(S(90)), "extended");
+    b.extend_open_until(30_000_000_000);
+    assert_eq!(
+        b.retry_after(),
+        Some(S(90)),
+        "never shortened by an extension"
+    );
+    b.set_open_until(30_000_000_000);
+    assert_eq!(b.retry_after(), Some(S(30)), "set, whatever it was");
+}

@@ -429,7 +429,7 @@ fn in_rate_mode_probes_close_when_all_are_recorded_below_the_rate() {
     assert_eq!(window(&b), (0, 0, 0), "closed with a fresh window");
 }
 
-// Rule 6: the half-open timeout (consecutive mode: tests/tests/semantics.rs).
+// Rule 6: the half-open timeout (consecutive mode: semantics.rs).
 
 #[test]
 fn a_hung_probe_of_several_fails_at_the_timeout_and_the_others_results_are_discarded() {

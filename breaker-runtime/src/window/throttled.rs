@@ -177,4 +177,27 @@ mod tests {
         // Ten seconds on, all of it has left the window.
         assert_eq!(t.refresh(11 * s), 0);
     }
+
+    #[test]
+    fn a_cleared_throttle_forgets_its_probability() {
+        let config = crate::Config {
+            throttle: Some(crate::Percent::new(50.0)),
+            fail_max: 0,
+            min_calls: Some(2),
+            ..crate::Config::DEFAULT
+        };
+        let (tally, rules) = (
+            super::super::Tally::new(&config),
+            crate::config::Rules::from(&config),
+        );
+        let s = 1_000_000_000u64;
+        for _ in 0..4 {
+            tally.record(crate::Verdict::Failure, false, s, &rules);
+        }
+        let t = tally.throttle().unwrap();
+        assert!(t.refresh(s) > 0 && !t.stale(s));
+        tally.clear();
+        assert_eq!(t.probability(), 0);
+        assert!(t.stale(s), "computed again at the next call");
+    }
 }
