@@ -909,8 +909,9 @@ impl CircuitBreaker {
         if verdict == Verdict::Success && word.is_quiet_closed() {
             return;
         }
-        if verdict == Verdict::Success && !listened && word.counts_plainly(generation) {
-            // A rate policy's success: it only counts (a success never trips).
+        if verdict == Verdict::Success && word.counts_plainly(generation) {
+            // A rate policy's success: it only counts (a success never trips). A word
+            // that counts plainly has no listener to tell.
             return self.count_success();
         }
         self.record_slow(word, generation, verdict, started, listened, error);
@@ -1006,11 +1007,7 @@ impl CircuitBreaker {
         // decides the trip, or consecutive failures counted in the word do.
         let counted = !matches!(inner.tally, Tally::Consecutive);
         let windowed = counted && rules.window_trips;
-        if current && verdict == Verdict::Failure {
-            // A failure that counts: its observers may keep what it needs to be traced
-            // back to (an opening links to the calls that caused it).
-            events::failed(self);
-        }
+        self.failure_counted(current, verdict);
         // The clock is read once, and only when something needs it: a window, a slow
         // call, a half-open deadline, an opening.
         let mut clock = None;
@@ -1074,7 +1071,9 @@ impl CircuitBreaker {
                         word.with_failures(failures)
                     }
                 }
-                (State::HalfOpen, verdict) if word.in_flight() > 0 => {
+                // Every permit of a half-open generation is a probe, in flight until its
+                // verdict: the guard keeps a broken word from being released below zero.
+                (State::HalfOpen, verdict) if word.in_flight() != 0 => {
                     let deadline = inner.probe_until.load(Relaxed);
                     timed_out = now() >= deadline;
                     let next = if timed_out {
@@ -1145,12 +1144,23 @@ impl CircuitBreaker {
                 Trigger::Call(Some(&cause))
             };
             self.announce(from, to, now, trigger);
-            if from.state() == State::HalfOpen && from.defers_to_fleet() {
+            // (A closed word never defers to the fleet: `from` is the half-open one.)
+            if from.defers_to_fleet() {
                 // The fleet's probe ended (a neutral end too: it gives the lease back),
                 // reported once its transition is announced (a reopening's trace is then
                 // known, for the report to carry).
                 events::fleet_probe_settled(self, verdict);
             }
+        }
+    }
+
+    /// A failure that counts (this generation's, the breaker enabled): its observers may
+    /// keep what it needs to be traced back to (an opening links to the calls that
+    /// caused it, with `opentelemetry`; without, nobody observes it).
+    #[inline(always)]
+    fn failure_counted(&self, current: bool, verdict: Verdict) {
+        if current && verdict == Verdict::Failure {
+            events::failed(self);
         }
     }
 
@@ -1197,10 +1207,12 @@ impl CircuitBreaker {
     /// of sticky mode alone (`disable()` on a closed breaker) reaches those that name
     /// modes (`tracing`).
     fn announce(&self, from: Word, to: Word, now: u64, trigger: Trigger<'_>) {
-        let moved = from.state() != to.state();
-        if !moved && from.phase() == to.phase() {
+        // The phase names the state (a forced-open word is open, a disabled one
+        // closed): the same phase is the same state and the same sticky mode.
+        if from.phase() == to.phase() {
             return;
         }
+        let moved = from.state() != to.state();
         if moved {
             self.inner.changed_at.fetch_max(now, Relaxed);
             // Closing (by a probe, by hand, by the fleet; not by `disable`) starts the

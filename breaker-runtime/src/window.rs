@@ -729,6 +729,13 @@ mod tests {
             );
             let position = window.timeline.grid.position(1);
             assert_eq!(lane.cell(KEY).load(Relaxed), key(tag(1, 0), position));
+            // A cell one short of full: the fast way fills it, and then keeps it full
+            // rather than spill into its tag.
+            let cell = lane.cell(CELLS + position);
+            cell.store(tag(1, 0) | (COUNT_MASK - 1), Relaxed);
+            window.add(false, false, 160 * MS);
+            window.add(false, false, 170 * MS);
+            assert_eq!(cell.load(Relaxed), tag(1, 0) | COUNT_MASK);
         })
         .join()
         .unwrap();

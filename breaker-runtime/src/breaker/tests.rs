@@ -563,3 +563,51 @@ fn the_fleet_moves_the_open_deadline_as_it_says() {
     b.set_open_until(30_000_000_000);
     assert_eq!(b.retry_after(), Some(S(30)), "set, whatever it was");
 }
+
+#[test]
+fn the_failures_advice_times_their_opening_until_a_success_resets_them() {
+    let clock = ManualClock::new();
+    let b = manual("advice-kept", &clock).fail_max(3).build();
+    b.try_acquire().unwrap().failure_with_advice(advice(10));
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    assert_eq!(
+        b.retry_after(),
+        Some(S(10)),
+        "plain failures keep the advice"
+    );
+    let reset = manual("advice-forgotten", &clock).fail_max(3).build();
+    reset.try_acquire().unwrap().failure_with_advice(advice(10));
+    reset.try_acquire().unwrap().success();
+    for _ in 0..3 {
+        reset.try_acquire().unwrap().failure();
+    }
+    assert_eq!(reset.retry_after(), Some(S(60)), "a success forgot it");
+    assert!(reset.open_advice().is_none());
+}
+
+#[test]
+fn a_slow_probe_reopens_a_slow_call_policy() {
+    let clock = ManualClock::new();
+    let b = manual("slow-probe", &clock)
+        .failure_rate(50)
+        .slow_call(S(1))
+        .window(Window::Calls(2))
+        .build();
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    clock.advance(S(60));
+    let probe = b.try_acquire().unwrap();
+    clock.advance(S(2));
+    probe.success();
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "a slow probe counts against the slow rate"
+    );
+    clock.advance(S(60));
+    let probe = b.try_acquire().unwrap();
+    clock.advance(Duration::from_millis(500));
+    probe.success();
+    assert_eq!(b.state(), State::Closed, "a quick one closes it");
+}

@@ -129,3 +129,23 @@ fn reading_every_breaker_makes_no_build_wait() {
         "built and found while the walk was paused"
     );
 }
+
+#[test]
+fn a_dropped_breaker_leaves_no_entry_behind() {
+    let b = CircuitBreaker::builder("dropped-entry")
+        .unregistered()
+        .build();
+    let address = b.address();
+    assert!(super::REGISTRY.unlisted.pin().contains_key(&address));
+    drop(b);
+    // (Another test's breaker may take the address at once: only a dead entry is ours.)
+    let stale = super::REGISTRY
+        .unlisted
+        .pin()
+        .get(&address)
+        .is_some_and(|weak| !weak.is_alive());
+    assert!(
+        !stale,
+        "forgotten with its last handle, not at a later sweep"
+    );
+}
