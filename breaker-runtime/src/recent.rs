@@ -198,7 +198,7 @@ pub(crate) use clock_now_nanos as now_nanos;
 
 #[cfg(not(all(target_os = "linux", not(feature = "tokio-clock"), not(loom))))]
 #[inline(always)]
-fn clock_now_nanos() -> u64 {
+pub(crate) fn clock_now_nanos() -> u64 {
     crate::clock::MonotonicClock::now_nanos()
 }
 
