@@ -10,7 +10,7 @@
 //! | 1 seam | `events` | anything: it is how the core reaches its observers |
 //! | 2 around the breaker | building, registry, listeners, metrics, the fleet, keyed sets | floors 0 to 2 |
 //! | 3 integrations | tower, reqwest, gRPC, HTTP statuses | floors 0 to 3 |
-//! | 4 macro glue | `__private` | everything |
+//! | 4 macro glue, behaviour tests | `__private`, `tests` | everything |
 //!
 //! A new module must be given a floor here (the test fails on a module it does not
 //! know), which is the moment to decide where it stands.
@@ -59,7 +59,9 @@ const INTEGRATIONS: &[&str] = &[
     "boundary",
     "admin",
 ];
-const GLUE: &[&str] = &["__private"];
+// The behaviour tests (`src/tests`, compiled for tests only) use the crate as a user
+// does: everything.
+const GLUE: &[&str] = &["__private", "tests"];
 
 fn floor(module: &str) -> Option<u8> {
     [CORE, SEAM, AROUND, INTEGRATIONS, GLUE]
@@ -144,6 +146,52 @@ fn code_only(text: &str) -> String {
             out.push(c);
             i += c.len_utf8();
         }
+    }
+    out
+}
+
+/// `code` (from [`code_only`]) with its inline test modules blanked, lines kept: a test
+/// may use anything to observe the module it tests; the module's own code is what
+/// stands on a floor.
+fn without_tests(code: &str) -> String {
+    let mut out = code.to_string();
+    let mut from = 0;
+    while let Some(pos) = out[from..].find("#[cfg(") {
+        let attr = from + pos;
+        let Some(close) = out[attr..].find(")]") else {
+            break;
+        };
+        let attr_end = attr + close + 2;
+        from = attr_end;
+        let is_test_module = out[attr..attr_end].contains("test")
+            && out[attr_end..].trim_start().starts_with("mod ");
+        let Some(open) = out[attr_end..].find(['{', ';']).map(|o| attr_end + o) else {
+            break;
+        };
+        if !is_test_module || out.as_bytes()[open] != b'{' {
+            continue; // not a test module, or one in a file of its own
+        }
+        let mut depth = 0;
+        let mut end = out.len();
+        for (i, c) in out[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let blank: String = out[attr..end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .collect();
+        out.replace_range(attr..end, &blank);
+        from = end;
     }
     out
 }
@@ -264,10 +312,13 @@ fn every_import_points_down_a_floor() {
         let relative = file.strip_prefix(src()).unwrap();
         let first = relative.components().next().unwrap();
         let module = first.as_os_str().to_str().unwrap().trim_end_matches(".rs");
-        if module == "lib" || module == "attribute.md" {
+        // A module's test file (`#[cfg(test)] mod tests;`) is tests, as an inline one is.
+        let test_file = relative.components().count() > 1
+            && relative.file_name().is_some_and(|f| f == "tests.rs");
+        if module == "lib" || module == "attribute.md" || test_file {
             continue;
         }
-        let code = code_only(&std::fs::read_to_string(file).unwrap());
+        let code = without_tests(&code_only(&std::fs::read_to_string(file).unwrap()));
         for (line, segment) in crate_paths(&code) {
             checked += 1;
             let target = if modules.contains(&segment) {
@@ -315,4 +366,14 @@ fn the_scan_sees_paths_and_skips_comments_and_strings() {
     assert!(!allowed("breaker", "listener") && !allowed("permit", "keyed"));
     assert!(allowed("events", "metrics") && allowed("keyed", "registry"));
     assert!(!allowed("registry", "tower") && allowed("__private", "keyed"));
+}
+
+#[test]
+fn a_modules_tests_are_not_its_code() {
+    let code = "use crate::a;\n#[cfg(all(test, not(loom)))]\nmod tests {\n    use crate::b;\n    fn f() { {} }\n}\n#[cfg(test)]\nmod more;\nuse crate::c;\n";
+    let paths: Vec<String> = crate_paths(&without_tests(code))
+        .into_iter()
+        .map(|(line, segment)| format!("{line}:{segment}"))
+        .collect();
+    assert_eq!(paths, ["1:a", "9:c"]);
 }
