@@ -76,7 +76,7 @@ fn an_opening_is_a_child_of_the_tripping_call_linked_to_the_failures_that_counte
     );
     assert_eq!(
         string(attribute(&opened.attributes, key::ERROR_TYPE)),
-        Some("breaker_tests::TestError::Down".to_string())
+        Some("breaker_tests::support::TestError::Down".to_string())
     );
     assert_eq!(
         tripping.status,

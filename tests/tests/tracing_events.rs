@@ -82,7 +82,7 @@ fn each_transition_is_an_event_named_by_what_the_breaker_became() {
             (key::FAILURES, "1"),
             (key::FAILURE_THRESHOLD, "1"),
             (key::RESET_TIMEOUT, "60.0"),
-            (key::ERROR_TYPE, "breaker_tests::TestError::Down"),
+            (key::ERROR_TYPE, "breaker_tests::support::TestError::Down"),
             (key::EXCEPTION_MESSAGE, "Down"),
         ])
     );
@@ -200,7 +200,7 @@ fn an_opening_says_why_with_the_counts_that_tripped_it() {
     assert_eq!(within[0].field(key::FAILURE_THRESHOLD), Some("2"));
     assert_eq!(
         within[0].field(key::ERROR_TYPE),
-        Some("breaker_tests::TestError::Timeout")
+        Some("breaker_tests::support::TestError::Timeout")
     );
 
     let rate = of("why-rate");
@@ -210,7 +210,7 @@ fn an_opening_says_why_with_the_counts_that_tripped_it() {
     assert_eq!(rate[0].field(key::WINDOW_CALLS), Some("4"));
     assert_eq!(
         rate[0].field(key::ERROR_TYPE),
-        Some("breaker_tests::TestError::Status"),
+        Some("breaker_tests::support::TestError::Status"),
         "the variant, never its value"
     );
     assert_eq!(rate[0].field(key::FAILURES), None);
