@@ -425,7 +425,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::listener::CallOutcome;
+    use crate::outcome::CallOutcome;
     use crate::{AdviceSource, ManualClock, State};
 
     #[test]
@@ -449,47 +449,6 @@ mod tests {
         assert!(!plain.is_probe() && tag & LISTENED == 0);
         assert_eq!(tag & GENERATION, 5);
         plain.ignore();
-    }
-
-    /// Outcomes of one breaker, heard by a global listener.
-    struct OutcomesOf(&'static str, Mutex<Vec<Verdict>>);
-
-    impl crate::Listener for OutcomesOf {
-        fn on_outcome(&self, breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
-            if breaker.name() == self.0 {
-                self.1.lock().unwrap().push(outcome.verdict());
-            }
-        }
-    }
-
-    #[test]
-    fn a_listener_attached_mid_call_hears_no_half_call() {
-        // Timed, so that each permit keeps its start whether or not anyone listens.
-        let name = "permit-mid-call-listener";
-        let b = crate::CircuitBreaker::builder(name)
-            .failure_rate(50)
-            .slow_call(Duration::from_secs(1))
-            .window(crate::Window::Calls(100))
-            .build();
-        let (failed, advised, dropped) = (
-            b.try_acquire().unwrap(),
-            b.try_acquire().unwrap(),
-            b.try_acquire().unwrap(),
-        );
-        let heard = Arc::new(OutcomesOf(name, Mutex::default()));
-        let id = crate::listener::add_global_listener_arc(heard.clone());
-        failed.failure();
-        advised.failure_with_advice(
-            Advice::new(Duration::from_secs(1), AdviceSource::RetryAfter).unwrap(),
-        );
-        drop(dropped);
-        b.try_acquire().unwrap().success();
-        crate::listener::remove_global_listener(id);
-        assert_eq!(
-            *heard.1.lock().unwrap(),
-            [Verdict::Success],
-            "only the call admitted while it listened"
-        );
     }
 
     /// What a listener heard: each outcome's verdict, error and duration.

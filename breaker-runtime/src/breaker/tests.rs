@@ -37,18 +37,6 @@ fn handles_know_their_breaker() {
 }
 
 #[test]
-fn a_dropped_breaker_leaves_the_registry_at_once() {
-    let name = "dropped-leaves-the-registry";
-    let b = CircuitBreaker::builder(name).build();
-    assert!(crate::registry::get(name).is_some());
-    drop(b);
-    // The entry goes with the last handle, so the name is free for other settings.
-    assert!(crate::registry::get(name).is_none());
-    let again = CircuitBreaker::builder(name).fail_max(9).try_build();
-    assert!(again.is_ok(), "{:?}", again.err());
-}
-
-#[test]
 fn settings_are_shared_not_copied() {
     let b = CircuitBreaker::builder("shared-config")
         .fail_max(7)

@@ -149,3 +149,15 @@ fn a_dropped_breaker_leaves_no_entry_behind() {
         "forgotten with its last handle, not at a later sweep"
     );
 }
+
+#[test]
+fn a_dropped_breaker_leaves_the_registry_at_once() {
+    let name = "dropped-leaves-the-registry";
+    let b = CircuitBreaker::builder(name).build();
+    assert!(super::get(name).is_some());
+    drop(b);
+    // The entry goes with the last handle, so the name is free for other settings.
+    assert!(super::get(name).is_none());
+    let again = CircuitBreaker::builder(name).fail_max(9).try_build();
+    assert!(again.is_ok(), "{:?}", again.err());
+}

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod listening;
 mod model;
 mod policies;
 mod policy_model;
