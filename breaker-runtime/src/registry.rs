@@ -30,16 +30,20 @@
 //! building a breaker, looking one up by name, evicting one from a keyed set and
 //! dropping one are each a few operations on a lock-free hash table
 //! ([papaya](https://docs.rs/papaya); amortised: the insertion that finds it full copies
-//! it to a table twice its size); no lock is held across the table, so [`all`] and
-//! [`snapshot`], which read every entry, never make a build wait.
+//! it, to a table twice its size or, to clear the slots removals leave, of the same
+//! size; a table whose entries come and go is given room enough that it copies rarely);
+//! no lock is held across the table, so [`all`] and [`snapshot`], which read every
+//! entry, never make a build wait.
 
 mod annotated;
 mod snapshot;
 
-use std::sync::atomic::{fence, Ordering::SeqCst};
+use std::sync::atomic::{fence, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{LazyLock, Mutex};
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+
+use nohash_hasher::{BuildNoHashHasher, IsEnabled};
 
 use crate::breaker::WeakBreaker;
 use crate::sync::lock;
@@ -56,38 +60,67 @@ pub use snapshot::{list, snapshot, BreakerInfo, Snapshot};
 /// listeners reach them. An entry leaves when its breaker is dropped (or evicted from a
 /// keyed set), so the tables hold live breakers only.
 struct Registry {
-    listed: papaya::HashMap<Listed, ()>,
+    listed: papaya::HashMap<Listed, (), Prehashed>,
     unlisted: papaya::HashMap<usize, WeakBreaker>,
+    /// How many entries `listed` holds, and how many it has seen removed since it was
+    /// last sized, for sizing it.
+    listed_len: AtomicUsize,
+    listed_removed: AtomicUsize,
+    /// Hashes the names (seeded per process: keys may be chosen by whoever sends the
+    /// requests). The table of listed breakers takes the hash each entry keeps.
+    names: RandomState,
 }
 
-/// A registered breaker: its name, which the table is keyed by, and a weak handle on
-/// it. Both in the key, so that a lookup sees the handle while it compares names.
+/// The table's hasher: an entry and a lookup each bring their name's hash, computed
+/// once, and the table takes it as it is. So growing the table (or clearing it of the
+/// slots that removals left, which it does by copying it) reads each entry but not its
+/// name's bytes: at a million breakers, one trip to memory per entry instead of two.
+type Prehashed = BuildNoHashHasher<Listed>;
+
+/// A registered breaker: its name's hash and its name, which the table is keyed by, and
+/// a weak handle on it, all in the key, so that a lookup sees the handle while it
+/// compares names.
 #[derive(Clone)]
 struct Listed {
+    hash: u64,
     name: Name,
     breaker: WeakBreaker,
 }
 
+impl IsEnabled for Listed {}
+
 impl Hash for Listed {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.name.as_str().hash(state);
+        state.write_u64(self.hash);
     }
 }
 
 impl PartialEq for Listed {
     fn eq(&self, other: &Listed) -> bool {
-        self.name == other.name
+        self.hash == other.hash && self.name == other.name
     }
 }
 
 impl Eq for Listed {}
 
-/// A name to look up in the table of listed breakers.
-struct Lookup<'a>(&'a str);
+/// A name to look up in the table of listed breakers, with its hash.
+struct Lookup<'a> {
+    hash: u64,
+    name: &'a str,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(name: &'a str) -> Self {
+        Lookup {
+            hash: REGISTRY.names.hash_one(name),
+            name,
+        }
+    }
+}
 
 impl Hash for Lookup<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        state.write_u64(self.hash);
     }
 }
 
@@ -97,15 +130,60 @@ impl papaya::Equivalent<Listed> for Lookup<'_> {
     /// breaker (to take a handle), so reading both at once saves a trip to memory
     /// (with a million breakers, a lookup is a few cache misses in a row).
     fn equivalent(&self, listed: &Listed) -> bool {
+        if listed.hash != self.hash {
+            return false;
+        }
         listed.breaker.touch();
-        listed.name.as_str() == self.0
+        listed.name.as_str() == self.name
     }
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
-    listed: papaya::HashMap::builder().resize_mode(RESIZE).build(),
+    listed: papaya::HashMap::builder()
+        .hasher(Prehashed::default())
+        .resize_mode(RESIZE)
+        .build(),
     unlisted: papaya::HashMap::builder().resize_mode(RESIZE).build(),
+    names: RandomState::new(),
+    listed_len: AtomicUsize::new(0),
+    listed_removed: AtomicUsize::new(0),
 });
+
+/// An entry was added to the table of listed breakers.
+fn listed_one_more() {
+    REGISTRY.listed_len.fetch_add(1, Relaxed);
+}
+
+/// An entry left the table of listed breakers: the table is made room for more if its
+/// entries come and go (see [`churning`]).
+fn listed_one_less(table: &papaya::HashMapRef<'_, Listed, (), Prehashed, impl papaya::Guard>) {
+    let len = REGISTRY.listed_len.fetch_sub(1, Relaxed) - 1;
+    let removed = REGISTRY.listed_removed.fetch_add(1, Relaxed) + 1;
+    if churning(removed, len) {
+        // (Two threads may both get here: the second `reserve` finds the room made.)
+        REGISTRY.listed_removed.store(0, Relaxed);
+        table.reserve(2 * len);
+    }
+}
+
+/// Whether the table of listed breakers, holding `len` entries and `removed` fewer
+/// since it was last looked at, has its entries coming and going: removals as many as
+/// a quarter of its entries (and at least [`CHURN_FROM`]). It is then made room for
+/// three times its entries, four to eight slots per entry where papaya keeps two to
+/// four. Papaya reuses none of the slots that removals leave: it clears them by copying
+/// the table when too few are free, a copy the insertions since the last one pay for.
+/// At a million breakers the copy takes some 300 ms (each entry is two trips to
+/// memory), and a table of four slots per entry copies every 2.4 million new keys
+/// instead of every 0.7 million (a new key's mean cost, copies included, 0.7 µs instead
+/// of 1). A registry whose breakers only come keeps papaya's size, and the question is
+/// asked every quarter of the entries' removals, papaya's `reserve` reading its count.
+fn churning(removed: usize, len: usize) -> bool {
+    removed >= CHURN_FROM.max(len / 4)
+}
+
+/// Below this many removals the table stays as papaya sizes it: its copies are a few
+/// microseconds.
+const CHURN_FROM: usize = 1024;
 
 /// The tables grow at once: the insertion that finds a table full copies it to one
 /// twice its size, other writers helping (amortised, a step per entry). Copying a few
@@ -133,8 +211,9 @@ pub(crate) fn enroll(
 ) -> Result<Enrolled, ConfigError> {
     if listed {
         annotated::claim(built.name(), owner);
-        let name = Lookup(built.name());
+        let name = Lookup::new(built.name());
         let listed = Listed {
+            hash: name.hash,
             name: built.name_handle().clone(),
             breaker: built.downgrade(),
         };
@@ -159,11 +238,16 @@ pub(crate) fn enroll(
                 // set and waiting to be freed): the name is this one's.
                 None => {
                     let gone = &current.breaker;
-                    let _ = table.remove_if(&name, |listed, _| listed.breaker.same(gone));
+                    if let Ok(Some(_)) =
+                        table.remove_if(&name, |listed, _| listed.breaker.same(gone))
+                    {
+                        listed_one_less(&table);
+                    }
                 }
             }
         }
         visited(1);
+        listed_one_more();
         #[cfg(feature = "metrics")]
         crate::metrics::enrolled(&built);
     } else {
@@ -214,12 +298,13 @@ pub(crate) fn relisten() {
 /// longer, until no thread reads it), so that its name is free for the key's next one.
 pub(crate) fn withdraw(breaker: &CircuitBreaker) {
     visited(1);
-    let _ = REGISTRY
-        .listed
-        .pin()
-        .remove_if(&Lookup(breaker.name()), |listed, _| {
-            listed.breaker.points_to(breaker)
-        });
+    let table = REGISTRY.listed.pin();
+    let removed = table.remove_if(&Lookup::new(breaker.name()), |listed, _| {
+        listed.breaker.points_to(breaker)
+    });
+    if let Ok(Some(_)) = removed {
+        listed_one_less(&table);
+    }
     #[cfg(feature = "metrics")]
     crate::metrics::withdrawn(breaker);
 }
@@ -228,10 +313,11 @@ pub(crate) fn withdraw(breaker: &CircuitBreaker) {
 /// already stands for a newer breaker.
 pub(crate) fn dropped(name: &str, address: usize) {
     visited(1);
-    let _ = REGISTRY
-        .listed
-        .pin()
-        .remove_if(&Lookup(name), |listed, _| !listed.breaker.is_alive());
+    let table = REGISTRY.listed.pin();
+    let removed = table.remove_if(&Lookup::new(name), |listed, _| !listed.breaker.is_alive());
+    if let Ok(Some(_)) = removed {
+        listed_one_less(&table);
+    }
     let _ = REGISTRY.unlisted.pin().remove(&address);
 }
 
@@ -278,7 +364,7 @@ pub fn get(name: &str) -> Option<CircuitBreaker> {
     REGISTRY
         .listed
         .pin()
-        .get_key_value(&Lookup(name))
+        .get_key_value(&Lookup::new(name))
         .and_then(|(listed, _)| held(&listed.breaker))
 }
 

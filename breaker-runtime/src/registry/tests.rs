@@ -161,3 +161,92 @@ fn a_dropped_breaker_leaves_the_registry_at_once() {
     let again = CircuitBreaker::builder(name).fail_max(9).try_build();
     assert!(again.is_ok(), "{:?}", again.err());
 }
+
+#[test]
+fn the_table_is_made_room_when_its_entries_come_and_go() {
+    use super::{churning, CHURN_FROM};
+    // Removals as many as a quarter of the entries, and at least `CHURN_FROM`.
+    assert!(!churning(1, 0));
+    assert!(!churning(CHURN_FROM - 1, 0));
+    assert!(churning(CHURN_FROM, 0));
+    assert!(churning(CHURN_FROM, 4 * CHURN_FROM + 3));
+    assert!(!churning(CHURN_FROM, 4 * CHURN_FROM + 4));
+    assert!(!churning(249_999, 1_000_000));
+    assert!(churning(250_000, 1_000_000));
+}
+
+/// The registry's count of its entries and its table's own, in a process where nothing
+/// else builds breakers meanwhile.
+fn counts() -> (usize, usize) {
+    (
+        super::REGISTRY.listed_len.load(Relaxed),
+        super::REGISTRY.listed.pin().len(),
+    )
+}
+
+#[test]
+fn the_count_of_entries_follows_the_table() {
+    // Other tests build breakers meanwhile: the scenario runs in a process of its own.
+    let this = std::env::current_exe().unwrap();
+    let run = std::process::Command::new(this)
+        .args([
+            "registry::tests::count_in_a_process_of_its_own",
+            "--exact",
+            "--ignored",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && out.contains("1 passed"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+#[ignore = "run by the_count_of_entries_follows_the_table, in a process of its own"]
+fn count_in_a_process_of_its_own() {
+    let _ = super::all(); // the annotated functions' breakers, built on the first read
+    let (before, len) = counts();
+    assert_eq!(before, len);
+
+    // Keys come and go: made (beyond the set's cap, sharing a breaker), swept when
+    // idle, dropped with their set.
+    let clock = ManualClock::new();
+    let set: Breakers<u64> =
+        Breakers::builder(|key: &u64| CircuitBreaker::builder(format!("counted[{key}]")))
+            .name("counted")
+            .max_keys(3_000)
+            .idle_ttl(Duration::from_secs(60))
+            .clock(clock.clone())
+            .build();
+    for key in 0..5_000 {
+        set.with_breaker(&key, |_| ());
+    }
+    // (Keys beyond the cap share the set's overflow breaker, listed too.)
+    let listed = |set: &Breakers<u64>| before + set.len() + usize::from(set.overflow().is_some());
+    assert_eq!(set.len(), 3_000);
+    assert_eq!(counts(), (listed(&set), listed(&set)), "capped");
+    clock.advance(Duration::from_secs(60));
+    set.sweep();
+    assert_eq!(set.len(), 0);
+    assert_eq!(counts(), (listed(&set), listed(&set)), "swept");
+    drop(set);
+    assert_eq!(counts(), (before, before), "the set dropped");
+
+    // Breakers dropped, a name built again with the same settings (one entry), and a
+    // name refused.
+    let kept: Vec<CircuitBreaker> = (0..2_000)
+        .map(|i| CircuitBreaker::builder(format!("counted-own[{i}]")).build())
+        .collect();
+    let again = CircuitBreaker::builder("counted-own[7]").build();
+    let refused = CircuitBreaker::builder("counted-own[8]")
+        .fail_max(99)
+        .try_build();
+    assert!(refused.is_err());
+    assert_eq!(counts(), (before + 2_000, before + 2_000), "builds");
+    drop(again);
+    drop(kept);
+    assert_eq!(counts(), (before, before), "drops");
+}
