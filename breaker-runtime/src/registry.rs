@@ -157,7 +157,9 @@ fn listed_one_more() {
 /// An entry left the table of listed breakers: the table is made room for more if its
 /// entries come and go (see [`churning`]).
 fn listed_one_less(table: &papaya::HashMapRef<'_, Listed, (), Prehashed, impl papaya::Guard>) {
-    let len = REGISTRY.listed_len.fetch_sub(1, Relaxed) - 1;
+    // (A hint for sizing, not a bound: a removal may be counted before the insertion
+    // it undoes, so the count saturates instead of wrapping.)
+    let len = REGISTRY.listed_len.fetch_sub(1, Relaxed).saturating_sub(1);
     let removed = REGISTRY.listed_removed.fetch_add(1, Relaxed) + 1;
     if churning(removed, len) {
         // (Two threads may both get here: the second `reserve` finds the room made.)
