@@ -62,9 +62,7 @@ pub use snapshot::{list, snapshot, BreakerInfo, Snapshot};
 struct Registry {
     listed: papaya::HashMap<Listed, (), Prehashed>,
     unlisted: papaya::HashMap<usize, WeakBreaker>,
-    /// How many entries `listed` holds, and how many it has seen removed since it was
-    /// last sized, for sizing it.
-    listed_len: AtomicUsize,
+    /// How many entries `listed` has seen removed since it was last sized.
     listed_removed: AtomicUsize,
     /// Hashes the names (seeded per process: keys may be chosen by whoever sends the
     /// requests). The table of listed breakers takes the hash each entry keeps.
@@ -145,22 +143,18 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
         .build(),
     unlisted: papaya::HashMap::builder().resize_mode(RESIZE).build(),
     names: RandomState::new(),
-    listed_len: AtomicUsize::new(0),
     listed_removed: AtomicUsize::new(0),
 });
 
-/// An entry was added to the table of listed breakers.
-fn listed_one_more() {
-    REGISTRY.listed_len.fetch_add(1, Relaxed);
-}
-
 /// An entry left the table of listed breakers: the table is made room for more if its
-/// entries come and go (see [`churning`]).
+/// entries come and go (see [`churning`]). Asked every [`CHURN_FROM`] removals, since
+/// papaya's count of entries is a sum over its shards.
 fn listed_one_less(table: &papaya::HashMapRef<'_, Listed, (), Prehashed, impl papaya::Guard>) {
-    // (A hint for sizing, not a bound: a removal may be counted before the insertion
-    // it undoes, so the count saturates instead of wrapping.)
-    let len = REGISTRY.listed_len.fetch_sub(1, Relaxed).saturating_sub(1);
     let removed = REGISTRY.listed_removed.fetch_add(1, Relaxed) + 1;
+    if removed % CHURN_FROM != 0 {
+        return;
+    }
+    let len = table.len();
     if churning(removed, len) {
         // (Two threads may both get here: the second `reserve` finds the room made.)
         REGISTRY.listed_removed.store(0, Relaxed);
@@ -169,7 +163,7 @@ fn listed_one_less(table: &papaya::HashMapRef<'_, Listed, (), Prehashed, impl pa
 }
 
 /// Whether the table of listed breakers, holding `len` entries and `removed` fewer
-/// since it was last looked at, has its entries coming and going: removals as many as
+/// since it was last sized, has its entries coming and going: removals as many as
 /// a quarter of its entries (and at least [`CHURN_FROM`]). It is then made room for
 /// three times its entries, four to eight slots per entry where papaya keeps two to
 /// four. Papaya reuses none of the slots that removals leave: it clears them by copying
@@ -177,8 +171,7 @@ fn listed_one_less(table: &papaya::HashMapRef<'_, Listed, (), Prehashed, impl pa
 /// At a million breakers the copy takes some 300 ms (each entry is two trips to
 /// memory), and a table of four slots per entry copies every 2.4 million new keys
 /// instead of every 0.7 million (a new key's mean cost, copies included, 0.7 µs instead
-/// of 1). A registry whose breakers only come keeps papaya's size, and the question is
-/// asked every quarter of the entries' removals, papaya's `reserve` reading its count.
+/// of 1). A registry whose breakers only come keeps papaya's size.
 fn churning(removed: usize, len: usize) -> bool {
     removed >= CHURN_FROM.max(len / 4)
 }
@@ -249,7 +242,6 @@ pub(crate) fn enroll(
             }
         }
         visited(1);
-        listed_one_more();
         #[cfg(feature = "metrics")]
         crate::metrics::enrolled(&built);
     } else {
