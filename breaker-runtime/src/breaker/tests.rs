@@ -1,11 +1,12 @@
 //! The breaker's own questions and bookkeeping, asked directly: what the behaviour tests
 //! (`src/tests`) see only through a call's result.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::{Advice, AdviceSource, ErrorKind, Listener, ManualClock, Percent, Window};
+use crate::tests::support::Verdicts;
+use crate::{Advice, AdviceSource, ErrorKind, ManualClock, Percent, Window};
 
 const S: fn(u64) -> Duration = Duration::from_secs;
 
@@ -219,26 +220,17 @@ fn a_rate_policys_recorded_probes_take_their_slots() {
     assert_eq!(b.state(), State::Closed);
 }
 
-#[derive(Default)]
-struct Outcomes(Mutex<Vec<Verdict>>);
-
-impl Listener for Arc<Outcomes> {
-    fn on_outcome(&self, _: &CircuitBreaker, outcome: &CallOutcome<'_>) {
-        self.0.lock().unwrap().push(outcome.verdict());
-    }
-}
-
 #[test]
 fn a_listened_success_of_a_rate_policy_is_heard() {
-    let heard = Arc::new(Outcomes::default());
+    let heard = Verdicts::new();
     let b = CircuitBreaker::builder("rate-heard")
         .failure_rate(50)
         .window(Window::Calls(4))
-        .listener(Arc::clone(&heard))
+        .listener_arc(heard.clone())
         .unregistered()
         .build();
     b.try_acquire().unwrap().success();
-    assert_eq!(*heard.0.lock().unwrap(), [Verdict::Success]);
+    assert_eq!(heard.heard(), [Verdict::Success]);
     assert_eq!(b.window().unwrap().calls, 1, "and counted");
 }
 
@@ -252,7 +244,7 @@ fn global_listening_follows_listen() {
     b.listen(false);
     assert!(!b.word().is_listening());
     let own = CircuitBreaker::builder("listen-own")
-        .listener(Arc::new(Outcomes::default()))
+        .listener_arc(Verdicts::new())
         .unregistered()
         .build();
     own.listen(false);
@@ -414,7 +406,7 @@ fn a_call_reads_the_clock_only_where_it_needs_the_time() {
     );
     let heard = CircuitBreaker::builder("clock-reads-heard")
         .clock(clock.clone())
-        .listener(Arc::new(Outcomes::default()))
+        .listener_arc(Verdicts::new())
         .unregistered()
         .build();
     let built = clock.reads();

@@ -1,21 +1,11 @@
 //! Listeners attached while calls run: a listener hears whole calls or none of them.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breaker_runtime::listener::{self, CallOutcome};
-use breaker_runtime::{Advice, AdviceSource, CircuitBreaker, Listener, Verdict, Window};
+use breaker_runtime::listener;
+use breaker_runtime::{Advice, AdviceSource, CircuitBreaker, Verdict, Window};
 
-/// Outcomes of one breaker, heard by a global listener.
-struct OutcomesOf(&'static str, Mutex<Vec<Verdict>>);
-
-impl Listener for OutcomesOf {
-    fn on_outcome(&self, breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
-        if breaker.name() == self.0 {
-            self.1.lock().unwrap().push(outcome.verdict());
-        }
-    }
-}
+use super::support::Verdicts;
 
 #[test]
 fn a_listener_attached_mid_call_hears_no_half_call() {
@@ -31,7 +21,7 @@ fn a_listener_attached_mid_call_hears_no_half_call() {
         b.try_acquire().unwrap(),
         b.try_acquire().unwrap(),
     );
-    let heard = Arc::new(OutcomesOf(name, Mutex::default()));
+    let heard = Verdicts::of(name);
     let id = listener::add_global_listener_arc(heard.clone());
     failed.failure();
     advised.failure_with_advice(
@@ -41,7 +31,7 @@ fn a_listener_attached_mid_call_hears_no_half_call() {
     b.try_acquire().unwrap().success();
     listener::remove_global_listener(id);
     assert_eq!(
-        *heard.1.lock().unwrap(),
+        heard.heard(),
         [Verdict::Success],
         "only the call admitted while it listened"
     );

@@ -3,7 +3,7 @@
 //! mutant of the core (`.cargo/mutants.toml`), in seconds, where the workspace's
 //! integration tests would take minutes.
 
-mod support;
+pub(crate) mod support;
 
 mod listening;
 mod model;

@@ -1,12 +1,13 @@
 //! What the behaviour tests share: the error their functions return, an assertion on
-//! rejections, a listener that writes events down. The tests crate includes this file
+//! rejections, listeners that write events and verdicts down. The tests crate includes this file
 //! too (`tests/src/lib.rs`), so both suites speak the same language.
 
 #![allow(dead_code)] // each suite uses its part
 
 use std::sync::{Arc, Mutex};
 
-use breaker_runtime::{CircuitBreaker, CircuitBreakerError, ErrorKind, Listener, State};
+use breaker_runtime::listener::CallOutcome;
+use breaker_runtime::{CircuitBreaker, CircuitBreakerError, ErrorKind, Listener, State, Verdict};
 
 /// The error the tests' functions return: what the dependency did, or the breaker's
 /// rejection with its kind and the breaker's name, so that assertions say exactly which
@@ -124,5 +125,41 @@ impl Listener for Recorder {
     }
     fn on_state_change(&self, _: &CircuitBreaker, from: State, to: State) {
         self.push(format!("{from}->{to}"));
+    }
+}
+
+/// A listener that writes down the verdict of every outcome it hears: of every breaker
+/// it listens to, or, as a global listener, of one breaker by name.
+#[derive(Default)]
+pub struct Verdicts {
+    of: Option<&'static str>,
+    heard: Mutex<Vec<Verdict>>,
+}
+
+impl Verdicts {
+    /// Verdicts of every breaker it listens to.
+    pub fn new() -> Arc<Verdicts> {
+        Arc::default()
+    }
+
+    /// Verdicts of the breaker named `name` only.
+    pub fn of(name: &'static str) -> Arc<Verdicts> {
+        Arc::new(Verdicts {
+            of: Some(name),
+            heard: Mutex::default(),
+        })
+    }
+
+    /// The verdicts so far, in order.
+    pub fn heard(&self) -> Vec<Verdict> {
+        self.heard.lock().unwrap().clone()
+    }
+}
+
+impl Listener for Verdicts {
+    fn on_outcome(&self, breaker: &CircuitBreaker, outcome: &CallOutcome<'_>) {
+        if self.of.map_or(true, |name| breaker.name() == name) {
+            self.heard.lock().unwrap().push(outcome.verdict());
+        }
     }
 }
